@@ -1,3 +1,104 @@
-fn main() {
-    println!("Hello, world!");
+//! The `ebb` command: parse the invocation, set up logging, run the master or a worker.
+use std::process::ExitCode;
+
+use ebb::cli::{self, Invocation};
+use ebb::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log_level.clone()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let invocation = match cli::parse(std::env::args_os().collect()) {
+        Ok(i) => i,
+        Err(errors) => {
+            eprintln!("ebb: the configuration has errors:\n{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match invocation {
+        Invocation::ExampleApp(args) => match ebb::example_app::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ebb example-app: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Invocation::PythonPath => match python_path() {
+            Ok(dir) => {
+                println!("{}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ebb python-path: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Invocation::CheckConfig(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("configuration OK\n{}", summary(&loaded.config));
+            ExitCode::SUCCESS
+        }
+        Invocation::Run(loader, loaded) => {
+            if let Some(path) = &loaded.config.logto
+                && let Err(e) = ebb::master::redirect_output(path)
+            {
+                eprintln!("ebb: {e:#}");
+                return ExitCode::from(2);
+            }
+            init_logging(&loaded.config);
+            let result = ebb::master::Master::new(loader, loaded).and_then(|m| m.run());
+            match result {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+/// `ebb python-path`: write the `ebb` Python module to a per-user cache directory and
+/// return it, for `PYTHONPATH` outside ebb (tests, `manage.py runserver`).
+fn python_path() -> anyhow::Result<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("ebb-{}", env!("CARGO_PKG_VERSION")));
+    ebb::master::write_python_files(&base)?;
+    Ok(base.join("python"))
+}
+
+fn summary(c: &Config) -> String {
+    let sockets: Vec<String> = c
+        .sockets
+        .iter()
+        .map(|s| format!("{}://{}", s.protocol.name(), s.address))
+        .collect();
+    format!(
+        "sockets: {}\nprocesses: {}\nworker: {:?}\ndrain-timeout: {:?}\nmax-requests: {}",
+        if sockets.is_empty() {
+            "(from systemd)".into()
+        } else {
+            sockets.join(", ")
+        },
+        c.processes,
+        c.command,
+        c.drain_timeout,
+        c.max_requests.map_or("off".to_string(), |n| n.to_string())
+    )
 }

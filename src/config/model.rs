@@ -1,0 +1,184 @@
+//! The validated configuration ebb runs on.
+//!
+//! Every front end (command line, TOML file, uWSGI ini, `UWSGI_*` variables) produces a
+//! [`Config`]; the master only ever sees this type. Values here are already checked: a
+//! `Config` that exists is one the master can run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+/// The wire protocol a listening socket speaks. Passed to workers as the socket's name in
+/// `LISTEN_FDNAMES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// HTTP/1.1 (`--http-socket`, `--bind`).
+    Http,
+    /// The uwsgi binary protocol spoken by nginx `uwsgi_pass` (`--socket`).
+    Uwsgi,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Uwsgi => "uwsgi",
+        }
+    }
+}
+
+/// Where a listening socket lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// `host:port`; an empty host (`:8000`) means every interface, as uWSGI reads it.
+    /// IPv6 hosts are kept without brackets.
+    Tcp { host: String, port: u16 },
+    /// A Unix stream socket path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Address::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// One listening socket to bind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SocketSpec {
+    pub address: Address,
+    pub protocol: Protocol,
+}
+
+/// A Python WSGI application run by the bundled worker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PythonApp {
+    /// `pkg.mod:callable` or `pkg.mod` (`--module`, `--wsgi`, `-w`).
+    pub module: Option<String>,
+    /// A file defining the app (`--wsgi-file`).
+    pub wsgi_file: Option<PathBuf>,
+    /// The callable's name (`--callable`, default `application` as in uWSGI).
+    pub callable: String,
+    /// Extra import directories (`--pythonpath`, repeatable).
+    pub pythonpath: Vec<PathBuf>,
+    /// A virtualenv whose interpreter runs the app (`--virtualenv`, `--home`, `-H`).
+    pub home: Option<PathBuf>,
+    /// An explicit interpreter (`--python`); default `python3` from `PATH`.
+    pub python: Option<PathBuf>,
+    /// Threads per worker (`--threads`).
+    pub threads: usize,
+}
+
+/// What each worker process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerCommand {
+    /// `ebb example-app`, the bundled Rust HTTP worker.
+    ExampleApp,
+    /// The bundled Python WSGI worker.
+    Python(PythonApp),
+    /// Any program, run as given after `--` (`argv[0]` searched in `PATH`).
+    Exec(Vec<String>),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The config file this was read from, if any (shown in logs, re-read on SIGHUP).
+    pub source: Option<PathBuf>,
+    /// Sockets to bind. Empty only when ebb inherits its sockets from systemd.
+    pub sockets: Vec<SocketSpec>,
+    /// Number of worker processes (`--processes`).
+    pub processes: usize,
+    /// Listen backlog (`--listen`).
+    pub listen: u32,
+    /// Mode for Unix socket files (`--chmod-socket`), e.g. 0o660.
+    pub chmod_socket: Option<u32>,
+    /// Directory the workers start in (`--chdir`).
+    pub chdir: Option<PathBuf>,
+    /// Extra environment for the workers (`--env KEY=VAL`).
+    pub env: Vec<(String, String)>,
+    /// Where the master writes its pid (`--pidfile`).
+    pub pidfile: Option<PathBuf>,
+    /// Log file for the master and workers' stdout/stderr (`--logto`).
+    pub logto: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// Default log filter (`info`; `-v` gives `debug`, `-q` gives `warn`); `RUST_LOG` wins.
+    pub log_level: String,
+    /// User and group the workers run as, when ebb starts as root (`--uid`, `--gid`):
+    /// names or numbers, resolved when the master starts.
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    /// Signal asking a worker to drain (`--drain-signal`, default SIGTERM).
+    pub drain_signal: Signal,
+    /// How long a draining worker may take before its process group is killed.
+    pub drain_timeout: Duration,
+    /// How long a new worker may take to say READY=1 before it is taken as ready anyway.
+    pub ready_timeout: Duration,
+    pub command: WorkerCommand,
+
+    // Recycling.
+    /// Recycle a worker after this many requests (`--max-requests`, `-R`).
+    pub max_requests: Option<u64>,
+    /// uWSGI spread: slot k gets `max_requests + (k-1)·delta`.
+    pub max_requests_delta: u64,
+    /// gunicorn spread: a random `0..=jitter` added per generation.
+    pub max_requests_jitter: u64,
+    /// Recycle a worker after it has lived this long.
+    pub max_worker_lifetime: Option<Duration>,
+    /// Slot k's lifetime is `lifetime + (k-1)·delta`.
+    pub max_worker_lifetime_delta: Duration,
+    /// Recycle a worker whose process tree's RSS exceeds this many MiB.
+    pub reload_on_rss_mb: Option<u64>,
+    /// How many workers may exist beyond `processes` while recycling (`--max-surge`).
+    pub max_surge: usize,
+    /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
+    pub lost_work_log: Option<PathBuf>,
+    /// A request running longer than this gets its worker replaced (`--harakiri`).
+    pub harakiri: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            sockets: Vec::new(),
+            processes: 1,
+            listen: 1024,
+            chmod_socket: None,
+            chdir: None,
+            env: Vec::new(),
+            pidfile: None,
+            logto: None,
+            log_format: LogFormat::Text,
+            log_level: "info".to_string(),
+            uid: None,
+            gid: None,
+            drain_signal: Signal::SIGTERM,
+            drain_timeout: Duration::from_secs(60),
+            ready_timeout: Duration::from_secs(30),
+            command: WorkerCommand::ExampleApp,
+            max_requests: None,
+            max_requests_delta: 0,
+            max_requests_jitter: 0,
+            max_worker_lifetime: None,
+            max_worker_lifetime_delta: Duration::ZERO,
+            reload_on_rss_mb: None,
+            max_surge: 1,
+            lost_work_log: None,
+            harakiri: None,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! ebb: a pre-fork process supervisor that recycles workers without losing work.
+pub mod config;
+pub mod example_app;
+pub mod master;
+pub mod notify;
+pub mod policy;
+pub mod sockets;
+pub mod spawn;
+pub mod worker;

@@ -1,0 +1,625 @@
+//! Table tests for the policy: scripts of events, each step with the actions it must yield.
+//!
+//! Workers are numbered by the policy from 1 in spawn order (`w1`, `w2`, …); the harness
+//! answers every spawn at once with pid `100 + id`. Actions are summarised as short strings
+//! (`spawn w3 s1 g2`, `drain w1`, `kill w2`, `lost w2 jobs=1`, `exit 0`); log lines are left
+//! out except where a step asks for a log event by name.
+
+use super::*;
+
+const MS: u64 = 1;
+
+fn params() -> Params {
+    Params {
+        processes: 1,
+        max_surge: 1,
+        drain_timeout: Duration::from_secs(10),
+        ready_timeout: Duration::from_secs(5),
+        max_requests: None,
+        max_requests_delta: 0,
+        max_requests_jitter: 0,
+        max_worker_lifetime: None,
+        max_worker_lifetime_delta: Duration::ZERO,
+        reload_on_rss_mb: None,
+    }
+}
+
+#[derive(Clone, Debug)]
+enum In {
+    Tick,
+    Ready(u64),
+    Requests(u64, u64),
+    Jobs(u64, u64, &'static [&'static str]),
+    Inflight(u64, u64),
+    Exit(u64, i32),
+    Killed(u64),
+    Stop,
+    Quit,
+    Reload(Params),
+    Ttin,
+    Ttou,
+    RssKb(u64, u64),
+    Stuck(u64),
+}
+
+struct Step {
+    at_ms: u64,
+    input: In,
+    want: &'static [&'static str],
+}
+
+fn step(at_ms: u64, input: In, want: &'static [&'static str]) -> Step {
+    Step { at_ms, input, want }
+}
+
+fn pid(id: u64) -> i32 {
+    100 + id as i32
+}
+
+struct Harness {
+    p: Policy,
+    t0: Instant,
+}
+
+impl Harness {
+    fn new(params: Params) -> Self {
+        Harness {
+            p: Policy::new(params, 42),
+            t0: Instant::now(),
+        }
+    }
+
+    fn feed(&mut self, at_ms: u64, e: Event) -> Vec<Action> {
+        let now = self.t0 + Duration::from_millis(at_ms * MS);
+        let mut out = self.p.handle(now, e);
+        // Answer spawns at once, as the master does.
+        let mut i = 0;
+        while i < out.len() {
+            if let Action::Spawn { id, .. } = out[i] {
+                let more = self.p.handle(now, Event::Spawned { id, pid: pid(id) });
+                out.extend(more);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn input(&mut self, at_ms: u64, input: In) -> Vec<Action> {
+        let notify = |id, update| Event::Notify { id, update };
+        let e = match input {
+            In::Tick => Event::Tick,
+            In::Ready(id) => notify(
+                id,
+                Update {
+                    ready: true,
+                    requests: Some(0),
+                    ..Default::default()
+                },
+            ),
+            In::Requests(id, n) => notify(
+                id,
+                Update {
+                    requests: Some(n),
+                    ..Default::default()
+                },
+            ),
+            In::Jobs(id, n, names) => notify(
+                id,
+                Update {
+                    jobs: Some(n),
+                    job_names: Some(names.iter().map(|s| s.to_string()).collect()),
+                    ..Default::default()
+                },
+            ),
+            In::Inflight(id, n) => notify(
+                id,
+                Update {
+                    inflight: Some(n),
+                    ..Default::default()
+                },
+            ),
+            In::Stuck(id) => notify(
+                id,
+                Update {
+                    stuck: Some(true),
+                    ..Default::default()
+                },
+            ),
+            In::Exit(id, code) => Event::Exited {
+                pid: pid(id),
+                status: ExitStatus::Code(code),
+            },
+            In::Killed(id) => Event::Exited {
+                pid: pid(id),
+                status: ExitStatus::Signal(9),
+            },
+            In::Stop => Event::Stop { graceful: true },
+            In::Quit => Event::Stop { graceful: false },
+            In::Reload(p) => Event::Reload { params: p },
+            In::Ttin => Event::AddWorker,
+            In::Ttou => Event::RemoveWorker,
+            In::RssKb(id, kb) => Event::Rss {
+                samples: vec![(id, kb)],
+            },
+        };
+        self.feed(at_ms, e)
+    }
+}
+
+fn summary(actions: &[Action], want_logs: &[&str]) -> Vec<String> {
+    let wid = |pid: i32| pid as u64 - 100;
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn {
+                id,
+                slot,
+                generation,
+                ..
+            } => Some(format!("spawn w{id} s{slot} g{generation}")),
+            Action::Drain { pid, .. } => Some(format!("drain w{}", wid(*pid))),
+            Action::Quit { pid, .. } => Some(format!("quit w{}", wid(*pid))),
+            Action::Kill { pid, .. } => Some(format!("kill w{}", wid(*pid))),
+            Action::SampleRss { workers } => Some(format!("rss {}", workers.len())),
+            Action::Lost(l) => Some(format!("lost w{} jobs={}", l.worker.id, l.jobs)),
+            Action::Exit(c) => Some(format!("exit {c}")),
+            Action::Log(l) if want_logs.contains(&l.event) => Some(format!("log {}", l.event)),
+            Action::Log(_) | Action::Forget { .. } => None,
+        })
+        .collect()
+}
+
+fn run(name: &str, params: Params, steps: &[Step]) {
+    let mut h = Harness::new(params);
+    for (i, s) in steps.iter().enumerate() {
+        let wanted_logs: Vec<&str> = s
+            .want
+            .iter()
+            .filter_map(|w| w.strip_prefix("log "))
+            .collect();
+        let got = summary(&h.input(s.at_ms, s.input.clone()), &wanted_logs);
+        assert_eq!(
+            got, s.want,
+            "case {name:?}, step {i} ({:?} at {} ms)",
+            s.input, s.at_ms
+        );
+    }
+}
+
+fn with(f: impl FnOnce(&mut Params)) -> Params {
+    let mut p = params();
+    f(&mut p);
+    p
+}
+
+#[test]
+fn lifecycle_table() {
+    let two = with(|p| p.processes = 2);
+    let recycle10 = with(|p| p.max_requests = Some(10));
+    let two_recycle10 = with(|p| {
+        p.processes = 2;
+        p.max_requests = Some(10);
+    });
+    let cases: Vec<(&str, Params, Vec<Step>)> = vec![
+        (
+            "starts one worker per slot, no idle deadlines once ready",
+            two.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(10, In::Ready(2), &[]),
+                step(5000, In::Tick, &[]),
+            ],
+        ),
+        (
+            "max-requests: replacement first, then drain, then a clean exit",
+            recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(20, In::Requests(1, 9), &[]),
+                step(30, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(40, In::Requests(1, 12), &[]),
+                step(50, In::Ready(2), &["drain w1"]),
+                step(60, In::Exit(1, 0), &["log drained"]),
+                step(70, In::Requests(2, 10), &["spawn w3 s1 g3"]),
+            ],
+        ),
+        (
+            "surge cap: the second recycle waits for a free place",
+            two_recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(10, In::Requests(1, 10), &["spawn w3 s1 g2"]),
+                step(11, In::Requests(2, 10), &["log surge-wait"]),
+                step(12, In::Requests(2, 11), &[]),
+                step(20, In::Ready(3), &["drain w1"]),
+                step(30, In::Exit(1, 0), &["spawn w4 s2 g2"]),
+                step(40, In::Ready(4), &["drain w2"]),
+            ],
+        ),
+        (
+            "drain timeout kills the group and names the lost jobs",
+            recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 1, &["report-42"]), &[]),
+                step(3, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(4, In::Ready(2), &["drain w1"]),
+                step(5000, In::Tick, &[]),
+                step(9999, In::Tick, &["log draining"]),
+                step(10004, In::Tick, &["kill w1", "log kill", "lost w1 jobs=1"]),
+                step(10010, In::Killed(1), &[]),
+            ],
+        ),
+        (
+            "exit at the drain deadline, before the tick: no kill",
+            recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(3, In::Ready(2), &["drain w1"]),
+                step(10003, In::Exit(1, 0), &[]),
+                step(10003, In::Tick, &[]),
+            ],
+        ),
+        (
+            "replacement never says READY: taken as ready at the timeout",
+            recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(4000, In::Tick, &[]),
+                step(5002, In::Tick, &["log ready-timeout", "drain w1"]),
+                step(5003, In::Ready(2), &[]),
+            ],
+        ),
+        (
+            "replacement crashes before READY: old keeps serving, retry with back-off",
+            recycle10.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(100, In::Exit(2, 1), &["log backoff"]),
+                step(599, In::Tick, &[]),
+                step(600, In::Tick, &["spawn w3 s1 g3"]),
+                step(700, In::Exit(3, 1), &["log backoff"]),
+                step(1699, In::Tick, &[]),
+                step(1700, In::Tick, &["spawn w4 s1 g4"]),
+                step(1800, In::Ready(4), &["drain w1"]),
+            ],
+        ),
+        (
+            "crash at start: exponential back-off, never a fork loop",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Exit(1, 4), &["log backoff"]),
+                step(11, In::Tick, &[]),
+                step(510, In::Tick, &["spawn w2 s1 g2"]),
+                step(520, In::Exit(2, 4), &[]),
+                step(1519, In::Tick, &[]),
+                step(1520, In::Tick, &["spawn w3 s1 g3"]),
+                step(1530, In::Exit(3, 4), &[]),
+                step(3529, In::Tick, &[]),
+                step(3530, In::Tick, &["spawn w4 s1 g4"]),
+                step(3540, In::Ready(4), &[]),
+            ],
+        ),
+        (
+            "a ready worker killed by SIGKILL is replaced at once",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(500, In::Killed(1), &["spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "a crash with jobs in flight is reported as lost work",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 2, &["a", "b"]), &[]),
+                step(3, In::Killed(1), &["lost w1 jobs=2", "spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "graceful stop waits for every worker, exits 0",
+            two.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(10, In::Stop, &["drain w1", "drain w2"]),
+                step(11, In::Stop, &[]),
+                step(20, In::Exit(1, 0), &[]),
+                step(1500, In::Exit(2, 0), &["exit 0"]),
+            ],
+        ),
+        (
+            "graceful stop with a job past the deadline: killed, lost, exit 1",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 1, &["long"]), &[]),
+                step(10, In::Stop, &["drain w1"]),
+                step(10010, In::Tick, &["kill w1", "lost w1 jobs=1"]),
+                step(10011, In::Killed(1), &["exit 1"]),
+            ],
+        ),
+        (
+            "fast stop: QUIT, then kill after the grace",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Quit, &["quit w1"]),
+                step(3010, In::Tick, &["kill w1"]),
+                step(3011, In::Killed(1), &["exit 0"]),
+            ],
+        ),
+        (
+            "graceful stop escalated to fast stop",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Stop, &["drain w1"]),
+                step(20, In::Quit, &["quit w1"]),
+                step(3020, In::Tick, &["kill w1", "log kill"]),
+            ],
+        ),
+        (
+            "stop while a worker is failing to start: no more spawns",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Exit(1, 1), &["log backoff"]),
+                step(20, In::Stop, &["exit 0"]),
+                step(1000, In::Tick, &[]),
+            ],
+        ),
+        (
+            "reload: a rolling replacement bounded by the surge",
+            two.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(10, In::Reload(two.clone()), &["spawn w3 s1 g2"]),
+                step(20, In::Ready(3), &["drain w1"]),
+                step(30, In::Exit(1, 0), &["spawn w4 s2 g2"]),
+                step(40, In::Ready(4), &["drain w2"]),
+                step(50, In::Exit(2, 0), &[]),
+                step(60, In::Tick, &[]),
+            ],
+        ),
+        (
+            "HUP during HUP: the old-config replacement drains, the new one starts",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Reload(params()), &["spawn w2 s1 g2"]),
+                step(20, In::Reload(params()), &["drain w2"]),
+                step(30, In::Exit(2, 0), &["spawn w3 s1 g3"]),
+                step(40, In::Ready(3), &["drain w1"]),
+            ],
+        ),
+        (
+            "HUP during HUP after the replacement is ready: replaced again",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Reload(params()), &["spawn w2 s1 g2"]),
+                step(11, In::Ready(2), &["drain w1"]),
+                step(20, In::Reload(params()), &[]),
+                step(21, In::Exit(1, 0), &["spawn w3 s1 g3"]),
+                step(30, In::Ready(3), &["drain w2"]),
+            ],
+        ),
+        (
+            "reload to more processes adds slots; to fewer drains the extra ones",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(
+                    10,
+                    In::Reload(with(|p| p.processes = 2)),
+                    &["spawn w2 s1 g2", "spawn w3 s2 g1"],
+                ),
+                step(11, In::Ready(2), &["drain w1"]),
+                step(12, In::Ready(3), &[]),
+                step(13, In::Exit(1, 0), &[]),
+                step(20, In::Reload(params()), &["drain w3"]),
+                step(30, In::Exit(3, 0), &["spawn w4 s1 g3"]),
+                step(40, In::Ready(4), &["drain w2"]),
+            ],
+        ),
+        (
+            "TTIN adds a slot, TTOU drains the last one",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Ttin, &["spawn w2 s2 g1"]),
+                step(11, In::Ready(2), &[]),
+                step(20, In::Ttou, &["drain w2"]),
+                step(21, In::Ttou, &["log scale"]),
+                step(30, In::Exit(2, 0), &[]),
+            ],
+        ),
+        (
+            "TTOU while the last slot's worker is being recycled",
+            with(|p| {
+                p.processes = 2;
+                p.max_requests = Some(10);
+                p.max_surge = 2;
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(10, In::Requests(2, 10), &["spawn w3 s2 g2"]),
+                step(11, In::Ready(3), &["drain w2"]),
+                step(12, In::Ttou, &["drain w3"]),
+                step(13, In::Exit(2, 0), &[]),
+                step(14, In::Exit(3, 0), &[]),
+                step(15, In::Tick, &[]),
+            ],
+        ),
+        (
+            "max-requests-delta spreads the limits per slot",
+            with(|p| {
+                p.processes = 2;
+                p.max_requests = Some(10);
+                p.max_requests_delta = 5;
+                p.max_surge = 2;
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(10, In::Requests(2, 14), &[]),
+                step(11, In::Requests(2, 15), &["spawn w3 s2 g2"]),
+            ],
+        ),
+        (
+            "max-worker-lifetime",
+            with(|p| p.max_worker_lifetime = Some(Duration::from_secs(60))),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(59_999, In::Tick, &[]),
+                step(60_000, In::Tick, &["spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "reload-on-rss samples every few seconds and recycles",
+            with(|p| p.reload_on_rss_mb = Some(100)),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(4999, In::Tick, &[]),
+                step(5000, In::Tick, &["rss 1"]),
+                step(5001, In::RssKb(1, 50 * 1024), &[]),
+                step(10_000, In::Tick, &["rss 1"]),
+                step(10_001, In::RssKb(1, 200 * 1024), &["spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "harakiri: a stuck worker is replaced at once",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Inflight(1, 1), &[]),
+                step(3, In::Stuck(1), &["log harakiri", "spawn w2 s1 g2"]),
+                step(4, In::Ready(2), &["drain w1"]),
+            ],
+        ),
+    ];
+    for (name, params, steps) in cases {
+        run(name, params, &steps);
+    }
+}
+
+#[test]
+fn no_wakeups_when_idle_and_deadlines_when_needed() {
+    let mut h = Harness::new(params());
+    h.input(0, In::Tick);
+    assert!(h.p.next_deadline().is_some(), "ready-timeout pending");
+    h.input(1, In::Ready(1));
+    assert_eq!(
+        h.p.next_deadline(),
+        None,
+        "an idle supervisor must not wake up"
+    );
+    h.input(2, In::Stop);
+    assert_eq!(
+        h.p.next_deadline(),
+        Some(h.t0 + Duration::from_millis(2 + 5000)),
+        "the first progress report of the drain"
+    );
+}
+
+#[test]
+fn warns_once_when_a_worker_never_reports_requests() {
+    let mut h = Harness::new(with(|p| {
+        p.processes = 2;
+        p.max_requests = Some(10);
+    }));
+    h.input(0, In::Tick);
+    let ready_without_count = |id| Event::Notify {
+        id,
+        update: Update {
+            ready: true,
+            ..Default::default()
+        },
+    };
+    h.feed(1, ready_without_count(1));
+    h.feed(1, ready_without_count(2));
+    assert_eq!(
+        h.p.next_deadline(),
+        Some(h.t0 + Duration::from_millis(1) + REQUESTS_REPORT_GRACE)
+    );
+    let out = h.input(10_001, In::Tick);
+    let warnings = summary(&out, &["no-request-count"]);
+    assert_eq!(warnings, vec!["log no-request-count"]);
+    let out = h.input(20_001, In::Tick);
+    assert!(summary(&out, &["no-request-count"]).is_empty());
+    assert_eq!(h.p.next_deadline(), None);
+}
+
+#[test]
+fn jitter_stays_within_bounds_and_varies() {
+    let mut limits = std::collections::BTreeSet::new();
+    let mut h = Harness::new(with(|p| {
+        p.max_requests = Some(100);
+        p.max_requests_jitter = 10;
+    }));
+    h.input(0, In::Tick);
+    for generation in 1..40u64 {
+        h.input(generation * 10, In::Ready(generation));
+        let limit = h.p.worker(generation).unwrap().request_limit.unwrap();
+        assert!((100..=110).contains(&limit), "limit {limit}");
+        limits.insert(limit);
+        h.input(generation * 10 + 1, In::Requests(generation, 1000));
+        h.input(generation * 10 + 2, In::Ready(generation + 1));
+        h.input(generation * 10 + 3, In::Exit(generation, 0));
+    }
+    assert!(limits.len() > 3, "jitter should vary: {limits:?}");
+}
+
+#[test]
+fn job_ages_survive_updates() {
+    let mut h = Harness::new(params());
+    h.input(0, In::Tick);
+    h.input(1, In::Ready(1));
+    h.input(1000, In::Jobs(1, 1, &["a"]));
+    h.input(3000, In::Jobs(1, 2, &["a", "b"]));
+    let w = h.p.worker(1).unwrap();
+    let t = |ms| h.t0 + Duration::from_millis(ms);
+    assert_eq!(
+        w.job_names,
+        vec![("a".to_string(), t(1000)), ("b".to_string(), t(3000))]
+    );
+}
+
+#[test]
+fn backoff_is_capped() {
+    assert_eq!(backoff(1), BACKOFF_FIRST);
+    assert_eq!(backoff(2), BACKOFF_FIRST * 2);
+    assert_eq!(backoff(40), BACKOFF_MAX);
+}

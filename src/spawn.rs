@@ -1,0 +1,488 @@
+//! Starting worker processes: fork + execve with everything prepared beforehand.
+//!
+//! This is the one module with `unsafe`. Between `fork` and `execve` the child runs only
+//! async-signal-safe libc calls on memory prepared before the fork: no allocation, no
+//! locks, no logging, no panics. What cannot be known before the fork — the child's own pid
+//! for `LISTEN_PID` — is written into a buffer reserved for it.
+//!
+//! A close-on-exec pipe reports an exec failure back to the parent, so "python3: not found"
+//! is an error in the master's log, not a silent exit code 127.
+
+use std::ffi::{CString, OsStr};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The reserved room for the decimal pid in `LISTEN_PID=`.
+const PID_DIGITS: usize = 20;
+/// The most listening sockets a worker can be given.
+pub const MAX_LISTEN_FDS: usize = 64;
+const LISTEN_PID_KEY: &[u8] = b"LISTEN_PID=";
+
+/// Everything the child needs, built before the fork.
+pub struct Prepared {
+    path: CString,
+    argv: Vec<CString>,
+    /// The environment; one entry is `LISTEN_PID=` followed by [`PID_DIGITS`] NULs.
+    env: Vec<Vec<u8>>,
+    listen_pid_index: Option<usize>,
+    listen_fds: Vec<RawFd>,
+    chdir: Option<CString>,
+    ids: Option<(libc::uid_t, libc::gid_t)>,
+    death_signal: libc::c_int,
+    master_pid: libc::pid_t,
+}
+
+/// What to start.
+pub struct Command<'a> {
+    /// `argv[0]` (searched in `PATH` when it has no `/`) and its arguments.
+    pub argv: &'a [String],
+    /// The complete environment (the caller strips inherited `LISTEN_*`/`NOTIFY_SOCKET`).
+    pub env: &'a [(String, String)],
+    /// Listening sockets, to become fds 3, 4, … in the child.
+    pub listen_fds: &'a [RawFd],
+    /// Set `LISTEN_PID` to the child's pid (when `listen_fds` is not empty).
+    pub chdir: Option<&'a Path>,
+    /// User and group to switch to (when the master runs as root).
+    pub ids: Option<(u32, u32)>,
+    /// Delivered to the child if the master dies (`PR_SET_PDEATHSIG`).
+    pub death_signal: i32,
+}
+
+/// Find `name` in `PATH` the way a shell would (before forking: this allocates).
+pub fn resolve_program(name: &str) -> Result<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        if !p.exists() {
+            bail!("worker program {name} does not exist");
+        }
+        return Ok(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if let Ok(meta) = candidate.metadata() {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!("worker program {name:?} was not found in PATH; give its full path or install it")
+}
+
+fn cstring(s: &[u8], what: &str) -> Result<CString> {
+    CString::new(s).with_context(|| format!("{what} contains a NUL byte"))
+}
+
+impl Prepared {
+    pub fn new(cmd: &Command<'_>) -> Result<Prepared> {
+        let first = cmd.argv.first().context("empty worker command")?;
+        if cmd.listen_fds.len() > MAX_LISTEN_FDS {
+            bail!("at most {MAX_LISTEN_FDS} listening sockets are supported");
+        }
+        let path = resolve_program(first)?;
+        let path = cstring(path.as_os_str().as_bytes(), "worker program path")?;
+        let argv = cmd
+            .argv
+            .iter()
+            .map(|a| cstring(a.as_bytes(), "a worker argument"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut env = Vec::with_capacity(cmd.env.len() + 1);
+        for (k, v) in cmd.env {
+            let mut e = Vec::with_capacity(k.len() + v.len() + 2);
+            e.extend_from_slice(k.as_bytes());
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            if e.contains(&0) {
+                bail!("environment variable {k} contains a NUL byte");
+            }
+            e.push(0);
+            env.push(e);
+        }
+        let listen_pid_index = if cmd.listen_fds.is_empty() {
+            None
+        } else {
+            let mut e = LISTEN_PID_KEY.to_vec();
+            e.resize(LISTEN_PID_KEY.len() + PID_DIGITS + 1, 0);
+            env.push(e);
+            Some(env.len() - 1)
+        };
+        let chdir = cmd
+            .chdir
+            .map(|d| cstring(OsStr::as_bytes(d.as_os_str()), "chdir path"))
+            .transpose()?;
+        Ok(Prepared {
+            path,
+            argv,
+            env,
+            listen_pid_index,
+            listen_fds: cmd.listen_fds.to_vec(),
+            chdir,
+            ids: cmd.ids,
+            death_signal: cmd.death_signal,
+            master_pid: std::process::id() as libc::pid_t,
+        })
+    }
+
+    /// Fork and exec. Returns the child's pid once the exec succeeded, or the reason it
+    /// failed (read from the child through a close-on-exec pipe).
+    pub fn spawn(&mut self) -> Result<i32> {
+        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = self
+            .env
+            .iter()
+            .map(|e| e.as_ptr() as *const libc::c_char)
+            .collect();
+        envp.push(std::ptr::null());
+        let pid_slot: *mut u8 = match self.listen_pid_index {
+            // SAFETY: the entry was sized to hold the key, PID_DIGITS digits and a NUL.
+            Some(i) => unsafe { self.env[i].as_mut_ptr().add(LISTEN_PID_KEY.len()) },
+            None => std::ptr::null_mut(),
+        };
+        // Where each listening socket goes first: above every fd the child will use, so
+        // that the final dup2 never has old == new (which would keep FD_CLOEXEC set).
+        let n = self.listen_fds.len() as RawFd;
+        let high_base: RawFd = 3 + n;
+
+        let (err_r, err_w) = cloexec_pipe().context("creating the exec status pipe")?;
+        let err_w_fd = err_w.as_raw_fd();
+
+        // SAFETY: the child only calls async-signal-safe functions (listed in child_setup)
+        // on memory prepared before the fork, then execs or _exits; it never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error()).context("fork failed");
+        }
+        if pid == 0 {
+            // SAFETY: we are the child of a fork; see child_setup's contract.
+            unsafe {
+                child_setup(ChildArgs {
+                    path: self.path.as_ptr(),
+                    argv: argv.as_ptr(),
+                    envp: envp.as_ptr(),
+                    pid_slot,
+                    listen_fds: &self.listen_fds,
+                    high_base,
+                    chdir: self.chdir.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                    ids: self.ids,
+                    death_signal: self.death_signal,
+                    master_pid: self.master_pid,
+                    err_fd: err_w_fd,
+                })
+            }
+        }
+        drop(err_w);
+        let mut buf = [0u8; 8];
+        let mut file = std::fs::File::from(err_r);
+        let mut got = 0;
+        loop {
+            match file.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    got += k;
+                    if got == buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("reading the exec status pipe"),
+            }
+        }
+        if got == 0 {
+            return Ok(pid);
+        }
+        // The child failed before or at exec; it has _exited. Reap it here so the loop
+        // never sees an unknown pid.
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let err = io::Error::from_raw_os_error(errno);
+        let what = match stage {
+            STAGE_CHDIR => "changing directory",
+            STAGE_IDS => "switching user/group",
+            STAGE_FDS => "passing the listening sockets",
+            STAGE_PARENT_GONE => "starting (the master exited meanwhile)",
+            _ => "executing",
+        };
+        bail!("{what} for {:?} failed: {err}", self.path)
+    }
+}
+
+/// Take ownership of an fd inherited from our own parent (systemd socket activation).
+/// The caller checked that `fd` is an open socket that nothing else in ebb owns.
+pub fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: per the contract above, the fd is open and has no other owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrow an inherited fd for the time of a check (`fstat`) before adopting it.
+pub fn borrow_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: used only on fds 3.. passed by systemd, which stay open until adopted.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+const STAGE_EXEC: u32 = 0;
+const STAGE_CHDIR: u32 = 1;
+const STAGE_IDS: u32 = 2;
+const STAGE_FDS: u32 = 3;
+const STAGE_PARENT_GONE: u32 = 4;
+
+struct ChildArgs<'a> {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    pid_slot: *mut u8,
+    listen_fds: &'a [RawFd],
+    high_base: RawFd,
+    chdir: *const libc::c_char,
+    ids: Option<(libc::uid_t, libc::gid_t)>,
+    death_signal: libc::c_int,
+    master_pid: libc::pid_t,
+    err_fd: RawFd,
+}
+
+/// Report `stage` and errno through the pipe and exit. Async-signal-safe.
+unsafe fn fail(err_fd: RawFd, stage: u32) -> ! {
+    // SAFETY: errno location is thread-local and valid; write/_exit are async-signal-safe.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut buf = [0u8; 8];
+        buf[..4].copy_from_slice(&stage.to_ne_bytes());
+        buf[4..].copy_from_slice(&errno.to_ne_bytes());
+        libc::write(err_fd, buf.as_ptr() as *const libc::c_void, 8);
+        libc::_exit(127)
+    }
+}
+
+/// The child side of the fork. Uses only: sigprocmask, signal, setpgid, prctl, getppid,
+/// getpid, chdir, setgroups, setgid, setuid, fcntl, dup2, close, syscall(close_range),
+/// execve, write, _exit — all async-signal-safe. No allocation.
+///
+/// # Safety
+/// Must be called only in a freshly forked child; pointers must stay valid (they point
+/// into the parent's memory image, copied by fork).
+unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
+    // SAFETY: every call below is async-signal-safe and uses memory prepared pre-fork.
+    unsafe {
+        // Signals: an empty mask and default dispositions for what the master changed
+        // (Rust ignores SIGPIPE; handlers are reset by exec anyway).
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+
+        // Its own process group, so a forced kill reaches everything it started.
+        libc::setpgid(0, 0);
+
+        // If the master dies, the worker is asked to drain.
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            a.death_signal as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        if libc::getppid() != a.master_pid {
+            fail(a.err_fd, STAGE_PARENT_GONE);
+        }
+
+        if !a.pid_slot.is_null() {
+            write_decimal(a.pid_slot, libc::getpid() as u64);
+        }
+
+        if !a.chdir.is_null() && libc::chdir(a.chdir) != 0 {
+            fail(a.err_fd, STAGE_CHDIR);
+        }
+        if let Some((uid, gid)) = a.ids {
+            let groups = [gid];
+            if libc::setgroups(1, groups.as_ptr()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
+                fail(a.err_fd, STAGE_IDS);
+            }
+        }
+
+        // Listening sockets to 3.., via high temporary fds so old != new in dup2.
+        let mut tmp: [RawFd; MAX_LISTEN_FDS] = [-1; MAX_LISTEN_FDS];
+        for (i, &fd) in a.listen_fds.iter().enumerate() {
+            tmp[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, a.high_base);
+            if tmp[i] < 0 {
+                fail(a.err_fd, STAGE_FDS);
+            }
+        }
+        for (i, &fd) in tmp.iter().take(a.listen_fds.len()).enumerate() {
+            if libc::dup2(fd, 3 + i as RawFd) < 0 {
+                fail(a.err_fd, STAGE_FDS);
+            }
+        }
+        // Every other fd above the sockets goes, whatever its flags (the error pipe is
+        // close-on-exec and must stay open until exec).
+        let first_free = 3 + a.listen_fds.len() as libc::c_uint;
+        close_all_from(first_free, a.err_fd);
+
+        libc::execve(a.path, a.argv, a.envp);
+        fail(a.err_fd, STAGE_EXEC)
+    }
+}
+
+/// Close every fd >= `from`, except `keep`. Async-signal-safe.
+unsafe fn close_all_from(from: libc::c_uint, keep: RawFd) {
+    let keep = keep as libc::c_uint;
+    // SAFETY: close_range/close only close descriptors; no memory is touched.
+    unsafe {
+        let ranges: [(libc::c_uint, libc::c_uint); 2] = if keep >= from {
+            [
+                (from, keep.saturating_sub(1)),
+                (keep + 1, libc::c_uint::MAX),
+            ]
+        } else {
+            [(from, libc::c_uint::MAX), (1, 0)]
+        };
+        for (lo, hi) in ranges {
+            if lo > hi {
+                continue;
+            }
+            if libc::syscall(libc::SYS_close_range, lo, hi, 0) != 0 {
+                // Kernel without close_range (< 5.9): close one by one up to a bound.
+                let top = hi.min(65_536);
+                let mut fd = lo;
+                while fd <= top {
+                    libc::close(fd as RawFd);
+                    fd += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Write `n` in decimal at `dst` followed by a NUL. At most 20 digits fit.
+///
+/// # Safety
+/// `dst` must have room for `PID_DIGITS + 1` bytes.
+unsafe fn write_decimal(dst: *mut u8, mut n: u64) {
+    let mut digits = [0u8; PID_DIGITS];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 || len == PID_DIGITS {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: i < len <= PID_DIGITS, inside the reserved room.
+        unsafe { *dst.add(i) = digits[len - 1 - i] };
+    }
+    // SAFETY: len <= PID_DIGITS, and the room holds PID_DIGITS + 1 bytes.
+    unsafe { *dst.add(len) = 0 };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_writer_fits_the_slot() {
+        for n in [0u64, 7, 42, 1234567, u64::MAX] {
+            let mut buf = [0xffu8; PID_DIGITS + 1];
+            // SAFETY: the buffer has PID_DIGITS + 1 bytes.
+            unsafe { write_decimal(buf.as_mut_ptr(), n) };
+            let end = buf.iter().position(|&b| b == 0).unwrap();
+            assert_eq!(std::str::from_utf8(&buf[..end]).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn resolves_programs_and_reports_missing_ones() {
+        assert!(resolve_program("sh").unwrap().is_absolute());
+        let err = resolve_program("no-such-program-ebb").unwrap_err();
+        assert!(err.to_string().contains("not found in PATH"), "{err}");
+    }
+
+    #[test]
+    fn exec_failure_is_reported_not_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("noexec.sh");
+        std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let argv = vec![script.display().to_string()];
+        let mut p = Prepared::new(&Command {
+            argv: &argv,
+            env: &[],
+            listen_fds: &[],
+            chdir: None,
+            ids: None,
+            death_signal: libc::SIGTERM,
+        })
+        .unwrap();
+        let err = p.spawn().unwrap_err().to_string();
+        assert!(err.contains("executing"), "{err}");
+    }
+
+    #[test]
+    fn child_gets_its_own_pid_and_only_the_listed_fds() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // A stray fd the master holds: it must not reach the child.
+        let _stray = std::fs::File::open("/dev/null").unwrap();
+        // Python checks fds with fstat, which opens nothing itself.
+        let script = format!(
+            "import os\n\
+             fds = [fd for fd in range(256) if _open(fd)]\n\
+             open({o:?}, 'w').write(os.environ['LISTEN_PID'] + ' ' + str(os.getpid()) + '\\n' + \
+             '\\n'.join(map(str, fds)))",
+            o = out.display().to_string()
+        );
+        let prelude = "import os\ndef _open(fd):\n    try:\n        os.fstat(fd)\n        return True\n    except OSError:\n        return False\n";
+        let argv = vec![
+            "python3".to_string(),
+            "-S".to_string(),
+            "-c".to_string(),
+            format!("{prelude}{script}"),
+        ];
+        let env = vec![("PATH".to_string(), std::env::var("PATH").unwrap())];
+        let mut p = Prepared::new(&Command {
+            argv: &argv,
+            env: &env,
+            listen_fds: &[listener.as_raw_fd()],
+            chdir: Some(dir.path()),
+            ids: None,
+            death_signal: libc::SIGTERM,
+        })
+        .unwrap();
+        let pid = p.spawn().unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        assert_eq!(first[0], first[1], "LISTEN_PID must be the child's pid");
+        assert_eq!(first[0], pid.to_string());
+        let mut fds: Vec<i32> = lines.map(|l| l.parse().unwrap()).collect();
+        fds.sort();
+        // 0, 1, 2 and the socket at 3; nothing else of the master's.
+        assert_eq!(fds, vec![0, 1, 2, 3], "unexpected fds in the worker");
+    }
+}
