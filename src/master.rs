@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -148,9 +149,16 @@ fn base_env() -> Vec<(String, String)> {
                     | "NOTIFY_SOCKET"
                     | "WATCHDOG_USEC"
                     | "WATCHDOG_PID"
-            ) && !k.starts_with("EBB_WORKER")
+            ) && !k.starts_with("EBB_")
         })
         .collect()
+}
+
+/// Set `key` in `env`, replacing any earlier value (a duplicate would be read differently
+/// by different languages' `getenv`).
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value));
 }
 
 fn resolve_ids(config: &Config) -> Result<Option<(u32, u32)>> {
@@ -226,6 +234,11 @@ impl Master {
             .prefix("ebb-")
             .tempdir_in(runtime_base())
             .context("creating the private runtime directory")?;
+        // Private to the master; traversable (not listable) by workers of another user,
+        // who reach their own notify socket and the Python files by path.
+        let ids = resolve_ids(&config)?;
+        let mode = if ids.is_some() { 0o711 } else { 0o700 };
+        std::fs::set_permissions(rundir.path(), std::fs::Permissions::from_mode(mode))?;
         write_python_files(rundir.path())?;
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
@@ -236,7 +249,6 @@ impl Master {
             .as_deref()
             .map(open_append)
             .transpose()?;
-        let ids = resolve_ids(&config)?;
         let seed = u64::from(std::process::id())
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -432,6 +444,11 @@ impl Master {
         let notify = UnixDatagram::bind(&path)
             .with_context(|| format!("binding the notify socket {}", path.display()))?;
         notify.set_nonblocking(true)?;
+        if let Some((uid, gid)) = self.ids {
+            // The worker runs as another user: let it (and only it) send to its socket.
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", path.display()))?;
+        }
         self.io.insert(
             id,
             WorkerIo {
@@ -445,30 +462,30 @@ impl Master {
         );
         let argv = self.worker_argv()?;
         let mut env = base_env();
-        env.extend(self.config.env.iter().cloned());
+        for (k, v) in &self.config.env {
+            set_env(&mut env, k, v.clone());
+        }
         let names: Vec<&str> = self.listeners.iter().map(|l| l.name.as_str()).collect();
-        env.extend([
-            ("LISTEN_FDS".into(), self.listeners.len().to_string()),
-            ("LISTEN_FDNAMES".into(), names.join(":")),
-            ("NOTIFY_SOCKET".into(), path.display().to_string()),
-            ("EBB_WORKER_ID".into(), slot.to_string()),
-            ("EBB_GENERATION".into(), generation.to_string()),
-            ("EBB_EPOCH".into(), epoch.to_string()),
-            ("EBB_MASTER_PID".into(), std::process::id().to_string()),
-            (
-                "EBB_DRAIN_SIGNAL".into(),
-                self.config.drain_signal.as_str().into(),
-            ),
-        ]);
+        for (k, v) in [
+            ("LISTEN_FDS", self.listeners.len().to_string()),
+            ("LISTEN_FDNAMES", names.join(":")),
+            ("NOTIFY_SOCKET", path.display().to_string()),
+            ("EBB_WORKER_ID", slot.to_string()),
+            ("EBB_GENERATION", generation.to_string()),
+            ("EBB_EPOCH", epoch.to_string()),
+            ("EBB_MASTER_PID", std::process::id().to_string()),
+            ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
+        ] {
+            set_env(&mut env, k, v);
+        }
         if let WorkerCommand::Python(_) = self.config.command {
             let dir = self.rundir.path().join("python").display().to_string();
-            let pp = match std::env::var("PYTHONPATH") {
-                Ok(old) if !old.is_empty() => format!("{dir}:{old}"),
+            let pp = match env.iter().find(|(k, _)| k == "PYTHONPATH") {
+                Some((_, old)) if !old.is_empty() => format!("{dir}:{old}"),
                 _ => dir,
             };
-            env.retain(|(k, _)| k != "PYTHONPATH");
-            env.push(("PYTHONPATH".into(), pp));
-            env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+            set_env(&mut env, "PYTHONPATH", pp);
+            set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
         }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         let mut prepared = spawn::Prepared::new(&spawn::Command {
@@ -491,19 +508,37 @@ impl Master {
         let mut events = Vec::new();
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => events.push(Event::Exited {
-                    pid: pid.as_raw(),
-                    status: ExitStatus::Code(code),
-                }),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => events.push(Event::Exited {
-                    pid: pid.as_raw(),
-                    status: ExitStatus::Signal(sig as i32),
-                }),
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.last_words(pid.as_raw(), &mut events);
+                    events.push(Event::Exited {
+                        pid: pid.as_raw(),
+                        status: ExitStatus::Code(code),
+                    })
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.last_words(pid.as_raw(), &mut events);
+                    events.push(Event::Exited {
+                        pid: pid.as_raw(),
+                        status: ExitStatus::Signal(sig as i32),
+                    })
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
         }
         events
+    }
+
+    /// Read what an exited worker sent before it died, so its final counts are known.
+    fn last_words(&mut self, pid: i32, events: &mut Vec<Event>) {
+        if let Some(id) = self
+            .io
+            .iter()
+            .find(|(_, io)| io.pid == Some(pid))
+            .map(|(id, _)| *id)
+        {
+            self.read_notify(id, events);
+        }
     }
 
     /// Block until a signal, a datagram or the nearest deadline.

@@ -82,16 +82,16 @@ pub fn parse(data: &[u8]) -> Result<Update, NotifyError> {
         };
         let num = || value.trim().parse::<u64>().map_err(|_| bad());
         match key {
-            "READY" => u.ready = value == "1",
-            "STOPPING" => u.stopping = value == "1",
-            "WATCHDOG" => u.watchdog = value == "1",
+            "READY" => u.ready = value.trim() == "1",
+            "STOPPING" => u.stopping = value.trim() == "1",
+            "WATCHDOG" => u.watchdog = value.trim() == "1",
             "STATUS" => u.status = Some(shorten_status(value)),
             "ERRNO" => u.errno = Some(value.trim().parse().map_err(|_| bad())?),
             "EXTEND_TIMEOUT_USEC" => u.extend_timeout_usec = Some(num()?),
             "X_EBB_REQUESTS" => u.requests = Some(num()?),
             "X_EBB_INFLIGHT" => u.inflight = Some(num()?),
             "X_EBB_JOBS" => u.jobs = Some(num()?),
-            "X_EBB_STUCK" => u.stuck = Some(value == "1"),
+            "X_EBB_STUCK" => u.stuck = Some(value.trim() == "1"),
             "X_EBB_JOB_NAMES" => {
                 u.job_names = Some(
                     value
@@ -155,6 +155,14 @@ mod tests {
                 want: Ok(Update {
                     stopping: true,
                     watchdog: true,
+                    ..Default::default()
+                }),
+            },
+            Case {
+                input: b"READY=1\r\nSTOPPING=1 ",
+                want: Ok(Update {
+                    ready: true,
+                    stopping: true,
                     ..Default::default()
                 }),
             },

@@ -43,6 +43,9 @@ pub struct Params {
     pub max_worker_lifetime: Option<Duration>,
     pub max_worker_lifetime_delta: Duration,
     pub reload_on_rss_mb: Option<u64>,
+    /// The drain signal's number: a draining worker killed by it exited as asked (some
+    /// servers, uvicorn among them, re-raise it to exit).
+    pub drain_signal: i32,
 }
 
 impl Params {
@@ -58,6 +61,7 @@ impl Params {
             max_worker_lifetime: c.max_worker_lifetime,
             max_worker_lifetime_delta: c.max_worker_lifetime_delta,
             reload_on_rss_mb: c.reload_on_rss_mb,
+            drain_signal: c.drain_signal as i32,
         }
     }
 }
@@ -551,7 +555,9 @@ impl Policy {
                 slot.replacement = None;
             }
         }
-        let clean = status == ExitStatus::Code(0);
+        let clean = status == ExitStatus::Code(0)
+            || (matches!(w.state, State::Draining { .. })
+                && status == ExitStatus::Signal(self.params.drain_signal));
         match w.state {
             State::Killing => {
                 log(
@@ -675,6 +681,10 @@ impl Policy {
             Mode::Stopping { graceful: true, .. } if graceful => return,
             _ => {}
         }
+        if !self.is_stopping() {
+            // The exit code tells whether the stop itself lost work.
+            self.lost_any = false;
+        }
         self.mode = Mode::Stopping {
             graceful,
             since: now,
@@ -770,12 +780,14 @@ impl Policy {
     fn check_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
         let p = self.params.clone();
         let mut lost = Vec::new();
+        let mut started_slots = Vec::new();
         for w in self.workers.values_mut() {
             match w.state {
                 State::Starting if w.pid.is_some() => {
                     if now >= w.started + p.ready_timeout {
                         w.state = State::Ready;
                         w.ready_at = Some(now);
+                        started_slots.push(w.slot);
                         let r = w.reference();
                         log(
                             out,
@@ -839,6 +851,12 @@ impl Policy {
                     out.push(Action::Kill { id: w.id, pid });
                     lost.push(w.id);
                 }
+            }
+        }
+        for slot in started_slots {
+            if let Some(s) = self.slots.get_mut(slot - 1) {
+                s.failures = 0;
+                s.retry_at = None;
             }
         }
         for id in lost {
@@ -980,10 +998,17 @@ impl Policy {
     fn spawn_needed(&mut self, now: Instant, out: &mut Vec<Action>) {
         let cap = self.params.processes + self.params.max_surge;
         for idx in 0..self.slots.len() {
-            let s = &self.slots[idx];
-            if s.replacement.is_some() || s.retry_at.is_some_and(|t| now < t) {
+            let s = &mut self.slots[idx];
+            if s.replacement.is_some() {
                 continue;
             }
+            match s.retry_at {
+                Some(t) if now < t => continue,
+                // Past: forget it, so it never becomes a deadline in the past (a spin).
+                Some(_) => s.retry_at = None,
+                None => {}
+            }
+            let s = &self.slots[idx];
             let current = s.current.and_then(|id| self.workers.get(&id));
             let has_current = current.is_some();
             let needs = match current {
@@ -1141,6 +1166,7 @@ impl Policy {
             graceful: false,
             since,
         } = self.mode
+            && self.workers.values().any(|w| w.state != State::Killing)
         {
             consider(since + FAST_STOP_GRACE);
         }

@@ -291,18 +291,6 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
         // Its own process group, so a forced kill reaches everything it started.
         libc::setpgid(0, 0);
 
-        // If the master dies, the worker is asked to drain.
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            a.death_signal as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-        if libc::getppid() != a.master_pid {
-            fail(a.err_fd, STAGE_PARENT_GONE);
-        }
-
         if !a.pid_slot.is_null() {
             write_decimal(a.pid_slot, libc::getpid() as u64);
         }
@@ -318,6 +306,19 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
             {
                 fail(a.err_fd, STAGE_IDS);
             }
+        }
+
+        // If the master dies, the worker is asked to drain. Set after the credential
+        // switch, which would clear it.
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            a.death_signal as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        if libc::getppid() != a.master_pid {
+            fail(a.err_fd, STAGE_PARENT_GONE);
         }
 
         // Listening sockets to 3.., via high temporary fds so old != new in dup2.

@@ -21,6 +21,7 @@ fn params() -> Params {
         max_worker_lifetime: None,
         max_worker_lifetime_delta: Duration::ZERO,
         reload_on_rss_mb: None,
+        drain_signal: 15,
     }
 }
 
@@ -33,6 +34,7 @@ enum In {
     Inflight(u64, u64),
     Exit(u64, i32),
     Killed(u64),
+    Signaled(u64, i32),
     Stop,
     Quit,
     Reload(Params),
@@ -133,6 +135,10 @@ impl Harness {
                 pid: pid(id),
                 status: ExitStatus::Signal(9),
             },
+            In::Signaled(id, sig) => Event::Exited {
+                pid: pid(id),
+                status: ExitStatus::Signal(sig),
+            },
             In::Stop => Event::Stop { graceful: true },
             In::Quit => Event::Stop { graceful: false },
             In::Reload(p) => Event::Reload { params: p },
@@ -178,6 +184,14 @@ fn run(name: &str, params: Params, steps: &[Step]) {
             .filter_map(|w| w.strip_prefix("log "))
             .collect();
         let got = summary(&h.input(s.at_ms, s.input.clone()), &wanted_logs);
+        // Invariant: a deadline is always in the future, or the loop would spin.
+        let now = h.t0 + Duration::from_millis(s.at_ms);
+        if let Some(d) = h.p.next_deadline() {
+            assert!(
+                d > now,
+                "case {name:?}, step {i}: deadline in the past: a busy loop"
+            );
+        }
         assert_eq!(
             got, s.want,
             "case {name:?}, step {i} ({:?} at {} ms)",
@@ -342,6 +356,17 @@ fn lifecycle_table() {
                 step(11, In::Stop, &[]),
                 step(20, In::Exit(1, 0), &[]),
                 step(1500, In::Exit(2, 0), &["exit 0"]),
+            ],
+        ),
+        (
+            "a draining worker that re-raises the drain signal exited as asked",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 1, &["j"]), &[]),
+                step(10, In::Stop, &["drain w1"]),
+                step(20, In::Signaled(1, 15), &["log drained", "exit 0"]),
             ],
         ),
         (
