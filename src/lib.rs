@@ -1,4 +1,5 @@
 //! ebb: a pre-fork process supervisor that recycles workers without losing work.
+pub mod cli;
 pub mod config;
 pub mod example_app;
 pub mod master;

@@ -1,0 +1,191 @@
+//! The `ebb` invocation: what to do, from the command line.
+//!
+//! `main` calls [`parse`] with `std::env::args_os()`; the options themselves are defined
+//! once, in [`crate::config::options`], and the command line is built from them
+//! ([`command_line`], also used for the man page `man/ebb.1`).
+
+use std::ffi::OsString;
+
+pub use crate::config::command_line;
+use crate::config::{ConfigError, ConfigErrors, Loaded, Loader};
+
+/// What `ebb` was asked to do.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the master.
+    Run(Loader, Loaded),
+    /// `--check-config`: print "configuration OK" and a summary, exit 0.
+    CheckConfig(Loaded),
+    /// `ebb example-app [ARGS...]`: run the example worker with ARGS.
+    ExampleApp(Vec<String>),
+    /// `ebb python-path`: print a directory to put on PYTHONPATH to import `ebb`.
+    PythonPath,
+}
+
+/// Why the command line could not be used.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own: `--help`, `--version`, an unknown flag, a missing value.
+    Clap(clap::Error),
+    /// The configuration is invalid.
+    Config(ConfigErrors),
+}
+
+/// Parse `args` (with `argv[0]`) and load the configuration. `--help`, `--version` and
+/// command-line syntax errors print clap's message and exit the process (status 0 or 2).
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, ConfigErrors> {
+    match try_parse(args) {
+        Ok(i) => Ok(i),
+        Err(ParseError::Clap(e)) => e.exit(),
+        Err(ParseError::Config(e)) => Err(e),
+    }
+}
+
+/// [`parse`], without exiting on clap's errors.
+pub fn try_parse(args: Vec<OsString>) -> Result<Invocation, ParseError> {
+    let loader = Loader::new(args);
+    try_parse_with(loader)
+}
+
+/// [`try_parse`] with a prepared loader (tests inject the environment and directory).
+pub fn try_parse_with(loader: Loader) -> Result<Invocation, ParseError> {
+    let matches = command_line()
+        .try_get_matches_from(loader.args())
+        .map_err(ParseError::Clap)?;
+    match matches.subcommand() {
+        Some(("example-app", sub)) => {
+            let args = sub
+                .get_many::<String>("args")
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            return Ok(Invocation::ExampleApp(args));
+        }
+        Some(("python-path", _)) => return Ok(Invocation::PythonPath),
+        Some((other, _)) => {
+            return Err(ParseError::Config(ConfigErrors(vec![ConfigError {
+                file: None,
+                line: None,
+                key: other.to_string(),
+                message: "unknown subcommand".to_string(),
+            }])));
+        }
+        None => {}
+    }
+    let loaded = loader.load().map_err(ParseError::Config)?;
+    if matches.get_flag("check-config") {
+        Ok(Invocation::CheckConfig(loaded))
+    } else {
+        Ok(Invocation::Run(loader, loaded))
+    }
+}
+
+/// The man page, rendered from [`command_line`].
+pub fn man_page() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command_line())
+        .render(&mut out)
+        .expect("rendering to memory does not fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn run(args: &[&str]) -> Result<Invocation, ParseError> {
+        let argv = std::iter::once("ebb")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let env: Vec<(String, String)> = Vec::new();
+        try_parse_with(Loader::with_environment(
+            argv,
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            env,
+        ))
+    }
+
+    #[test]
+    fn invocations() {
+        match run(&["example-app", "--port", "3", "x"]) {
+            Ok(Invocation::ExampleApp(args)) => assert_eq!(args, ["--port", "3", "x"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(run(&["example-app"]), Ok(Invocation::ExampleApp(a)) if a.is_empty()));
+        assert!(matches!(run(&["python-path"]), Ok(Invocation::PythonPath)));
+        assert!(matches!(
+            run(&["--example-app", "-b", ":1", "--check-config"]),
+            Ok(Invocation::CheckConfig(_))
+        ));
+        match run(&["--example-app", "-b", ":1", "-p", "3"]) {
+            Ok(Invocation::Run(loader, loaded)) => {
+                assert_eq!(loaded.config.processes, 3);
+                assert_eq!(loader.load().unwrap().config, loaded.config);
+            }
+            other => panic!("{other:?}"),
+        }
+        match run(&["-b", ":1"]) {
+            Err(ParseError::Config(e)) => assert!(e.to_string().starts_with("worker: "), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match run(&["--no-such-flag"]) {
+            Err(ParseError::Clap(e)) => {
+                assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(run(&["--help"]), Err(ParseError::Clap(_))));
+        assert!(matches!(run(&["--version"]), Err(ParseError::Clap(_))));
+        match run(&["-b", ":1", "not a file!"]) {
+            Err(ParseError::Config(e)) => assert!(
+                e.to_string()
+                    .starts_with("FILE: \"not a file!\" is not a config file"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        command_line().debug_assert();
+    }
+
+    /// `man/ebb.1` is generated from the clap definitions; this fails when it is stale.
+    #[test]
+    fn man_page_is_current() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/ebb.1");
+        let fresh = man_page();
+        if std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+            return;
+        }
+        let current = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            current == fresh,
+            "man/ebb.1 is out of date with the command-line definitions: run \
+             `UPDATE_MAN=1 cargo test man_page` to regenerate it"
+        );
+    }
+
+    /// `docs/uwsgi-compat.md` is generated from the uWSGI option table; fails when stale.
+    #[test]
+    fn uwsgi_compat_page_is_current() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/uwsgi-compat.md");
+        let fresh = crate::config::uwsgi::compat_markdown();
+        if std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1") {
+            std::fs::write(&path, &fresh).unwrap();
+            return;
+        }
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            current == fresh,
+            "docs/uwsgi-compat.md is out of date with src/config/uwsgi.rs: run \
+             `UPDATE_MAN=1 cargo test man_page uwsgi_compat` to regenerate it"
+        );
+    }
+}

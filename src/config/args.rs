@@ -1,0 +1,286 @@
+//! The command line, built from the option registry; and what it sets.
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use super::load::{Collected, Origin, Setting};
+use super::options::{self, Id, OPTIONS, Ty};
+use super::uwsgi::{self, UWSGI_OPTIONS};
+use super::values::Raw;
+
+const ABOUT: &str = "A pre-fork process supervisor that recycles workers without losing work";
+
+const LONG_ABOUT: &str = "\
+ebb binds the listening sockets, starts worker processes that inherit them, and recycles \
+workers (after max-requests, a lifetime, a memory limit, a reload) without losing work: a \
+replacement starts and is ready first, then the old worker stops accepting, finishes its \
+requests and the background jobs it started, and exits.
+
+Workers are the bundled Python WSGI worker (--module, --wsgi-file), the bundled example app \
+(--example-app), or any program given after -- (it gets the sockets the systemd way: \
+LISTEN_FDS, fds 3..).
+
+ebb takes uWSGI's option names (and uWSGI ini files: ebb app.ini), the common gunicorn ones, \
+and a TOML config file (ebb --config ebb.toml).";
+
+const AFTER_LONG_HELP: &str = "\
+CONFIGURATION:
+  Options come from, lowest first: defaults, config files (--config FILE.toml, --ini \
+FILE.ini[:section], or a file given as the only argument), UWSGI_<OPTION> environment \
+variables (UWSGI_PROCESSES=4, UWSGI_HTTP_SOCKET=:8000), and the command line. The command \
+line wins for single values; repeatable options (sockets, env, pythonpath) add up, as in \
+uWSGI. Every option is also a TOML key and an ini key with its long name.
+
+SIGNALS:
+  TERM, INT: stop gracefully (drain every worker, then exit). QUIT: stop now. HUP: read the \
+configuration again and replace every worker, one by one. TTIN, TTOU: one worker more, one \
+less. USR1: reopen log files.
+
+EXAMPLES:
+  ebb --http-socket :8000 --processes 4 --module myproject.wsgi:application
+  ebb uwsgi.ini
+  ebb --http-socket 127.0.0.1:8000 -p 2 -- gunicorn --bind fd://3 myproject.wsgi
+  ebb --config /etc/ebb/myapp.toml --check-config";
+
+/// The `ebb` command line: every option in the registry, the uWSGI options ebb accepts
+/// (hidden), the `example-app` and `python-path` subcommands, an optional config file and
+/// the worker command after `--`.
+pub fn command_line() -> Command {
+    let mut cmd = Command::new("ebb")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .long_about(LONG_ABOUT)
+        .after_long_help(AFTER_LONG_HELP)
+        .args_override_self(true)
+        .disable_help_subcommand(true)
+        .subcommand_negates_reqs(true)
+        .max_term_width(100);
+    for o in OPTIONS.iter().filter(|o| o.scope.cli) {
+        if o.id == Id::Command {
+            continue;
+        }
+        cmd = cmd.arg(arg_for(o));
+    }
+    for u in uwsgi_only() {
+        let mut a = Arg::new(u.name).long(u.name).hide(true);
+        a = if u.takes_value {
+            a.action(ArgAction::Set).allow_hyphen_values(true)
+        } else {
+            a.action(ArgAction::SetTrue)
+        };
+        if let Some(c) = u.short {
+            a = a.short(c);
+        }
+        cmd = cmd.arg(a);
+    }
+    cmd.arg(
+        Arg::new("FILE").index(1).value_name("FILE").help(
+            "A uWSGI .ini or a .toml config file; or a WSGI module (pkg.mod:app) or .py file",
+        ),
+    )
+    .arg(
+        Arg::new("command")
+            .index(2)
+            .last(true)
+            .num_args(1..)
+            .allow_hyphen_values(true)
+            .value_name("CMD")
+            .help(options::spec(Id::Command).help),
+    )
+    .subcommand(
+        Command::new("example-app")
+            .about("Run the bundled example HTTP worker (ebb starts it with --example-app)")
+            .arg(
+                Arg::new("args")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .value_name("ARGS"),
+            ),
+    )
+    .subcommand(
+        Command::new("python-path")
+            .about("Print a directory to put on PYTHONPATH to import the ebb module outside ebb"),
+    )
+}
+
+/// The uWSGI options that are not ebb options: hidden on the command line, so that uWSGI
+/// command lines work (`--master`), with a warning for the unsupported ones.
+fn uwsgi_only() -> impl Iterator<Item = &'static uwsgi::UwsgiOption> {
+    UWSGI_OPTIONS
+        .iter()
+        .filter(|u| !OPTIONS.iter().any(|o| o.names().any(|n| n == u.name)))
+}
+
+fn arg_for(o: &'static options::OptionSpec) -> Arg {
+    let mut help = o.help.to_string();
+    if let Some(d) = o.default {
+        help.push_str(&format!(" [default: {d}]"));
+    }
+    let mut a = Arg::new(o.name)
+        .long(o.name)
+        .help(help)
+        .help_heading(o.heading);
+    for alias in o.aliases {
+        a = a.visible_alias(*alias);
+    }
+    for alias in o.hidden_aliases {
+        a = a.alias(*alias);
+    }
+    if let Some(c) = o.short {
+        a = a.short(c);
+    }
+    match o.ty {
+        Ty::Flag => a.action(ArgAction::SetTrue),
+        Ty::Count => a.action(ArgAction::Count),
+        Ty::Octal => a
+            .value_name(o.value_name)
+            .num_args(0..=1)
+            .default_missing_value("666")
+            .action(ArgAction::Set),
+        _ => {
+            a = a.value_name(o.value_name);
+            if o.repeat {
+                a.action(ArgAction::Append)
+            } else {
+                a.action(ArgAction::Set)
+            }
+        }
+    }
+}
+
+/// A positional argument: what it names.
+pub(crate) enum Positional {
+    Toml(String),
+    Ini(String),
+    Module(String),
+    WsgiFile(String),
+}
+
+/// Classify the positional FILE argument.
+pub(crate) fn positional(value: &str) -> Result<Positional, String> {
+    let lower = value.to_ascii_lowercase();
+    let file_part = match value.rsplit_once(':') {
+        Some((file, _)) if file.to_ascii_lowercase().ends_with(".ini") => file,
+        _ => value,
+    };
+    if file_part.to_ascii_lowercase().ends_with(".ini") {
+        return Ok(Positional::Ini(value.to_string()));
+    }
+    if lower.ends_with(".toml") {
+        return Ok(Positional::Toml(value.to_string()));
+    }
+    if lower.ends_with(".py") || lower.ends_with(".wsgi") {
+        return Ok(Positional::WsgiFile(value.to_string()));
+    }
+    let is_module = !value.is_empty()
+        && value.split(':').count() <= 2
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:()".contains(c))
+        && !value.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == ':');
+    if is_module {
+        return Ok(Positional::Module(value.to_string()));
+    }
+    Err(format!(
+        "{value:?} is not a config file: give a .ini or .toml file (or a WSGI module like \
+         myproject.wsgi:application)"
+    ))
+}
+
+/// The config files the command line names, in the order given: `(is_ini, value)`.
+pub(crate) fn config_files(m: &ArgMatches) -> Vec<(bool, String)> {
+    let mut files: Vec<(usize, bool, String)> = Vec::new();
+    for (id, is_ini) in [("config", false), ("ini", true)] {
+        if let (Some(values), Some(indices)) = (m.get_many::<String>(id), m.indices_of(id)) {
+            for (v, i) in values.zip(indices) {
+                files.push((i, is_ini, v.clone()));
+            }
+        }
+    }
+    if let (Some(v), Some(i)) = (m.get_one::<String>("FILE"), m.index_of("FILE")) {
+        match positional(v) {
+            Ok(Positional::Toml(f)) => files.push((i, false, f)),
+            Ok(Positional::Ini(f)) => files.push((i, true, f)),
+            _ => {}
+        }
+    }
+    files.sort_by_key(|(i, _, _)| *i);
+    files.into_iter().map(|(_, ini, f)| (ini, f)).collect()
+}
+
+/// The settings the command line gives, in the registry's terms.
+pub(crate) fn collect(m: &ArgMatches, out: &mut Collected) {
+    let cli = |name: &str| Origin::Cli {
+        flag: format!("--{name}"),
+    };
+    if let Some(v) = m.get_one::<String>("FILE") {
+        match positional(v) {
+            Ok(Positional::Module(module)) => {
+                out.push(Setting::new(Id::Module, Raw::Str(module), cli("module")))
+            }
+            Ok(Positional::WsgiFile(f)) => {
+                out.push(Setting::new(Id::WsgiFile, Raw::Str(f), cli("wsgi-file")))
+            }
+            Ok(_) => {}
+            Err(message) => out.error_at(
+                &Origin::Cli {
+                    flag: "FILE".into(),
+                },
+                message,
+            ),
+        }
+    }
+    // In command-line order, so that errors are listed as the user wrote the options.
+    let mut given: Vec<(usize, Setting)> = Vec::new();
+    for o in OPTIONS.iter().filter(|o| o.scope.cli) {
+        if m.value_source(o.name) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let indices: Vec<usize> = m.indices_of(o.name).into_iter().flatten().collect();
+        match (o.id, o.ty) {
+            (Id::Config | Id::Ini | Id::CheckConfig | Id::Verbose | Id::Quiet | Id::Command, _) => {
+            }
+            (_, Ty::Flag) => {
+                let at = indices.first().copied().unwrap_or(0);
+                given.push((at, Setting::new(o.id, Raw::Bool(true), cli(o.name))));
+            }
+            _ => {
+                let values = m.get_many::<String>(o.name).into_iter().flatten();
+                for (n, v) in values.enumerate() {
+                    let at = indices.get(n).copied().unwrap_or(0);
+                    given.push((at, Setting::new(o.id, Raw::Str(v.clone()), cli(o.name))));
+                }
+            }
+        }
+    }
+    given.sort_by_key(|(at, _)| *at);
+    for (_, s) in given {
+        out.push(s);
+    }
+    if let Some(argv) = m.get_many::<String>("command") {
+        let argv: Vec<String> = argv.cloned().collect();
+        out.push(Setting::new(
+            Id::Command,
+            Raw::Argv(argv),
+            Origin::Cli { flag: "--".into() },
+        ));
+    }
+    for u in uwsgi_only() {
+        if m.value_source(u.name) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let value = if u.takes_value {
+            m.get_one::<String>(u.name).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let verdict = uwsgi::classify(u.name, &value);
+        out.extra(u.name, verdict, cli(u.name));
+    }
+}
+
+/// `-v`/`-q` counts.
+pub(crate) fn verbosity(m: &ArgMatches) -> (u8, u8) {
+    (m.get_count("verbose"), m.get_count("quiet"))
+}

@@ -1,0 +1,641 @@
+//! The option registry: every ebb option, defined once.
+//!
+//! One table drives the command line (clap arguments, `--help`, the man page), the TOML
+//! keys, the uWSGI ini keys, the `UWSGI_*` environment variables and the commented example
+//! `conf/ebb.toml` (checked by a test). An option's canonical name is its long flag;
+//! aliases are accepted wherever the option is (TOML, ini, environment and command line),
+//! and `_` may be written for `-` in files and variables.
+//!
+//! uWSGI options ebb does not map to one of these (always-on behaviour, unsupported
+//! features) are classified in [`super::uwsgi`].
+
+use super::model::Protocol;
+
+/// Identifies an option independently of its spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    HttpSocket,
+    Socket,
+    Listen,
+    ChmodSocket,
+    Processes,
+    ExampleApp,
+    Module,
+    WsgiFile,
+    Callable,
+    Pythonpath,
+    Virtualenv,
+    Python,
+    Threads,
+    Command,
+    Chdir,
+    Env,
+    Uid,
+    Gid,
+    Pidfile,
+    MaxRequests,
+    MaxRequestsDelta,
+    MaxRequestsJitter,
+    MaxWorkerLifetime,
+    MaxWorkerLifetimeDelta,
+    ReloadOnRss,
+    Harakiri,
+    MaxSurge,
+    DrainSignal,
+    DrainTimeout,
+    ReadyTimeout,
+    LostWorkLog,
+    Logto,
+    LogFormat,
+    LogLevel,
+    Verbose,
+    Quiet,
+    Config,
+    Ini,
+    Strict,
+    CheckConfig,
+}
+
+/// The kind of value an option takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// On/off; a bare command-line flag.
+    Flag,
+    /// A command-line counter (`-vv`).
+    Count,
+    /// A whole number in `min..=max`.
+    Int { min: u64, max: u64 },
+    /// Seconds, or a number with a unit (`500ms`, `2m`).
+    Duration,
+    /// Megabytes (`512`, `2G`).
+    SizeMb,
+    /// An octal mode; given without a value it means 666.
+    Octal,
+    /// A signal name or number.
+    Signal,
+    /// A listening address speaking this protocol.
+    Address(Protocol),
+    /// `KEY=VALUE`.
+    EnvPair,
+    /// A file or directory path.
+    Path,
+    /// Free text.
+    Text,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// The worker command and its arguments.
+    Argv,
+}
+
+/// Where an option may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub cli: bool,
+    pub toml: bool,
+    pub ini: bool,
+    pub env: bool,
+}
+
+impl Scope {
+    /// Everywhere: command line, TOML, ini and `UWSGI_*` variables.
+    pub const ALL: Scope = Scope {
+        cli: true,
+        toml: true,
+        ini: true,
+        env: true,
+    };
+    /// Only on the command line (`--config`, `--check-config`, `-v`).
+    pub const CLI: Scope = Scope {
+        cli: true,
+        toml: false,
+        ini: false,
+        env: false,
+    };
+    /// Command line and TOML: options whose name means something else to uWSGI.
+    pub const CLI_TOML: Scope = Scope {
+        cli: true,
+        toml: true,
+        ini: false,
+        env: false,
+    };
+}
+
+/// One option.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    pub id: Id,
+    /// Canonical name: the long flag and the TOML key (kebab-case).
+    pub name: &'static str,
+    /// Other names, shown in `--help`.
+    pub aliases: &'static [&'static str],
+    /// Other names accepted but not advertised (uWSGI and gunicorn spellings).
+    pub hidden_aliases: &'static [&'static str],
+    pub short: Option<char>,
+    pub ty: Ty,
+    /// May be given several times; the values form a list.
+    pub repeat: bool,
+    pub scope: Scope,
+    pub value_name: &'static str,
+    /// The default as shown in help and in `conf/ebb.toml`.
+    pub default: Option<&'static str>,
+    pub heading: &'static str,
+    pub help: &'static str,
+    /// A TOML value for the example configuration (`conf/ebb.toml`).
+    pub example: &'static str,
+}
+
+impl OptionSpec {
+    const fn new(id: Id, name: &'static str, ty: Ty, heading: &'static str) -> Self {
+        OptionSpec {
+            id,
+            name,
+            aliases: &[],
+            hidden_aliases: &[],
+            short: None,
+            ty,
+            repeat: false,
+            scope: Scope::ALL,
+            value_name: "VALUE",
+            default: None,
+            heading,
+            help: "",
+            example: "",
+        }
+    }
+    const fn aliases(mut self, a: &'static [&'static str]) -> Self {
+        self.aliases = a;
+        self
+    }
+    const fn hidden(mut self, a: &'static [&'static str]) -> Self {
+        self.hidden_aliases = a;
+        self
+    }
+    const fn short(mut self, c: char) -> Self {
+        self.short = Some(c);
+        self
+    }
+    const fn repeat(mut self) -> Self {
+        self.repeat = true;
+        self
+    }
+    const fn scope(mut self, s: Scope) -> Self {
+        self.scope = s;
+        self
+    }
+    const fn value(mut self, v: &'static str) -> Self {
+        self.value_name = v;
+        self
+    }
+    const fn default(mut self, d: &'static str) -> Self {
+        self.default = Some(d);
+        self
+    }
+    const fn help(mut self, h: &'static str) -> Self {
+        self.help = h;
+        self
+    }
+    const fn example(mut self, e: &'static str) -> Self {
+        self.example = e;
+        self
+    }
+
+    /// Canonical name, visible and hidden aliases.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.name)
+            .chain(self.aliases.iter().copied())
+            .chain(self.hidden_aliases.iter().copied())
+    }
+
+    /// Whether the option takes a value on the command line.
+    pub fn takes_value(&self) -> bool {
+        !matches!(self.ty, Ty::Flag | Ty::Count)
+    }
+
+    /// The `UWSGI_*` variable names that set this option.
+    pub fn env_names(&self) -> Vec<String> {
+        if !self.scope.env {
+            return Vec::new();
+        }
+        self.names().map(env_name).collect()
+    }
+}
+
+/// `http-socket` → `UWSGI_HTTP_SOCKET`.
+pub fn env_name(option: &str) -> String {
+    format!("UWSGI_{}", option.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Lower-case, `_` → `-`: how keys are compared.
+pub fn normalize_key(key: &str) -> String {
+    key.trim().to_ascii_lowercase().replace('_', "-")
+}
+
+const H_SOCKETS: &str = "Sockets";
+const H_WORKERS: &str = "Workers";
+const H_PYTHON: &str = "Python WSGI worker";
+const H_RECYCLE: &str = "Recycling";
+const H_DRAIN: &str = "Draining";
+const H_LOG: &str = "Logging";
+const H_CONFIG: &str = "Configuration";
+
+use Id::*;
+
+/// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them.
+pub static OPTIONS: &[OptionSpec] = &[
+    // Sockets.
+    OptionSpec::new(HttpSocket, "http-socket", Ty::Address(Protocol::Http), H_SOCKETS)
+        .aliases(&["http", "bind"])
+        .short('b')
+        .repeat()
+        .value("ADDR")
+        .help(
+            "Listen for HTTP on ADDR: host:port, :port (every interface), [::1]:port, or a Unix \
+             socket path (contains '/' or ends in .sock). Repeatable.",
+        )
+        .example("[\"127.0.0.1:8000\"]"),
+    OptionSpec::new(Socket, "socket", Ty::Address(Protocol::Uwsgi), H_SOCKETS)
+        .aliases(&["uwsgi-socket"])
+        .short('s')
+        .repeat()
+        .value("ADDR")
+        .help(
+            "Listen for the uwsgi protocol (nginx uwsgi_pass) on ADDR, a Unix socket path or \
+             host:port. Repeatable.",
+        )
+        .example("[\"/run/myapp/uwsgi.sock\"]"),
+    OptionSpec::new(Listen, "listen", Ty::Int { min: 1, max: 65535 }, H_SOCKETS)
+        .hidden(&["backlog"])
+        .short('l')
+        .value("N")
+        .default("1024")
+        .help("Listen backlog: connections the kernel queues before workers accept them.")
+        .example("1024"),
+    OptionSpec::new(ChmodSocket, "chmod-socket", Ty::Octal, H_SOCKETS)
+        .value("MODE")
+        .help(
+            "Mode of Unix socket files, in octal (660). Given without a value: 666, as in uWSGI.",
+        )
+        .example("\"660\""),
+    // Workers.
+    OptionSpec::new(Processes, "processes", Ty::Int { min: 1, max: 1024 }, H_WORKERS)
+        .aliases(&["workers"])
+        .short('p')
+        .value("N")
+        .default("1")
+        .help("Number of worker processes.")
+        .example("4"),
+    OptionSpec::new(ExampleApp, "example-app", Ty::Flag, H_WORKERS)
+        .help(
+            "Workers run ebb's bundled example HTTP app (for trying ebb out and for \
+             benchmarks). One of --example-app, --module/--wsgi-file or -- CMD is required.",
+        )
+        .example("true"),
+    OptionSpec::new(Command, "command", Ty::Argv, H_WORKERS)
+        .scope(Scope::CLI_TOML)
+        .value("CMD")
+        .help(
+            "Any worker program and its arguments, given after --. It gets the sockets the \
+             systemd way (LISTEN_FDS, fds 3..) and may report with NOTIFY_SOCKET.",
+        )
+        .example("[\"gunicorn\", \"--bind\", \"fd://3\", \"myproject.wsgi\"]"),
+    OptionSpec::new(Chdir, "chdir", Ty::Path, H_WORKERS)
+        .hidden(&["chdir2"])
+        .value("DIR")
+        .help("Directory the workers start in.")
+        .example("\"/srv/myproject\""),
+    OptionSpec::new(Env, "env", Ty::EnvPair, H_WORKERS)
+        .short('e')
+        .repeat()
+        .value("KEY=VAL")
+        .help("Set an environment variable for the workers. Repeatable.")
+        .example("[\"DJANGO_SETTINGS_MODULE=myproject.settings\"]"),
+    OptionSpec::new(Uid, "uid", Ty::Text, H_WORKERS)
+        .hidden(&["user"])
+        .short('u')
+        .value("USER")
+        .help("User the workers run as (name or number). Only when ebb starts as root.")
+        .example("\"www-data\""),
+    OptionSpec::new(Gid, "gid", Ty::Text, H_WORKERS)
+        .hidden(&["group"])
+        .short('g')
+        .value("GROUP")
+        .help("Group the workers run as (name or number). Only when ebb starts as root.")
+        .example("\"www-data\""),
+    OptionSpec::new(Pidfile, "pidfile", Ty::Path, H_WORKERS)
+        .hidden(&["pid", "safe-pidfile", "pidfile2", "safe-pidfile2"])
+        .value("FILE")
+        .help("Write the master's pid to FILE.")
+        .example("\"/run/myapp/ebb.pid\""),
+    // Python.
+    OptionSpec::new(Module, "module", Ty::Text, H_PYTHON)
+        .aliases(&["wsgi"])
+        .short('w')
+        .value("MOD")
+        .help("Run the WSGI app in Python module MOD (pkg.mod or pkg.mod:callable).")
+        .example("\"myproject.wsgi:application\""),
+    OptionSpec::new(WsgiFile, "wsgi-file", Ty::Path, H_PYTHON)
+        .aliases(&["file"])
+        .value("FILE")
+        .help("Run the WSGI app defined in Python file FILE.")
+        .example("\"/srv/myproject/app.py\""),
+    OptionSpec::new(Callable, "callable", Ty::Text, H_PYTHON)
+        .value("NAME")
+        .default("application")
+        .help("Name of the WSGI callable in the module or file.")
+        .example("\"application\""),
+    OptionSpec::new(Pythonpath, "pythonpath", Ty::Path, H_PYTHON)
+        .aliases(&["pp"])
+        .hidden(&["python-path"])
+        .repeat()
+        .value("DIR")
+        .help("Add DIR to the Python import path. Repeatable.")
+        .example("[\"/srv/myproject\"]"),
+    OptionSpec::new(Virtualenv, "virtualenv", Ty::Path, H_PYTHON)
+        .aliases(&["home", "venv"])
+        .hidden(&["pyhome"])
+        .short('H')
+        .value("DIR")
+        .help("Run the app with the virtualenv in DIR (its bin/python).")
+        .example("\"/srv/myproject/.venv\""),
+    OptionSpec::new(Python, "python", Ty::Text, H_PYTHON)
+        .value("PATH")
+        .default("python3")
+        .help("Python interpreter to run (a path, or a name looked up in PATH).")
+        .example("\"/usr/bin/python3\""),
+    OptionSpec::new(Threads, "threads", Ty::Int { min: 1, max: 4096 }, H_PYTHON)
+        .value("N")
+        .default("1")
+        .help("Threads per Python worker.")
+        .example("4"),
+    // Recycling.
+    OptionSpec::new(MaxRequests, "max-requests", Ty::Int { min: 0, max: u64::MAX }, H_RECYCLE)
+        .short('R')
+        .value("N")
+        .help(
+            "Recycle a worker after N requests (0: never). The replacement starts first; the \
+             old worker finishes its requests and background jobs before it exits.",
+        )
+        .example("1000"),
+    OptionSpec::new(
+        MaxRequestsDelta,
+        "max-requests-delta",
+        Ty::Int { min: 0, max: u64::MAX },
+        H_RECYCLE,
+    )
+    .value("N")
+    .default("0")
+    .help("Worker k recycles after max-requests + (k-1)*N requests, so they do not all recycle at once.")
+    .example("10"),
+    OptionSpec::new(
+        MaxRequestsJitter,
+        "max-requests-jitter",
+        Ty::Int { min: 0, max: u64::MAX },
+        H_RECYCLE,
+    )
+    .value("N")
+    .default("0")
+    .help("Add a random 0..=N to max-requests for each new worker (gunicorn's spread).")
+    .example("50"),
+    OptionSpec::new(MaxWorkerLifetime, "max-worker-lifetime", Ty::Duration, H_RECYCLE)
+        .value("SECS")
+        .help("Recycle a worker after it has lived this long (0: never).")
+        .example("\"1h\""),
+    OptionSpec::new(
+        MaxWorkerLifetimeDelta,
+        "max-worker-lifetime-delta",
+        Ty::Duration,
+        H_RECYCLE,
+    )
+    .value("SECS")
+    .default("0")
+    .help("Worker k's lifetime is max-worker-lifetime + (k-1)*SECS.")
+    .example("\"30s\""),
+    OptionSpec::new(ReloadOnRss, "reload-on-rss", Ty::SizeMb, H_RECYCLE)
+        .hidden(&["evil-reload-on-rss"])
+        .value("MB")
+        .help("Recycle a worker whose process tree uses more than MB megabytes of RSS (0: never).")
+        .example("512"),
+    OptionSpec::new(Harakiri, "harakiri", Ty::Duration, H_RECYCLE)
+        .hidden(&["timeout"])
+        .value("SECS")
+        .help("Replace a worker whose request has run longer than SECS (0: never).")
+        .example("\"60s\""),
+    OptionSpec::new(MaxSurge, "max-surge", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
+        .value("N")
+        .default("1")
+        .help("How many workers may exist beyond --processes while workers are replaced.")
+        .example("1"),
+    // Draining.
+    OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
+        .value("SIG")
+        .default("TERM")
+        .help("Signal that asks a worker to stop accepting, finish its work and exit (name or number).")
+        .example("\"TERM\""),
+    OptionSpec::new(DrainTimeout, "drain-timeout", Ty::Duration, H_DRAIN)
+        .aliases(&["worker-reload-mercy", "graceful-timeout"])
+        .hidden(&["reload-mercy"])
+        .value("SECS")
+        .default("60")
+        .help(
+            "How long a draining worker may take to finish its requests and jobs before its \
+             process group is killed (and what it lost is logged).",
+        )
+        .example("\"60s\""),
+    OptionSpec::new(ReadyTimeout, "ready-timeout", Ty::Duration, H_DRAIN)
+        .value("SECS")
+        .default("30")
+        .help("How long a new worker may take to report READY=1 before it is taken as ready anyway.")
+        .example("\"30s\""),
+    OptionSpec::new(LostWorkLog, "lost-work-log", Ty::Path, H_DRAIN)
+        .value("FILE")
+        .help("Append one JSON line to FILE for every worker killed with work in flight.")
+        .example("\"/var/log/myapp/lost-work.jsonl\""),
+    // Logging.
+    OptionSpec::new(Logto, "logto", Ty::Path, H_LOG)
+        .hidden(&["logto2", "log-file", "error-logfile"])
+        .value("FILE")
+        .help("Write the master's log and the workers' output to FILE instead of stderr.")
+        .example("\"/var/log/myapp/ebb.log\""),
+    OptionSpec::new(LogFormat, "log-format", Ty::Choice(&["text", "json"]), H_LOG)
+        .scope(Scope::CLI_TOML)
+        .value("FORMAT")
+        .default("text")
+        .help("Log line format: text or json.")
+        .example("\"text\""),
+    OptionSpec::new(
+        LogLevel,
+        "log-level",
+        Ty::Choice(&["error", "warn", "info", "debug", "trace", "off"]),
+        H_LOG,
+    )
+    .value("LEVEL")
+    .default("info")
+    .help("Log level: error, warn, info, debug, trace or off (RUST_LOG, when set, wins).")
+    .example("\"info\""),
+    OptionSpec::new(Verbose, "verbose", Ty::Count, H_LOG)
+        .scope(Scope::CLI)
+        .short('v')
+        .help("Log more (-v debug, -vv trace)."),
+    OptionSpec::new(Quiet, "quiet", Ty::Count, H_LOG)
+        .scope(Scope::CLI)
+        .short('q')
+        .help("Log less (-q warnings and errors, -qq errors only)."),
+    // Configuration.
+    OptionSpec::new(Config, "config", Ty::Path, H_CONFIG)
+        .scope(Scope::CLI)
+        .short('c')
+        .repeat()
+        .value("FILE")
+        .help("Read options from TOML file FILE (see conf/ebb.toml). Also: ebb FILE.toml."),
+    OptionSpec::new(Ini, "ini", Ty::Text, H_CONFIG)
+        .scope(Scope::CLI)
+        .repeat()
+        .value("FILE[:SECTION]")
+        .help(
+            "Read options from uWSGI ini file FILE, section [uwsgi] or SECTION. Also: ebb \
+             FILE.ini. Repeatable.",
+        ),
+    OptionSpec::new(Strict, "strict", Ty::Flag, H_CONFIG)
+        .help("Make unsupported and unknown uWSGI options errors instead of warnings.")
+        .example("false"),
+    OptionSpec::new(CheckConfig, "check-config", Ty::Flag, H_CONFIG)
+        .scope(Scope::CLI)
+        .help("Check the configuration, print a summary and exit (status 2 if it is invalid)."),
+];
+
+/// The option `id`.
+pub fn spec(id: Id) -> &'static OptionSpec {
+    OPTIONS
+        .iter()
+        .find(|o| o.id == id)
+        .expect("every Id has an entry in OPTIONS")
+}
+
+/// Which front end a key is looked up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Toml,
+    Ini,
+    Env,
+}
+
+impl Front {
+    fn allows(self, scope: Scope) -> bool {
+        match self {
+            Front::Toml => scope.toml,
+            Front::Ini => scope.ini,
+            Front::Env => scope.env,
+        }
+    }
+}
+
+/// The option a file key names, in any spelling (`max_requests`, `workers`, `home`).
+pub fn lookup(key: &str, front: Front) -> Option<&'static OptionSpec> {
+    let key = normalize_key(key);
+    OPTIONS
+        .iter()
+        .filter(|o| front.allows(o.scope))
+        .find(|o| o.names().any(|n| n == key))
+}
+
+/// The closest known name to `key`, if it is close enough to be a likely typo.
+pub fn suggest<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let key = normalize_key(key);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(&key, c);
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let (d, c) = best?;
+    let limit = (key.chars().count() / 3).clamp(1, 3);
+    (d <= limit || (c.starts_with(&key) && key.len() >= 4)).then_some(c)
+}
+
+/// Every name a front end accepts, for suggestions.
+pub fn names_for(front: Front) -> impl Iterator<Item = &'static str> {
+    OPTIONS
+        .iter()
+        .filter(move |o| front.allows(o.scope))
+        .flat_map(|o| o.names())
+}
+
+/// Levenshtein distance (small strings only).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_id_once_and_names_unique() {
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        let mut shorts = HashSet::new();
+        for o in OPTIONS {
+            assert!(ids.insert(o.id), "{:?} twice", o.id);
+            for n in o.names() {
+                assert_eq!(n, normalize_key(n), "{n} is not in canonical form");
+                assert!(names.insert(n), "name {n} used twice");
+            }
+            if let Some(c) = o.short {
+                assert!(shorts.insert(c), "short -{c} used twice");
+            }
+            assert!(!o.help.is_empty(), "{} has no help", o.name);
+            if o.scope.toml {
+                assert!(!o.example.is_empty(), "{} has no example", o.name);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let cases: &[(&str, Front, Option<Id>)] = &[
+            ("processes", Front::Toml, Some(Processes)),
+            ("workers", Front::Ini, Some(Processes)),
+            ("max_requests", Front::Toml, Some(MaxRequests)),
+            ("HTTP_SOCKET", Front::Env, Some(HttpSocket)),
+            ("home", Front::Ini, Some(Virtualenv)),
+            ("log-format", Front::Toml, Some(LogFormat)),
+            // uWSGI's log-format is the request log format, not ours.
+            ("log-format", Front::Ini, None),
+            ("config", Front::Toml, None),
+            ("proceses", Front::Toml, None),
+        ];
+        for (key, front, want) in cases {
+            assert_eq!(lookup(key, *front).map(|o| o.id), *want, "{key} {front:?}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = || names_for(Front::Toml);
+        assert_eq!(suggest("proceses", names()), Some("processes"));
+        assert_eq!(suggest("max_request", names()), Some("max-requests"));
+        assert_eq!(suggest("drain-timout", names()), Some("drain-timeout"));
+        assert_eq!(suggest("zebra", names()), None);
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(
+            spec(HttpSocket).env_names(),
+            vec!["UWSGI_HTTP_SOCKET", "UWSGI_HTTP", "UWSGI_BIND"]
+        );
+        assert!(spec(Config).env_names().is_empty());
+    }
+}
