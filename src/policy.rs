@@ -783,24 +783,22 @@ impl Policy {
         let mut started_slots = Vec::new();
         for w in self.workers.values_mut() {
             match w.state {
-                State::Starting if w.pid.is_some() => {
-                    if now >= w.started + p.ready_timeout {
-                        w.state = State::Ready;
-                        w.ready_at = Some(now);
-                        started_slots.push(w.slot);
-                        let r = w.reference();
-                        log(
-                            out,
-                            Level::Warn,
-                            Some(r),
-                            "ready-timeout",
-                            format!(
-                                "worker did not send READY=1 within {}; taking it as ready \
+                State::Starting if w.pid.is_some() && now >= w.started + p.ready_timeout => {
+                    w.state = State::Ready;
+                    w.ready_at = Some(now);
+                    started_slots.push(w.slot);
+                    let r = w.reference();
+                    log(
+                        out,
+                        Level::Warn,
+                        Some(r),
+                        "ready-timeout",
+                        format!(
+                            "worker did not send READY=1 within {}; taking it as ready \
                                  (make it notify, or raise --ready-timeout)",
-                                secs(p.ready_timeout)
-                            ),
-                        );
-                    }
+                            secs(p.ready_timeout)
+                        ),
+                    );
                 }
                 State::Draining { since } => {
                     let limit = match self.mode {
