@@ -137,7 +137,8 @@ fn log_action(l: &Log) {
 }
 
 /// The environment every worker starts from: ebb's own, without systemd's per-process
-/// variables (they describe ebb, not the worker).
+/// variables (they describe ebb, not the worker). The `EBB_*` variables ebb sets replace
+/// inherited ones in `spawn`; other `EBB_*` variables pass through.
 fn base_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
@@ -149,7 +150,7 @@ fn base_env() -> Vec<(String, String)> {
                     | "NOTIFY_SOCKET"
                     | "WATCHDOG_USEC"
                     | "WATCHDOG_PID"
-            ) && !k.starts_with("EBB_")
+            )
         })
         .collect()
 }

@@ -39,7 +39,7 @@ less. USR1: reopen log files.
 EXAMPLES:
   ebb --http-socket :8000 --processes 4 --module myproject.wsgi:application
   ebb uwsgi.ini
-  ebb --http-socket 127.0.0.1:8000 -p 2 -- gunicorn --bind fd://3 myproject.wsgi
+  ebb --http-socket 127.0.0.1:8000 -p 2 -- python3 my_server.py   (any program taking fd 3)
   ebb --config /etc/ebb/myapp.toml --check-config";
 
 /// The `ebb` command line: every option in the registry, the uWSGI options ebb accepts

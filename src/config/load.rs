@@ -358,7 +358,7 @@ fn build(
                     let Raw::Argv(argv) = raw else {
                         return Err(format!(
                             "expected the command and its arguments as a list, like \
-                             [\"gunicorn\", \"--bind\", \"fd://3\", \"app:app\"], got {raw}"
+                             [\"python3\", \"my_server.py\"], got {raw}"
                         ));
                     };
                     if argv.is_empty() || argv[0].is_empty() {

@@ -297,7 +297,7 @@ pub static OPTIONS: &[OptionSpec] = &[
             "Any worker program and its arguments, given after --. It gets the sockets the \
              systemd way (LISTEN_FDS, fds 3..) and may report with NOTIFY_SOCKET.",
         )
-        .example("[\"gunicorn\", \"--bind\", \"fd://3\", \"myproject.wsgi\"]"),
+        .example("[\"python3\", \"my_server.py\"]"),
     OptionSpec::new(Chdir, "chdir", Ty::Path, H_WORKERS)
         .hidden(&["chdir2"])
         .value("DIR")
