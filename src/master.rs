@@ -355,6 +355,14 @@ impl Master {
     fn forget(&mut self, id: WorkerId) {
         if let Some(io) = self.io.remove(&id) {
             let _ = std::fs::remove_file(&io.path);
+            if io.bad > 1 {
+                warn!(
+                    worker = io.slot,
+                    pid = io.pid.unwrap_or(0),
+                    "{} bad notify messages were dropped from this worker in all",
+                    io.bad
+                );
+            }
         }
     }
 
@@ -369,14 +377,16 @@ impl Master {
             pid = lost.worker.pid.unwrap_or(0),
             generation = lost.worker.generation,
             reason = %lost.reason,
-            "LOST WORK: {} requests in flight and {} background jobs were lost{}",
+            "LOST WORK: {} requests in flight and {} background jobs were lost{} \
+             (as last reported by the worker {:.0} ms before)",
             lost.requests_in_flight,
             lost.jobs,
             if names.is_empty() {
                 String::new()
             } else {
                 format!(": {}", names.join(", "))
-            }
+            },
+            lost.reported_ago.as_secs_f64() * 1000.0
         );
         if let Some(f) = &mut self.lost_log {
             let line = serde_json::json!({
@@ -392,6 +402,7 @@ impl Master {
                 "job_names": lost.job_names.iter().map(|(n, _)| n).collect::<Vec<_>>(),
                 "job_ages_s": lost.job_names.iter().map(|(_, a)| a.as_secs_f64()).collect::<Vec<_>>(),
                 "lived_s": lost.lived.as_secs_f64(),
+                "reported_ms_before": lost.reported_ago.as_millis() as u64,
             });
             if let Err(e) = writeln!(f, "{line}") {
                 error!("cannot append to the lost-work log: {e}");
@@ -476,6 +487,11 @@ impl Master {
             ("EBB_EPOCH", epoch.to_string()),
             ("EBB_MASTER_PID", std::process::id().to_string()),
             ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
+            // For a worker orphaned by a killed master: nobody enforces the deadline then.
+            (
+                "EBB_DRAIN_TIMEOUT",
+                format!("{}", self.config.drain_timeout.as_secs_f64()),
+            ),
         ] {
             set_env(&mut env, k, v);
         }

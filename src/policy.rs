@@ -150,6 +150,8 @@ pub struct LostWork {
     /// Job names with how long each had been running.
     pub job_names: Vec<(String, Duration)>,
     pub lived: Duration,
+    /// How long before the loss the worker last reported its counts (they may be stale).
+    pub reported_ago: Duration,
 }
 
 /// What the master must do.
@@ -256,6 +258,8 @@ pub struct Worker {
     pub drain_jobs_peak: u64,
     /// Requests in flight when the drain began.
     pub drain_inflight: u64,
+    /// When the worker last sent a datagram.
+    pub last_report: Instant,
     next_progress: Option<Instant>,
     kill_reason: Option<&'static str>,
     said_waiting: bool,
@@ -460,6 +464,7 @@ impl Policy {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
+        w.last_report = now;
         if let Some(r) = u.requests {
             w.requests = Some(r);
         }
@@ -670,6 +675,7 @@ impl Policy {
                 .map(|(n, t)| (n.clone(), now.saturating_duration_since(*t)))
                 .collect(),
             lived: now.saturating_duration_since(w.started),
+            reported_ago: now.saturating_duration_since(w.last_report),
         }));
     }
 
@@ -1088,6 +1094,7 @@ impl Policy {
                     recycle: None,
                     drain_jobs_peak: 0,
                     drain_inflight: 0,
+                    last_report: now,
                     next_progress: None,
                     kill_reason: None,
                     said_waiting: false,
