@@ -35,7 +35,7 @@ const NOTIFY_BURST: usize = 64;
 /// Warnings about bad datagrams from one worker are written at most this often.
 const NOTIFY_WARN_EVERY: Duration = Duration::from_secs(10);
 
-const SIGNALS: [Signal; 8] = [
+const SIGNALS: [Signal; 9] = [
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -43,6 +43,7 @@ const SIGNALS: [Signal; 8] = [
     Signal::SIGTTIN,
     Signal::SIGTTOU,
     Signal::SIGUSR1,
+    Signal::SIGUSR2,
     Signal::SIGCHLD,
 ];
 
@@ -628,6 +629,7 @@ impl Master {
                     }
                 }
             }
+            Signal::SIGUSR2 => info!("SIGUSR2 ignored (ebb has no use for it)"),
             _ => {} // SIGCHLD: reaping happens on every turn
         }
     }

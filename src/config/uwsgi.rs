@@ -427,7 +427,13 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "covers the background jobs the worker started, not only its requests",
     ),
     no("mule-reload-mercy", "there are no mules"),
-    same("harakiri"),
+    diff(
+        "harakiri",
+        "harakiri",
+        "the stuck request's Python stack is logged and the worker is replaced at once; the stuck \
+         worker drains its other requests and jobs and is killed at drain-timeout (what it \
+         lost is logged). Needs the bundled Python worker (or X_EBB_STUCK=1 from your own)",
+    ),
     on(
         "harakiri-verbose",
         "a harakiri kill is always logged with what it lost",
@@ -740,13 +746,25 @@ pub fn compat_markdown() -> String {
         out.push_str(&format!("| `{}` | {} |\n", o.name, o.help));
     }
     out.push_str(
+        "\n## Signals\n\n\
+         | signal | uWSGI 2.0 master | ebb master |\n\
+         |---|---|---|\n\
+         | `TERM` | brutal reload (stop with `die-on-term`) | graceful stop: drain every worker, then exit |\n\
+         | `INT` | immediate stop | graceful stop |\n\
+         | `QUIT` | immediate stop | fast stop: workers get `QUIT`, killed after 3 s |\n\
+         | `HUP` | graceful reload | reload: re-read the configuration, replace every worker (new before old) |\n\
+         | `TTIN` / `TTOU` | no signal (the cheaper subsystem scales workers) | one worker more / less |\n\
+         | `USR1` | print statistics | reopen the log file |\n\
+         | `USR2` | print worker status | logged and ignored |\n",
+    );
+    out.push_str(
         "\n## Other differences\n\n\
          - Relative paths in an ini file (sockets, `wsgi-file`, `pidfile`...) are relative to \
          the file's directory, not to the directory ebb was started in. `wsgi-file` and \
          `pythonpath` are relative to `chdir` when it is set.\n\
-         - Signals: SIGTERM and SIGINT stop gracefully, SIGQUIT stops at once, SIGHUP reloads \
-         the configuration and replaces every worker, SIGTTIN/SIGTTOU add or remove a worker, \
-         SIGUSR1 reopens log files.\n\
+         - Recycling (`max-requests`, `max-worker-lifetime`, `reload-on-rss`, reload) starts \
+         the replacement first and drains the old worker only once the new one is ready; the \
+         drain waits for background jobs, not only requests. uWSGI stops the old worker first.\n\
          - Repeated options (`socket`, `http-socket`, `env`, `pythonpath`) add up across the \
          ini file, `UWSGI_*` variables and the command line, as in uWSGI; for other options the \
          command line wins over variables, which win over files.\n",
