@@ -185,7 +185,7 @@ mod tests {
         assert!(
             current == fresh,
             "docs/uwsgi-compat.md is out of date with src/config/uwsgi.rs: run \
-             `UPDATE_MAN=1 cargo test man_page uwsgi_compat` to regenerate it"
+             `UPDATE_MAN=1 cargo test --lib uwsgi_compat` to regenerate it"
         );
     }
 }
