@@ -968,3 +968,425 @@ pub fn write_atomic(path: &Path, text: &str) {
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Python WSGI apps, framework venv, raw HTTP, the uwsgi protocol, nginx (tests/wsgi.rs and
+// tests/uwsgi_ini.rs)
+
+/// `tests/wsgi_apps/<name>`.
+pub fn wsgi_app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/wsgi_apps")
+        .join(name)
+}
+
+/// The venv with Django and Flask (`$EBB_TEST_VENV`, default `target/ci-venv`). Panics with
+/// what to run when it is missing: framework tests fail, they are never skipped silently.
+pub fn test_venv() -> PathBuf {
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let venv = std::env::var_os("EBB_TEST_VENV")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target/ci-venv"));
+            let venv = if venv.is_absolute() {
+                venv
+            } else {
+                root.join(venv)
+            };
+            let python = venv.join("bin/python");
+            let ok = Command::new(&python)
+                .args(["-c", "import django, flask"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                Ok(venv)
+            } else {
+                Err(format!(
+                    "the test venv {} is missing or lacks Django/Flask: run scripts/test (or \
+                     .ci/run on a fresh machine), which creates it with `python3 -m venv {0} && \
+                     {0}/bin/pip install django flask`; or point EBB_TEST_VENV at such a venv",
+                    venv.display()
+                ))
+            }
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Copy a directory tree (skipping `__pycache__`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == "__pycache__" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst)
+                .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", src.display(), dst.display()));
+        }
+    }
+}
+
+/// A whole HTTP response read from raw bytes: Content-Length, chunked (decoded) or to EOF.
+pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
+    let head_len = find(raw, b"\r\n\r\n").map(|i| i + 4).ok_or_else(|| {
+        format!(
+            "no complete response head in {:?}",
+            String::from_utf8_lossy(raw)
+        )
+    })?;
+    let mut hdrs = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut hdrs);
+    match resp.parse(&raw[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        other => return Err(format!("bad response head ({other:?})")),
+    }
+    let status = resp.code.unwrap_or(0);
+    let headers: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).to_string(),
+            )
+        })
+        .collect();
+    let r = Response {
+        status,
+        headers,
+        body: String::new(),
+    };
+    let rest = &raw[head_len..];
+    let body = if r
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest)?
+    } else if let Some(n) = r
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        if rest.len() < n {
+            return Err(format!("body cut short: {} of {n} bytes", rest.len()));
+        }
+        rest[..n].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        body: String::from_utf8_lossy(&body).to_string(),
+        ..r
+    })
+}
+
+/// Decode a chunked body (must be complete, with its last chunk).
+pub fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let nl = find(b, b"\r\n").ok_or("chunked body: no chunk-size line")?;
+        let line = String::from_utf8_lossy(&b[..nl]).to_string();
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| format!("chunked body: bad size line {line:?}: {e}"))?;
+        b = &b[nl + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if b.len() < size + 2 || &b[size..size + 2] != b"\r\n" {
+            return Err(format!("chunked body: chunk of {size} bytes cut short"));
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}
+
+/// Send raw bytes on a fresh connection and read until the server closes it (or `timeout`).
+pub fn exchange(t: &Target, req: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    let mut c = Conn::open(t)?;
+    match &c.s {
+        Stream::Tcp(s) => s.set_read_timeout(Some(timeout))?,
+        Stream::Unix(s) => s.set_read_timeout(Some(timeout))?,
+    }
+    c.s.write_all(req)?;
+    let mut out = Vec::new();
+    let mut tmp = [0u8; 16 * 1024];
+    loop {
+        match c.s.read(&mut tmp) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&tmp[..n]),
+            // A reset after the response (the server closed with unread data): keep what came.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !out.is_empty() => {
+                return Ok(out);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One request with `Connection: close` on a fresh connection; the whole response (chunked
+/// bodies decoded). `headers` are extra `Name: value` lines.
+pub fn http_request(
+    t: &Target,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> Result<Response, String> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: ebb-test\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    let raw = exchange(t, &bytes, IO_TIMEOUT).map_err(|e| format!("{method} {path}: {e}"))?;
+    parse_response(&raw).map_err(|e| format!("{method} {path}: {e}"))
+}
+
+/// A request in the uwsgi wire protocol (what nginx's `uwsgi_pass` sends): a 4-byte header,
+/// the vars, then the body. Reads the (plain HTTP) response to EOF.
+pub fn uwsgi_request(t: &Target, method: &str, uri: &str, body: &[u8]) -> Result<Response, String> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut vars: Vec<(String, String)> = vec![
+        ("REQUEST_METHOD".into(), method.into()),
+        ("REQUEST_URI".into(), uri.into()),
+        ("PATH_INFO".into(), path.into()),
+        ("QUERY_STRING".into(), query.into()),
+        ("SERVER_PROTOCOL".into(), "HTTP/1.1".into()),
+        ("SERVER_NAME".into(), "ebb-test".into()),
+        ("SERVER_PORT".into(), "80".into()),
+        ("REMOTE_ADDR".into(), "127.0.0.1".into()),
+        ("HTTP_HOST".into(), "ebb-test".into()),
+    ];
+    if !body.is_empty() {
+        vars.push(("CONTENT_LENGTH".into(), body.len().to_string()));
+        vars.push(("CONTENT_TYPE".into(), "application/octet-stream".into()));
+    }
+    let mut data = Vec::new();
+    for (k, v) in &vars {
+        data.extend_from_slice(&(k.len() as u16).to_le_bytes());
+        data.extend_from_slice(k.as_bytes());
+        data.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        data.extend_from_slice(v.as_bytes());
+    }
+    let mut pkt = vec![0u8];
+    pkt.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    pkt.push(0);
+    pkt.extend_from_slice(&data);
+    pkt.extend_from_slice(body);
+    let raw = exchange(t, &pkt, IO_TIMEOUT).map_err(|e| format!("uwsgi {method} {uri}: {e}"))?;
+    parse_response(&raw).map_err(|e| format!("uwsgi {method} {uri}: {e}"))
+}
+
+/// The lines of a log file written by `--logto` (JSON records parsed as in [`Line`]).
+pub fn read_log_file(path: &Path) -> Vec<Line> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| Line::new(l.to_string()))
+        .collect()
+}
+
+/// Poll a `--logto` file until `n` of its lines match `pred`; returns them.
+pub fn wait_log_file(
+    path: &Path,
+    n: usize,
+    pred: impl Fn(&Line) -> bool,
+    timeout: Duration,
+) -> Result<Vec<Line>, String> {
+    poll_until(timeout, || {
+        let found: Vec<Line> = read_log_file(path)
+            .into_iter()
+            .filter(|l| pred(l))
+            .collect();
+        (found.len() >= n).then_some(found)
+    })
+    .ok_or_else(|| {
+        let all = std::fs::read_to_string(path).unwrap_or_default();
+        let tail: Vec<&str> = all.lines().rev().take(40).collect::<Vec<_>>();
+        format!(
+            "timed out after {:.1}s waiting for {n} matching line(s) in {}; its last lines:\n{}",
+            timeout.as_secs_f64(),
+            path.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })
+}
+
+/// The nginx binary, or a panic saying how to install it.
+pub fn nginx_bin() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("nginx is not installed: run .ci/run (it installs nginx), or apt-get install nginx")
+}
+
+/// The standard `uwsgi_params` file (nginx's own, or the same content written into `dir`).
+pub fn uwsgi_params(dir: &Path) -> PathBuf {
+    let sys = Path::new("/etc/nginx/uwsgi_params");
+    if sys.exists() {
+        return sys.to_path_buf();
+    }
+    let p = dir.join("uwsgi_params");
+    let mut text = String::new();
+    for (k, v) in [
+        ("QUERY_STRING", "$query_string"),
+        ("REQUEST_METHOD", "$request_method"),
+        ("CONTENT_TYPE", "$content_type"),
+        ("CONTENT_LENGTH", "$content_length"),
+        ("REQUEST_URI", "$request_uri"),
+        ("PATH_INFO", "$document_uri"),
+        ("DOCUMENT_ROOT", "$document_root"),
+        ("SERVER_PROTOCOL", "$server_protocol"),
+        ("REQUEST_SCHEME", "$scheme"),
+        ("HTTPS", "$https if_not_empty"),
+        ("REMOTE_ADDR", "$remote_addr"),
+        ("REMOTE_PORT", "$remote_port"),
+        ("SERVER_PORT", "$server_port"),
+        ("SERVER_NAME", "$server_name"),
+    ] {
+        text.push_str(&format!("uwsgi_param  {k:<16}{v};\n"));
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// nginx in the foreground (`daemon off; master_process off;`) with a config rendered from a
+/// template in `tests/wsgi_apps/nginx/` into its own directory; killed on drop.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Nginx {
+    /// Render `template` (`@DIR@`, `@PORT@`, `@UPSTREAM@`, `@UWSGI_PARAMS@`) into `dir/nginx`
+    /// and start nginx on a free loopback port; waits until it accepts connections.
+    /// `upstream` is what follows `uwsgi_pass` (`unix:/path` or `127.0.0.1:port`).
+    pub fn start(dir: &Path, template: &str, upstream: &str) -> Nginx {
+        let bin = nginx_bin();
+        let ndir = dir.join("nginx");
+        std::fs::create_dir_all(&ndir).unwrap();
+        let tpl_path = wsgi_app("nginx").join(template);
+        let tpl = std::fs::read_to_string(&tpl_path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", tpl_path.display()));
+        let params = uwsgi_params(&ndir);
+        let error_log = ndir.join("error.log");
+        let mut last_err = String::new();
+        // A port from bind(:0) may be taken by someone else before nginx binds it: retry.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let conf = tpl
+                .replace("@DIR@", &ndir.display().to_string())
+                .replace("@PORT@", &port.to_string())
+                .replace("@UPSTREAM@", upstream)
+                .replace("@UWSGI_PARAMS@", &params.display().to_string());
+            let conf_path = ndir.join("nginx.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            let _ = std::fs::remove_file(&error_log);
+            let mut child = Command::new(&bin)
+                .arg("-p")
+                .arg(&ndir)
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(&error_log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    File::create(ndir.join("stderr.log")).expect("nginx stderr file"),
+                ))
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let up = poll_until(SOON, || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Some(false);
+                }
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                    .is_ok()
+                    .then_some(true)
+            });
+            if up == Some(true) {
+                return Nginx {
+                    child,
+                    port,
+                    dir: ndir,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err = format!(
+                "{}{}",
+                std::fs::read_to_string(&error_log).unwrap_or_default(),
+                std::fs::read_to_string(ndir.join("stderr.log")).unwrap_or_default()
+            );
+            if !last_err.contains("Address already in use") {
+                break;
+            }
+        }
+        panic!("nginx did not start: {last_err}")
+    }
+
+    pub fn target(&self) -> Target {
+        Target::Tcp(([127, 0, 0, 1], self.port).into())
+    }
+
+    /// nginx's error log so far (for failure messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The name of the user the tests run as (for `uid =` lines in templated ini files).
+pub fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name)
+}
+
+/// Workers of `master` (see [`workers_of`]) that are the master's direct children: not
+/// processes the workers themselves started.
+pub fn direct_workers_of(master: i32) -> Vec<i32> {
+    let mut v: Vec<i32> = workers_of(master)
+        .into_iter()
+        .filter(|(pid, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_string))
+                })
+                .and_then(|pp| pp.parse::<i32>().ok())
+                == Some(master)
+        })
+        .map(|(p, _)| p)
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,9 @@
+"""WSGI config for mysite (as `django-admin startproject` writes it)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
