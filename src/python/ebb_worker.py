@@ -29,6 +29,7 @@ if sys.version_info < (3, 8):
     sys.exit(3)
 
 import errno
+import functools
 import io
 import os
 import select
@@ -416,7 +417,7 @@ class _EpollPoller(object):
         self.register_listener = lambda fd: ep.register(fd, once)
         self.rearm = lambda fd: ep.modify(fd, once)
         self.unregister = ep.unregister
-        self.wait = lambda: ep.poll(-1, 1)
+        self.wait = functools.partial(ep.poll, -1, 1)
 
 
 class _KqueuePoller(object):
@@ -467,7 +468,8 @@ class _Listener(object):
 
 
 class _Conn(object):
-    __slots__ = ("sock", "fd", "env", "buf", "deadline", "partial", "handler", "unix", "tcp")
+    __slots__ = ("sock", "fd", "env", "buf", "deadline", "partial", "handler", "unix", "tcp",
+                 "fresh")
 
     def __init__(self, sock, fd, env, handler, unix):
         self.sock = sock
@@ -478,6 +480,7 @@ class _Conn(object):
         self.partial = 0.0       # when the first byte of an incomplete request arrived
         self.handler = handler
         self.unix = unix
+        self.fresh = True        # accepted, nothing read yet
 
 
 class _Ctx(object):
@@ -548,7 +551,6 @@ def _as_bytes(data):
 
 
 _SPECIAL = frozenset(("content-length", "connection", "transfer-encoding", "keep-alive", "date"))
-_HOP = frozenset(("connection", "transfer-encoding", "keep-alive"))
 _NOBODY_CODES = frozenset(("204", "304"))
 _STATUS = {}        # status line -> "this status has no body" (validated statuses, bounded)
 _HNAME = {}         # response header name -> its lower-case form when special, else "" (bounded)
@@ -558,6 +560,8 @@ def _check_status(status):
     code = status[:3]
     if len(status) < 3 or not (code.isdigit() and code.isascii()) or status[3:4] not in ("", " "):
         raise ValueError("invalid status %r: it must look like '200 OK'" % (status,))
+    if "\r" in status or "\n" in status:
+        raise ValueError("the response status contains CR or LF: %r" % (status,))
     nobody = code in _NOBODY_CODES or code[0] == "1"
     if len(_STATUS) < 1000:
         _STATUS[status] = nobody
@@ -565,6 +569,12 @@ def _check_status(status):
 
 
 def _hname(name):
+    """The kind of a response header name ("" or its lower-case form when special); validates
+    the name (only valid names are cached)."""
+    if type(name) is not str:
+        raise TypeError("response header names must be str, got %r" % (name,))
+    if "\r" in name or "\n" in name or ":" in name or not name:
+        raise ValueError("invalid response header name %r" % (name,))
     ln = name.lower()
     kind = ln if ln in _SPECIAL else ""
     if len(_HNAME) < 1000:
@@ -864,7 +874,9 @@ class Server(object):
                     pending.add(fd)
                     conn = idle_pop(fd, None)
                 while conn is not None:
-                    pending.discard(fd)
+                    if pending:
+                        pending.discard(fd)
+                    conn.fresh = False
                     try:
                         conn.handler(conn, ctx)
                     except BaseException:
@@ -939,7 +951,6 @@ class Server(object):
             ctx.keep = keep
             ctx.v11 = v11
             ctx.body = body
-            ctx.http = True
             ctx.head_req = env["REQUEST_METHOD"] == "HEAD"
             ctx.reqline = head
             ctx.busy = 1
@@ -1003,6 +1014,9 @@ class Server(object):
         """Parse a request head (str, CRLF line ends, latin-1 decoded).  Returns
         (environ, keep_alive, is_http11, body or None, rest of buf)."""
         if len(head) > MAX_HEAD:
+            nl = head.find("\r\n")
+            if nl < 0 or nl > MAX_LINE:
+                raise _HTTPError(414)      # the request line is what is too long
             raise _HTTPError(431, "request head over %d bytes" % MAX_HEAD)
         lines = head.split("\r\n")
         n = len(lines)
@@ -1015,10 +1029,10 @@ class Server(object):
             raise _HTTPError(431, "more than %d header fields" % MAX_FIELDS)
         if head.count("\n") != n - 1 or head.count("\r") != n - 1 or "\0" in head:
             raise _HTTPError(400, "stray CR, LF or NUL in the request head")
-        parts = rl.split(" ")
-        if len(parts) != 3:
+        try:
+            method, target, ver = rl.split(" ")
+        except ValueError:
             raise _HTTPError(400, "malformed request line %r" % rl[:100])
-        method, target, ver = parts
         if ver == "HTTP/1.1":
             v11 = True
         elif ver == "HTTP/1.0":
@@ -1249,7 +1263,10 @@ class Server(object):
         ctx.busy = 1
         if not self.notify_armed:
             self.poke()
-        self._run_app(ctx, env)
+        try:
+            self._run_app(ctx, env)
+        finally:
+            ctx.http = True          # the default (not set per HTTP request)
         ctx.busy = 0
         ctx.requests += 1
         if not self.notify_armed:
@@ -1300,53 +1317,50 @@ class Server(object):
         status = ctx.status
         nobody_code = _STATUS.get(status)
         if nobody_code is None:
-            nobody_code = _check_status(status)
-        ctx.no_body = nobody_code or ctx.head_req
-        headers = ctx.headers
+            nobody_code = _check_status(status)      # also rejects CR / LF
+        head_req = ctx.head_req
+        ctx.no_body = nobody_code or head_req
+        http = ctx.http
+        hb = ("HTTP/1.1 " if http else ctx.proto + " ") + status + "\r\n"
         clen = None
         has_date = False
-        drop = False
         keep = ctx.keep
         hname = _HNAME.get
-        for name, value in headers:
-            ln = hname(name)
-            if ln is None:
-                ln = _hname(name)
-            if ln:
-                if ln == "content-length":
-                    clen = value
-                elif ln == "date":
-                    has_date = True
-                else:
-                    drop = True
-                    if ln == "connection" and _has_token(value, "close"):
-                        keep = False
-        if drop:
-            headers = [h for h in headers if h[0].lower() not in _HOP]
-        nl = len(headers)
-        hb = "\r\n".join(map(": ".join, headers))
-        if nl:
-            hb += "\r\n"
+        try:
+            for name, value in ctx.headers:
+                ln = hname(name)
+                if ln is None:
+                    ln = _hname(name)                # validates the name
+                if "\n" in value or "\r" in value:
+                    raise ValueError("the response header %r contains CR or LF: %r"
+                                     % (name, value))
+                if ln:
+                    if ln == "content-length":
+                        clen = value
+                    elif ln == "date":
+                        has_date = True
+                    else:                            # hop-by-hop: ours to send, not the app's
+                        if ln == "connection" and _has_token(value, "close"):
+                            keep = False
+                        continue
+                hb += "%s: %s\r\n" % (name, value)
+        except TypeError:
+            raise TypeError("the response headers must be a list of (str, str) tuples, got %r"
+                            % (ctx.headers,))
         if clen is not None:
-            try:
-                n = int(clen)
-                if n < 0:
-                    raise ValueError
-            except ValueError:
+            if not clen.isdigit():
                 raise ValueError("invalid Content-Length header %r from the application" % (clen,))
-            ctx.clen = n
+            ctx.clen = int(clen)
         elif nobody_code:
             pass
-        elif known is not None and not (ctx.head_req and known == 0):
+        elif known is not None and not (head_req and known == 0):
             ctx.clen = known
             hb += "Content-Length: %d\r\n" % known
-            nl += 1
-        elif ctx.head_req:
+        elif head_req:
             pass
-        elif ctx.v11 and ctx.http:
+        elif ctx.v11 and http:
             ctx.chunked = True
             hb += "Transfer-Encoding: chunked\r\n"
-            nl += 1
         else:
             keep = False
         if keep:
@@ -1354,25 +1368,15 @@ class Server(object):
             if (body is not None and not body.can_keep()) or self.draining:
                 keep = False
         ctx.keep = keep
-        if ctx.http:
+        if http:
             if not keep:
                 hb += "Connection: close\r\n"
-                nl += 1
             elif not ctx.v11:
                 hb += "Connection: keep-alive\r\n"
-                nl += 1
-            proto = "HTTP/1.1 "
-        else:
-            proto = ctx.proto + " "
         if not has_date:
             hb += _date_line()
-            nl += 1
-        head = proto + status + "\r\n" + hb + "\r\n"
-        nl += 2
-        if head.count("\n") != nl or head.count("\r") != nl:
-            raise ValueError("a response header name or value (or the status) contains CR or LF: "
-                             "%r" % (ctx.headers,))
-        return head.encode("latin-1")
+        hb += "\r\n"
+        return hb.encode("latin-1")
 
     def _respond(self, ctx, result):
         sock = ctx.sock
@@ -1393,9 +1397,10 @@ class Server(object):
                 if clen != n:
                     if clen < n:
                         body = body[:clen]
+                        n = clen
                     else:
                         ctx.keep = False
-                ctx.sent = len(body)
+                ctx.sent = n
                 if n < BIG:
                     sock.sendall(head + body)
                 else:
@@ -1542,8 +1547,9 @@ class Server(object):
         for fd, conn in list(self.idle.items()):
             dl = conn.deadline
             if draining:
-                if conn.handler == self._serve_linger:
-                    pass
+                if conn.handler == self._serve_linger or conn.fresh:
+                    pass       # a connection that has not sent its first request yet keeps
+                    # its deadline: it was accepted to be served, and will be (then closed)
                 elif conn.buf:
                     dl = min(dl, self.drain_t0 + 5.0)
                 else:

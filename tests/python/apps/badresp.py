@@ -1,0 +1,27 @@
+"""Applications that produce invalid responses (the worker must answer 500, never emit them)."""
+
+CASES = {
+    "/name-crlf": ("200 OK", [("X-A\r\nInjected", "yes")]),
+    "/name-colon": ("200 OK", [("X-A: b", "c")]),
+    "/name-bytes": ("200 OK", [(b"X-A", "b")]),
+    "/value-lf": ("200 OK", [("X-A", "a\nInjected: yes")]),
+    "/value-bytes": ("200 OK", [("X-A", b"b")]),
+    "/value-int": ("200 OK", [("X-A", 1)]),
+    "/status-crlf": ("200 OK\r\nInjected: yes", []),
+    "/clen-sign": ("200 OK", [("Content-Length", "+1")]),
+    "/clen-underscore": ("200 OK", [("Content-Length", "0_1")]),
+    "/clen-negative": ("200 OK", [("Content-Length", "-1")]),
+}
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path in CASES:
+        status, headers = CASES[path]
+        start_response(status, headers)
+        return [b"x"]
+    # valid: hop-by-hop headers from the app are dropped, Date from the app is kept
+    start_response("200 OK", [("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"),
+                              ("Date", "Thu, 01 Jan 1970 00:00:00 GMT"),
+                              ("Content-Length", "2")])
+    return [b"ok"]

@@ -1,0 +1,37 @@
+"""The worker refuses invalid response heads from the application (500, nothing injected)."""
+
+import os
+import unittest
+
+from test_worker import APPS, WorkerTestCase
+
+BADRESP = os.path.join(APPS, "badresp.py")
+PATHS = ("/name-crlf", "/name-colon", "/name-bytes", "/value-lf", "/value-bytes", "/value-int",
+         "/status-crlf", "/clen-sign", "/clen-underscore", "/clen-negative")
+
+
+class ResponseValidationTests(WorkerTestCase):
+    def test_invalid_heads_are_500(self):
+        self.start(args=["--wsgi-file", BADRESP, "--threads", "2"])
+        for path in PATHS:
+            for _ in range(2):          # the second time with the caches warm
+                c = self.client()
+                r = c.request("GET", path)
+                self.assertEqual(r.status, 500, path)
+                self.assertNotIn("injected", [k for k, _ in r.headers], path)
+
+    def test_hop_by_hop_dropped_date_kept(self):
+        self.start(args=["--wsgi-file", BADRESP, "--threads", "2"])
+        c = self.client()
+        for _ in range(2):
+            r = c.request("GET", "/ok")
+            self.assertEqual((r.status, r.body), (200, b"ok"))
+            names = [k for k, _ in r.headers]
+            self.assertNotIn("keep-alive", names)
+            self.assertEqual(names.count("connection"), 0)
+            self.assertEqual(r.header("date"), "Thu, 01 Jan 1970 00:00:00 GMT")
+            self.assertEqual(names.count("date"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
