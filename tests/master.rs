@@ -349,10 +349,16 @@ fn proc_fds(pid: i32) -> HashMap<i32, String> {
     out
 }
 
+/// `GET /fds` lines are `N -> target`, with ` (inherited)` after the descriptors that were
+/// open when the app started; the target alone is compared with the master's.
 fn parse_fds(body: &str) -> Vec<(i32, String)> {
     body.lines()
         .filter_map(|l| l.split_once(" -> "))
-        .filter_map(|(n, t)| Some((n.trim().parse().ok()?, t.trim().to_string())))
+        .filter_map(|(n, t)| {
+            let t = t.trim();
+            let t = t.strip_suffix(" (inherited)").unwrap_or(t);
+            Some((n.trim().parse().ok()?, t.to_string()))
+        })
         .collect()
 }
 
