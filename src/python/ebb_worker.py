@@ -729,46 +729,68 @@ class Server(object):
             env["REMOTE_PORT"] = ""
         handler = self._serve_http if lst.kind == "http" else self._serve_uwsgi
         conn = _Conn(sock, fd, env, handler, not lst.tcp)
-        self.conns[fd] = conn
         conn.deadline = _monotonic() + KEEPALIVE_TIMEOUT
-        self.idle[fd] = conn
+        # Register before publishing in `idle`: once published, any thread holding a stale
+        # event for this fd number may take the connection, serve it and close it.
         try:
             self.poller.register(fd)
         except FileExistsError:
             self.poller.unregister(fd)
             self.poller.register(fd)
+        self.conns[fd] = conn
+        self.idle[fd] = conn
+        # An edge that arrived between register and publish found nothing in `idle` and was
+        # recorded in `pending`: the caller serves the connection then.
+        return fd in self.pending
 
     def _accept(self, lfd):
+        """Accept a batch; returns the fds of new connections whose first edge was missed."""
+        missed = []
         with self.listen_lock:
             lst = self.listeners.get(lfd)
             if lst is None:
-                return
-            acc = lst.sock._accept
-            for _ in range(64):
-                try:
-                    fd, addr = acc()
-                except BlockingIOError:
-                    break
-                except InterruptedError:
+                return missed
+            paused = False
+            try:
+                paused = self._accept_batch(lfd, lst, missed)
+            finally:
+                if not paused:
+                    self.poller.rearm(lfd)
+        return missed
+
+    def _accept_batch(self, lfd, lst, missed):
+        """Accept up to 64 connections; True when accepting is paused (out of fds: the main
+        thread re-arms the listener later)."""
+        acc = lst.sock._accept
+        for _ in range(64):
+            try:
+                fd, addr = acc()
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            except OSError as e:
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
                     continue
-                except OSError as e:
-                    if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
-                        continue
-                    if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                        if not self.accept_paused:
-                            log("cannot accept connections: %s; pausing accept for 0.5 s "
-                                "(raise the open-files limit?)" % e)
-                        self.accept_paused = True
-                        self.poke()
-                        return           # the main thread re-arms the listener later
-                    log("accept failed on %s: %s" % (lst.name, e))
-                    break
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not self.accept_paused:
+                        log("cannot accept connections: %s; pausing accept for 0.5 s "
+                            "(raise the open-files limit?)" % e)
+                    self.accept_paused = True
+                    self.poke()
+                    return True
+                log("accept failed on %s: %s" % (lst.name, e))
+                break
+            try:
+                if self._new_conn(fd, addr, lst):
+                    missed.append(fd)
+            except OSError as e:
+                log("cannot set up a new connection: %s" % e)
                 try:
-                    self._new_conn(fd, addr, lst)
-                except OSError as e:
-                    log("cannot set up a new connection: %s" % e)
                     os.close(fd)
-            self.poller.rearm(lfd)
+                except OSError:
+                    pass
+        return False
 
     def _close(self, conn):
         fd = conn.fd
@@ -867,9 +889,12 @@ class Server(object):
                 if conn is None:
                     if fd in listeners:
                         try:
-                            self._accept(fd)
+                            missed = self._accept(fd)
                         except Exception:
                             log("internal error accepting:\n" + traceback.format_exc())
+                            continue
+                        for mfd in missed:          # rare: serve them here
+                            self._serve_owned(mfd, ctx)
                         continue
                     pending.add(fd)
                     conn = idle_pop(fd, None)
@@ -886,6 +911,25 @@ class Server(object):
                         self._close(conn)
                         break
                     conn = idle_pop(fd, None) if pending and fd in pending else None
+
+    def _serve_owned(self, fd, ctx):
+        """Serve connection `fd` if it is idle (the same steps as the loop in _thread_main,
+        which inlines them on the hot path)."""
+        idle_pop = self.idle.pop
+        pending = self.pending
+        conn = idle_pop(fd, None)
+        while conn is not None:
+            pending.discard(fd)
+            conn.fresh = False
+            try:
+                conn.handler(conn, ctx)
+            except BaseException:
+                ctx.busy = 0
+                log("internal error serving a connection:\n" + traceback.format_exc())
+                self.idle.pop(fd, None)
+                self._close(conn)
+                break
+            conn = idle_pop(fd, None) if pending and fd in pending else None
 
     def _serve_http(self, conn, ctx):
         sock = conn.sock

@@ -552,6 +552,44 @@ class ListenerTests(WorkerTestCase):
 
 
 class ConcurrencyTests(WorkerTestCase):
+    def test_connection_per_request_churn_keeps_accepting(self):
+        """Many short connections (fd numbers reused at a high rate, events from closed
+        connections still in flight in other threads): the listener must stay armed.  This
+        once lost the listener when a stale event let another thread close a new connection
+        before the accepting thread had registered it."""
+        self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "8"])
+        addr = self.addr
+        stop = time.monotonic() + 4.0
+        done = [0]
+        errors = []
+
+        def churn():
+            while time.monotonic() < stop and not errors:
+                try:
+                    with socket.create_connection(addr, timeout=10) as c:
+                        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = c.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                    if not data.startswith(b"HTTP/1.1 200"):
+                        errors.append(data[:40])
+                    done[0] += 1
+                except OSError as e:
+                    errors.append(repr(e))
+
+        threads = [threading.Thread(target=churn) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.assertGreater(done[0], 100)
+        # Still accepting afterwards.
+        self.assertEqual(self.client(timeout=5).request("GET", "/").status, 200)
+
     def test_keepalive_clients_do_not_hold_threads(self):
         """--threads 1: idle keep-alive connections must not block other clients."""
         self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "1"])
