@@ -252,8 +252,9 @@ pub struct Worker {
     pub request_limit: Option<u64>,
     /// When this worker must be recycled by age.
     pub lifetime_deadline: Option<Instant>,
-    /// Why it is being (or must be) replaced.
+    /// Why it is being (or must be) replaced, and since when.
     pub recycle: Option<Reason>,
+    pub recycle_since: Option<Instant>,
     /// Peak job count seen while draining: the jobs that finished during the drain.
     pub drain_jobs_peak: u64,
     /// Requests in flight when the drain began.
@@ -949,6 +950,7 @@ impl Policy {
             };
             if let Some(reason) = reason {
                 w.recycle = Some(reason);
+                w.recycle_since = Some(now);
                 let detail = match reason {
                     Reason::MaxRequests => format!(
                         "{} requests served, limit {}",
@@ -1001,7 +1003,16 @@ impl Policy {
 
     fn spawn_needed(&mut self, now: Instant, out: &mut Vec<Action>) {
         let cap = self.params.processes + self.params.max_surge;
-        for idx in 0..self.slots.len() {
+        // Empty slots first (capacity), then recycles in the order they were asked for, so a
+        // free surge place goes to the worker that has waited longest.
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_by_key(|&i| {
+            self.slots[i]
+                .current
+                .and_then(|id| self.workers.get(&id))
+                .and_then(|w| w.recycle_since)
+        });
+        for idx in order {
             let s = &mut self.slots[idx];
             if s.replacement.is_some() {
                 continue;
@@ -1092,6 +1103,7 @@ impl Policy {
                     request_limit,
                     lifetime_deadline,
                     recycle: None,
+                    recycle_since: None,
                     drain_jobs_peak: 0,
                     drain_inflight: 0,
                     last_report: now,

@@ -462,14 +462,14 @@ fn lifecycle_table() {
                 step(
                     10,
                     In::Reload(with(|p| p.processes = 2)),
-                    &["spawn w2 s1 g2", "spawn w3 s2 g1"],
+                    &["spawn w2 s2 g1", "spawn w3 s1 g2"],
                 ),
-                step(11, In::Ready(2), &["drain w1"]),
-                step(12, In::Ready(3), &[]),
+                step(11, In::Ready(3), &["drain w1"]),
+                step(12, In::Ready(2), &[]),
                 step(13, In::Exit(1, 0), &[]),
-                step(20, In::Reload(params()), &["drain w3"]),
-                step(30, In::Exit(3, 0), &["spawn w4 s1 g3"]),
-                step(40, In::Ready(4), &["drain w2"]),
+                step(20, In::Reload(params()), &["drain w2"]),
+                step(30, In::Exit(2, 0), &["spawn w4 s1 g3"]),
+                step(40, In::Ready(4), &["drain w3"]),
             ],
         ),
         (
@@ -502,6 +502,31 @@ fn lifecycle_table() {
                 step(13, In::Exit(2, 0), &[]),
                 step(14, In::Exit(3, 0), &[]),
                 step(15, In::Tick, &[]),
+            ],
+        ),
+        (
+            "a free surge place goes to the worker that has waited longest",
+            with(|p| {
+                p.processes = 3;
+                p.max_requests = Some(10);
+            }),
+            vec![
+                step(
+                    0,
+                    In::Tick,
+                    &["spawn w1 s1 g1", "spawn w2 s2 g1", "spawn w3 s3 g1"],
+                ),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(1, In::Ready(3), &[]),
+                step(10, In::Requests(1, 10), &["spawn w4 s1 g2"]),
+                step(11, In::Requests(3, 10), &[]),
+                step(12, In::Requests(2, 10), &[]),
+                step(20, In::Ready(4), &["drain w1"]),
+                // Slot 3 asked before slot 2: it goes first, though slot 2 comes first.
+                step(30, In::Exit(1, 0), &["spawn w5 s3 g2"]),
+                step(40, In::Ready(5), &["drain w3"]),
+                step(50, In::Exit(3, 0), &["spawn w6 s2 g2"]),
             ],
         ),
         (

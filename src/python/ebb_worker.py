@@ -1600,8 +1600,10 @@ class Server(object):
                     dl = min(dl, self.drain_t0 + DRAIN_GRACE)
             if now < dl:
                 continue
+            if self.idle.get(fd) is not conn:
+                continue       # a thread took it meanwhile (or the fd number was reused)
             if self.idle.pop(fd, None) is not conn:
-                continue       # a thread took it meanwhile
+                continue
             if conn.buf and conn.handler == self._serve_http:
                 try:
                     conn.sock.send(_error_response(408), MSG_DONTWAIT)
