@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -286,10 +286,10 @@ pub fn listeners() -> io::Result<Vec<(String, Listener)>> {
     let mut owned = Vec::with_capacity(env.count);
     for (i, unix) in kinds.into_iter().enumerate() {
         let raw = LISTEN_FDS_START + i as RawFd;
-        // SAFETY: `raw` is an open socket (getsockname succeeded above) that the LISTEN_FDS
-        // protocol hands to this process, and nothing else in the process owns it: the TAKEN
-        // flag guarantees we build at most one OwnedFd per inherited descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // `raw` is an open socket (getsockname succeeded above) that the LISTEN_FDS protocol
+        // hands to this process, and nothing else in the process owns it: the TAKEN flag
+        // guarantees at most one OwnedFd per inherited descriptor (spawn.rs holds the unsafe).
+        let fd: OwnedFd = crate::spawn::adopt_fd(raw);
         owned.push((raw, unix, fd));
     }
     let mut out = Vec::with_capacity(owned.len());
