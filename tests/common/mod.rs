@@ -832,28 +832,8 @@ impl Conn {
                 ));
             }
         };
-        let mut hdrs = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut hdrs);
-        match resp.parse(&self.buf[..head_len]) {
-            Ok(httparse::Status::Complete(_)) => {}
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad response head ({other:?})"),
-                ));
-            }
-        }
-        let status = resp.code.unwrap_or(0);
-        let headers: Vec<(String, String)> = resp
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).to_string(),
-                )
-            })
-            .collect();
+        let (status, headers) = parse_head(&self.buf[..head_len])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let len = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -1038,22 +1018,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A whole HTTP response read from raw bytes: Content-Length, chunked (decoded) or to EOF.
-pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let head_len = find(raw, b"\r\n\r\n").map(|i| i + 4).ok_or_else(|| {
-        format!(
-            "no complete response head in {:?}",
-            String::from_utf8_lossy(raw)
-        )
-    })?;
+/// Status and headers of a complete response head (through its blank line).
+pub fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, String)>), String> {
     let mut hdrs = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut hdrs);
-    match resp.parse(&raw[..head_len]) {
+    match resp.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         other => return Err(format!("bad response head ({other:?})")),
     }
-    let status = resp.code.unwrap_or(0);
-    let headers: Vec<(String, String)> = resp
+    let headers = resp
         .headers
         .iter()
         .map(|h| {
@@ -1063,6 +1036,18 @@ pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
             )
         })
         .collect();
+    Ok((resp.code.unwrap_or(0), headers))
+}
+
+/// A whole HTTP response read from raw bytes: Content-Length, chunked (decoded) or to EOF.
+pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
+    let head_len = find(raw, b"\r\n\r\n").map(|i| i + 4).ok_or_else(|| {
+        format!(
+            "no complete response head in {:?}",
+            String::from_utf8_lossy(raw)
+        )
+    })?;
+    let (status, headers) = parse_head(&raw[..head_len])?;
     let r = Response {
         status,
         headers,
