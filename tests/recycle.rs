@@ -152,24 +152,7 @@ fn stop_and_check_jobs(ebb: &mut Ebb, journal: &Path, stats: &Stats) -> Journal 
     ebb.signal(Signal::SIGTERM);
     let status = ebb.expect_exit(Duration::from_secs(30));
     let j = Journal::read(journal);
-    let started: HashSet<&String> = j.starts.iter().collect();
-    let missing: Vec<&String> = stats
-        .jobs
-        .iter()
-        .filter(|id| !started.contains(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "accepted jobs never started: {missing:?}"
-    );
-    let lost = j.lost();
-    if !lost.is_empty() {
-        ebb.fail(&format!(
-            "{} jobs lost: {:?}",
-            lost.len(),
-            &lost[..lost.len().min(20)]
-        ));
-    }
+    assert_jobs_complete(ebb, &j, &stats.jobs);
     if status.code() != Some(0) {
         ebb.fail(&format!("ebb exited with {status}, expected 0"));
     }

@@ -271,21 +271,7 @@ fn motivating_scenario(how: &str) {
         ));
     }
     assert_eq!(all.ok as usize, CLIENTS * PER_CLIENT);
-    let started: HashSet<&String> = j.starts.iter().collect();
-    let missing: Vec<&String> = all.jobs.iter().filter(|id| !started.contains(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "accepted jobs never started: {missing:?}"
-    );
-    let lost = j.lost();
-    if !lost.is_empty() {
-        ebb.fail(&format!(
-            "{} of {} jobs lost (started, never done): {:?}",
-            lost.len(),
-            j.starts.len(),
-            &lost[..lost.len().min(20)]
-        ));
-    }
+    assert_jobs_complete(&ebb, &j, &all.jobs);
     assert_eq!(j.dones.len(), CLIENTS * PER_CLIENT, "every job done once");
     let kills = ebb.count(|l| l.is_event("kill") || l.message().contains("LOST WORK"));
     if kills > 0 {

@@ -942,6 +942,26 @@ impl Journal {
     }
 }
 
+/// Every job a client saw accepted was journaled as started, and every start has its done;
+/// on failure the lost ids are shown with ebb's log.
+pub fn assert_jobs_complete(ebb: &Ebb, j: &Journal, accepted: &[String]) {
+    let started: std::collections::HashSet<&String> = j.starts.iter().collect();
+    let missing: Vec<&String> = accepted.iter().filter(|id| !started.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "accepted jobs never started: {missing:?}"
+    );
+    let lost = j.lost();
+    if !lost.is_empty() {
+        ebb.fail(&format!(
+            "{} of {} jobs lost (started, never done): {:?}",
+            lost.len(),
+            j.starts.len(),
+            &lost[..lost.len().min(20)]
+        ));
+    }
+}
+
 /// Rewrite a file atomically (write a temp file, rename), so a reader never sees half of it.
 pub fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-write");
