@@ -12,10 +12,13 @@ its requests, closes its keep-alive connections politely, waits for every backgr
 submitted to any ThreadPoolExecutor, threads started while handling a request, ebb.background /
 ebb.job) and exits 0.  SIGQUIT exits at once.
 
-Design: N threads share one epoll set (EPOLLONESHOT): the thread that is woken for a connection
-reads one request, runs the app, writes the response and re-arms the connection, so an idle
-keep-alive connection never holds a thread and a request is never handed between threads.  The
-main thread only handles signals, timeouts, harakiri and the coalesced reports to the master.
+Design: one event loop (epoll, or kqueue) holds every idle connection, so an idle keep-alive
+connection never holds a thread.  One of the N serving threads leads: it waits for events and
+serves each ready connection itself (read the request, run the app, write the response), so a
+fast request is never handed between threads and the GIL is not passed around.  A second thread
+stands by; when the leader has been busy with one connection for TAKEOVER seconds (the app
+blocks, or a client is slow) the standby takes the loop over.  The main thread only handles
+signals, timeouts, harakiri and the coalesced reports to the master.
 
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,
 unusable NOTIFY_SOCKET, Python too old), 4 the application could not be imported.
@@ -28,6 +31,7 @@ if sys.version_info < (3, 8):
                      % (sys.version.split()[0], sys.executable))
     sys.exit(3)
 
+import collections
 import errno
 import functools
 import io
@@ -72,6 +76,9 @@ KEEPALIVE_TIMEOUT = _env_float("EBB_KEEPALIVE_TIMEOUT", 5.0)   # idle keep-alive
 REQUEST_TIMEOUT = _env_float("EBB_REQUEST_TIMEOUT", 30.0)      # head once begun; each read/send
 DRAIN_GRACE = _env_float("EBB_DRAIN_GRACE", 1.0)               # idle connections after the drain
 LINGER = 2.0                                                   # reading leftovers before a close
+# A leader that has been serving one connection this long (the app blocks, or a slow client)
+# lets the standby thread take the event loop over (see Server._thread_main).
+TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
 
 _monotonic = time.monotonic
 _time = time.time
@@ -401,10 +408,10 @@ class FileWrapper(object):
 
 
 # --------------------------------------------------------------------------------------------
-# Pollers.  Every serving thread waits in the same set and each wake-up takes one event.
-# Connections are edge-triggered (no re-arm syscall per request; see Server._thread_main for how
-# an edge that arrives while a thread holds the connection is not lost); listening sockets are
-# one-shot, re-armed after each accept batch.
+# Pollers.  The leading thread waits in the set (see Server._thread_main).  Connections are
+# edge-triggered (no re-arm syscall per request; see Server._serve_fd for how an edge that
+# arrives while a thread holds the connection is not lost); listening sockets are one-shot,
+# re-armed after each accept batch.
 
 
 class _EpollPoller(object):
@@ -417,7 +424,7 @@ class _EpollPoller(object):
         self.register_listener = lambda fd: ep.register(fd, once)
         self.rearm = lambda fd: ep.modify(fd, once)
         self.unregister = ep.unregister
-        self.wait = functools.partial(ep.poll, -1, 1)
+        self.wait = functools.partial(ep.poll, -1, 64)
 
 
 class _KqueuePoller(object):
@@ -442,7 +449,7 @@ class _KqueuePoller(object):
                 pass
 
         def wait():
-            return [(e.ident, 1) for e in kq.control(None, 1, None)]
+            return [(e.ident, 1) for e in kq.control(None, 64, None)]
 
         self.register = register
         self.register_listener = arm
@@ -464,12 +471,12 @@ def _make_poller():
 
 
 class _Listener(object):
-    __slots__ = ("sock", "fd", "kind", "family", "tcp", "base", "wildcard", "name")
+    __slots__ = ("sock", "fd", "kind", "family", "tcp", "base", "wildcard", "name", "inherits")
 
 
 class _Conn(object):
     __slots__ = ("sock", "fd", "env", "buf", "deadline", "partial", "handler", "unix", "tcp",
-                 "fresh")
+                 "fresh", "polled")
 
     def __init__(self, sock, fd, env, handler, unix):
         self.sock = sock
@@ -480,7 +487,8 @@ class _Conn(object):
         self.partial = 0.0       # when the first byte of an incomplete request arrived
         self.handler = handler
         self.unix = unix
-        self.fresh = True        # accepted, nothing read yet
+        self.fresh = True        # accepted, no request yet
+        self.polled = False      # registered in the poller (at its first park)
 
 
 class _Ctx(object):
@@ -488,7 +496,7 @@ class _Ctx(object):
     __slots__ = ("requests", "busy", "ident", "name", "sock", "status", "headers", "head_sent",
                  "chunked", "keep", "no_body", "clen", "sent", "body", "v11", "head_req", "http",
                  "proto", "reqline", "start_response", "write", "server",
-                 "hk_seen", "hk_since", "hk_reported")
+                 "hk_seen", "hk_since", "hk_reported", "since", "turns")
 
     def __init__(self, server, name):
         self.server = server
@@ -516,6 +524,8 @@ class _Ctx(object):
         self.hk_seen = -1
         self.hk_since = 0.0
         self.hk_reported = -1
+        self.since = 0.0         # when it began serving its current connection; 0.0: it is not
+        self.turns = 0           # connections served so far (the standby watches it change)
 
     def _start_response(self, status, headers, exc_info=None):
         if exc_info is not None:
@@ -656,9 +666,29 @@ class Server(object):
         self.notify_armed = False
         self._rcvtimeo = struct.pack("ll", int(REQUEST_TIMEOUT),
                                      int((REQUEST_TIMEOUT - int(REQUEST_TIMEOUT)) * 1e6))
+        for lst in listeners:         # inherited by accepted sockets (see _socket_options)
+            try:
+                if lst.tcp:
+                    lst.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._rcvtimeo)
+                lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._rcvtimeo)
+            except OSError:
+                lst.inherits = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
+        # The event loop: one leader thread waits in the poller and serves what it returns;
+        # one standby thread watches it and takes over when it is stuck (see _thread_main).
+        self.leader = None        # the _Ctx of the leading thread
+        self.ready = collections.deque()      # fds returned by the poller, not yet served
+        self.follow_lock = threading.Lock()   # held by the standby thread
+        self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
+        self.standby_wake.acquire()
+        self.standby_parked = False
+        self.loop_r, self.loop_w = os.pipe()  # wakes a leader waiting in the poller
+        os.set_blocking(self.loop_r, False)
+        os.set_blocking(self.loop_w, False)
+        self.poller.register(self.loop_r)
         self.script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
 
     # ---- reporting
@@ -702,8 +732,29 @@ class Server(object):
 
     # ---- connections
 
-    def _new_conn(self, fd, addr, lst):
-        sock = socket.socket(lst.family, socket.SOCK_STREAM, 0, fileno=fd)
+    def _socket_options(self, sock, lst):
+        """TCP_NODELAY and the read/send timeouts.  They are set on the listening sockets at
+        start; where accepted sockets inherit them (Linux, the BSDs) nothing is set per
+        connection.  That is checked on the connections accepted first: one that has them
+        settles it; one that lacks them may have been queued before they were set, so it takes
+        64 of those to decide that this platform does not pass them on."""
+        inherits = lst.inherits
+        if inherits is True:
+            return
+        if inherits is not False:
+            try:
+                ok = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+                      == self._rcvtimeo
+                      and sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+                      == self._rcvtimeo
+                      and (not lst.tcp
+                           or sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0))
+            except OSError:
+                ok = False
+            if ok:
+                lst.inherits = True
+                return
+            lst.inherits = False if inherits is not None and inherits >= 63 else (inherits or 0) + 1
         try:
             if lst.tcp:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -711,6 +762,13 @@ class Server(object):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._rcvtimeo)
         except OSError:
             pass
+
+    def _new_conn(self, fd, addr, lst):
+        """A _Conn for an accepted socket, published in `idle` (owned by no thread) but not yet
+        in the poller: whoever serves it first reads it at once (a client usually sends its
+        request with the connection), and it is registered when it first parks."""
+        sock = socket.socket(lst.family, socket.SOCK_STREAM, 0, fileno=fd)
+        self._socket_options(sock, lst)
         env = lst.base.copy()
         if lst.tcp:
             host = addr[0]
@@ -730,35 +788,36 @@ class Server(object):
         handler = self._serve_http if lst.kind == "http" else self._serve_uwsgi
         conn = _Conn(sock, fd, env, handler, not lst.tcp)
         conn.deadline = _monotonic() + KEEPALIVE_TIMEOUT
-        # Register before publishing in `idle`: once published, any thread holding a stale
-        # event for this fd number may take the connection, serve it and close it.
-        try:
-            self.poller.register(fd)
-        except FileExistsError:
-            self.poller.unregister(fd)
-            self.poller.register(fd)
         self.conns[fd] = conn
         self.idle[fd] = conn
-        # An edge that arrived between register and publish found nothing in `idle` and was
-        # recorded in `pending`: the caller serves the connection then.
-        return fd in self.pending
+
+    def _poll_conn(self, conn):
+        """Register a connection in the poller (edge-triggered; data already waiting raises an
+        event at once) before it is published in `idle`."""
+        conn.polled = True
+        try:
+            self.poller.register(conn.fd)
+        except FileExistsError:       # a stale registration of a closed fd's number
+            self.poller.unregister(conn.fd)
+            self.poller.register(conn.fd)
 
     def _accept(self, lfd):
-        """Accept a batch; returns the fds of new connections whose first edge was missed."""
-        missed = []
+        """Accept a batch (the listener is re-armed before any of it is served); returns the
+        fds of the new connections."""
+        fresh = []
         with self.listen_lock:
             lst = self.listeners.get(lfd)
             if lst is None:
-                return missed
+                return fresh
             paused = False
             try:
-                paused = self._accept_batch(lfd, lst, missed)
+                paused = self._accept_batch(lfd, lst, fresh)
             finally:
                 if not paused:
                     self.poller.rearm(lfd)
-        return missed
+        return fresh
 
-    def _accept_batch(self, lfd, lst, missed):
+    def _accept_batch(self, lfd, lst, fresh):
         """Accept up to 64 connections; True when accepting is paused (out of fds: the main
         thread re-arms the listener later)."""
         acc = lst.sock._accept
@@ -782,22 +841,24 @@ class Server(object):
                 log("accept failed on %s: %s" % (lst.name, e))
                 break
             try:
-                if self._new_conn(fd, addr, lst):
-                    missed.append(fd)
+                self._new_conn(fd, addr, lst)
             except OSError as e:
                 log("cannot set up a new connection: %s" % e)
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+                continue
+            fresh.append(fd)
         return False
 
     def _close(self, conn):
         fd = conn.fd
-        try:
-            self.poller.unregister(fd)
-        except (OSError, ValueError):
-            pass
+        if conn.polled:
+            try:
+                self.poller.unregister(fd)
+            except (OSError, ValueError):
+                pass
         self.conns.pop(fd, None)
         self.pending.discard(fd)
         try:
@@ -817,6 +878,8 @@ class Server(object):
         else:
             conn.partial = 0.0
             conn.deadline = now + KEEPALIVE_TIMEOUT
+        if not conn.polled:
+            self._poll_conn(conn)
         self.idle[conn.fd] = conn
 
     def _linger(self, conn):
@@ -848,6 +911,8 @@ class Server(object):
                 return
         # Wait for more (or EOF) in the poller; the sweep closes it at its deadline.  (After 16
         # reads without EAGAIN the client is still sending: its next bytes raise a new edge.)
+        if not conn.polled:
+            self._poll_conn(conn)
         self.idle[conn.fd] = conn
 
     def _reject(self, conn, status, reason="", http=True):
@@ -861,66 +926,126 @@ class Server(object):
     # ---- serving threads
 
     def _thread_main(self, ctx):
+        """A serving thread.  One thread at a time leads: it waits in the poller and serves
+        the connections it returns, one after the other, in itself (a fast request is never
+        handed between threads: no lock, no wake-up, no GIL hand-over on the hot path).  One
+        other thread stands by; when the leader has been serving one connection for TAKEOVER
+        seconds (the app blocks, or a client is slow) the standby takes the loop over and the
+        old leader, once done with that connection, queues up to stand by again.  So at most
+        `threads` requests run at once, and a blocked one delays the others by TAKEOVER."""
         try:
             signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         except (AttributeError, OSError, ValueError):
             pass
         ctx.ident = threading.get_ident()
         self.ctx_by_ident[ctx.ident] = ctx
-        wait = self.poller.wait
-        idle_pop = self.idle.pop
-        listeners = self.listeners
-        pending = self.pending
         while True:
+            with self.follow_lock:
+                self._stand_by(ctx)
+            if not self._lead(ctx):
+                return
+
+    def _stand_by(self, ctx):
+        """Wait until there is no leader or it is stuck, then lead.  While the leader is busy
+        this wakes every TAKEOVER seconds; after a quiet interval it sleeps until woken."""
+        seen = -1
+        while True:
+            ldr = self.leader
+            if ldr is None:
+                break
+            since = ldr.since
+            if since:
+                t = since + TAKEOVER - _monotonic()
+                if t <= 0:
+                    break
+            elif ldr.turns != seen:
+                seen = ldr.turns
+                t = TAKEOVER
+            else:
+                self.standby_parked = True
+                if ldr.since or ldr.turns != seen or self.leader is not ldr:
+                    self.standby_parked = False     # it moved meanwhile: look again
+                    continue
+                t = -1
+            self.standby_wake.acquire(True, t)
+            self.standby_parked = False
+        self.leader = ctx
+
+    def _wake_standby(self):
+        self.standby_parked = False
+        try:
+            self.standby_wake.release()
+        except RuntimeError:
+            pass          # already released: the standby has a wake-up pending
+
+    def _lead(self, ctx):
+        """Run the event loop while this thread leads; False when the poller is gone."""
+        wait = self.poller.wait
+        ready = self.ready
+        serve = self._serve_fd
+        while self.leader is ctx:
+            if ready:
+                try:
+                    fd = ready.popleft()
+                except IndexError:
+                    continue
+                serve(fd, ctx)
+                continue
             try:
                 events = wait()
             except OSError as e:
                 if e.errno == errno.EBADF:
-                    return
+                    return False
                 log("poll failed: %s" % e)
                 time.sleep(0.1)
                 continue
+            if len(events) == 1 and self.leader is ctx:
+                serve(events[0][0], ctx)
+                continue
             for fd, _ev in events:
-                # Ownership: whoever pops the connection from `idle` serves it.  An edge for a
-                # connection another thread holds is recorded in `pending`; that thread looks
-                # there after putting the connection back in `idle` (and this one looks in
-                # `idle` again after recording it), so one of the two serves the new data.
-                conn = idle_pop(fd, None)
-                if conn is None:
-                    if fd in listeners:
-                        try:
-                            missed = self._accept(fd)
-                        except Exception:
-                            log("internal error accepting:\n" + traceback.format_exc())
-                            continue
-                        for mfd in missed:          # rare: serve them here
-                            self._serve_owned(mfd, ctx)
-                        continue
-                    pending.add(fd)
-                    conn = idle_pop(fd, None)
-                while conn is not None:
-                    if pending:
-                        pending.discard(fd)
-                    conn.fresh = False
-                    try:
-                        conn.handler(conn, ctx)
-                    except BaseException:
-                        ctx.busy = 0
-                        log("internal error serving a connection:\n" + traceback.format_exc())
-                        self.idle.pop(fd, None)
-                        self._close(conn)
-                        break
-                    conn = idle_pop(fd, None) if pending and fd in pending else None
+                ready.append(fd)
+        if ready:
+            # Taken over with work queued (or while waiting: it looked stuck just as it
+            # finished): the new leader may be waiting in the poller; wake it to serve that.
+            try:
+                os.write(self.loop_w, b"x")
+            except OSError:
+                pass
+        return True
 
-    def _serve_owned(self, fd, ctx):
-        """Serve connection `fd` if it is idle (the same steps as the loop in _thread_main,
-        which inlines them on the hot path)."""
-        idle_pop = self.idle.pop
+    def _serve_fd(self, fd, ctx):
+        """Serve what the poller reported for `fd`.  Ownership: whoever pops the connection
+        from `idle` serves it.  An edge for a connection another thread holds is recorded in
+        `pending`; that thread looks there after putting the connection back in `idle` (and
+        this one looks in `idle` again after recording it), so one of the two serves the new
+        data."""
+        conn = self.idle.pop(fd, None)
+        if conn is None:
+            if fd in self.listeners:
+                try:
+                    self.ready.extend(self._accept(fd))      # served next, by the leader
+                except Exception:
+                    log("internal error accepting:\n" + traceback.format_exc())
+                return
+            if fd == self.loop_r:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except OSError:
+                    pass
+                return
+            self.pending.add(fd)
+            conn = self.idle.pop(fd, None)
+            if conn is None:
+                return
+        ctx.turns += 1
+        ctx.since = _monotonic()
+        if self.standby_parked:
+            self._wake_standby()
         pending = self.pending
-        conn = idle_pop(fd, None)
         while conn is not None:
-            pending.discard(fd)
-            conn.fresh = False
+            if pending:
+                pending.discard(fd)
             try:
                 conn.handler(conn, ctx)
             except BaseException:
@@ -929,7 +1054,8 @@ class Server(object):
                 self.idle.pop(fd, None)
                 self._close(conn)
                 break
-            conn = idle_pop(fd, None) if pending and fd in pending else None
+            conn = self.idle.pop(fd, None) if pending and fd in pending else None
+        ctx.since = 0.0
 
     def _serve_http(self, conn, ctx):
         sock = conn.sock
@@ -1000,6 +1126,7 @@ class Server(object):
             ctx.busy = 1
             if not self.notify_armed:
                 self.poke()
+            conn.fresh = False
             self._run_app(ctx, env)
             ctx.busy = 0
             ctx.requests += 1
@@ -1025,6 +1152,8 @@ class Server(object):
                 # park (inline: the hot path).  The last read returned less than asked, so the
                 # socket was empty then: anything arriving later raises a new edge.
                 conn.deadline = _monotonic() + KEEPALIVE_TIMEOUT
+                if not conn.polled:
+                    self._poll_conn(conn)
                 self.idle[conn.fd] = conn
                 return
             # a pipelined request is already buffered (or may be on the socket): go on here
@@ -1308,6 +1437,7 @@ class Server(object):
         if not self.notify_armed:
             self.poke()
         try:
+            conn.fresh = False
             self._run_app(ctx, env)
         finally:
             ctx.http = True          # the default (not set per HTTP request)
@@ -1809,6 +1939,7 @@ def listeners_from_env(threads):
         lst.family = sock.family
         lst.tcp = sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", -1))
         lst.wildcard = False
+        lst.inherits = None
         base = {
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",

@@ -47,9 +47,12 @@ def group_cpu(pgid):
     return user / TICK, system / TICK
 
 
-def wrk(port, conns, duration, threads):
-    out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration,
-                          "http://127.0.0.1:%d/" % port], capture_output=True, text=True).stdout
+def wrk(port, conns, duration, threads, headers=()):
+    argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration]
+    for h in headers:
+        argv += ["-H", h]
+    out = subprocess.run(argv + ["http://127.0.0.1:%d/" % port],
+                         capture_output=True, text=True).stdout
     m = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
@@ -95,7 +98,15 @@ def main():
     ap.add_argument("--baseline", default=None,
                     help="another ebb_worker.py to compare with (shown as ebb0)")
     ap.add_argument("--only", default=None, help="comma list: ebb,ebb0,uwsgi")
+    ap.add_argument("--browser", action="store_true",
+                    help="send scripts/bench's ten browser-like headers with every request")
     a = ap.parse_args()
+    headers = ()
+    if a.browser:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                        "scripts"))
+        from bench_lib.load import BROWSER_HEADERS
+        headers = BROWSER_HEADERS
     a.app = os.path.abspath(a.app)
     appdir = os.path.dirname(a.app)
     tmp = tempfile.mkdtemp(prefix="ebb-cpubench-")
@@ -112,18 +123,19 @@ def main():
         keep = a.only.split(",")
         servers = [s for s in servers if s.name in keep]
     res = {s.name: ([], [], []) for s in servers}
-    print("%d processes x %d threads, wrk -t%d -c%d -d%ds, %d rounds (alternated)"
-          % (a.processes, a.threads, a.wrk_threads, a.connections, a.duration, a.rounds),
+    print("%d processes x %d threads, wrk -t%d -c%d -d%ds%s, %d rounds (alternated)"
+          % (a.processes, a.threads, a.wrk_threads, a.connections, a.duration,
+             " (browser headers)" if headers else "", a.rounds),
           flush=True)
     for r in range(a.rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for s in order:
             port = s.start()
             try:
-                wrk(port, a.connections, 1, a.wrk_threads)            # warm-up
+                wrk(port, a.connections, 1, a.wrk_threads, headers)   # warm-up
                 groups = pgids(s)
                 c0 = [group_cpu(g) for g in groups]
-                n, rps, err = wrk(port, a.connections, a.duration, a.wrk_threads)
+                n, rps, err = wrk(port, a.connections, a.duration, a.wrk_threads, headers)
                 c1 = [group_cpu(g) for g in groups]
             finally:
                 s.stop()

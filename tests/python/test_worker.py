@@ -639,6 +639,30 @@ class ConcurrencyTests(WorkerTestCase):
         self.assertTrue(all(n > 10 for n in counts), counts)
         self.assertLess(worst[0], 2.0, "a request stalled for %.2f s" % worst[0])
 
+    def test_blocked_requests_take_threads_up_to_the_limit(self):
+        """A request blocked in the app leaves the event loop to another thread (so other
+        clients are served meanwhile) until all --threads are in the app; then new requests
+        wait for a thread and are served as soon as one is free."""
+        self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "3"])
+        files = [os.path.join(self.tmp, "release-%d" % i) for i in range(3)]
+        blocked = []
+        for i, f in enumerate(files):
+            c = self.client()
+            c.send(("GET /wait?file=%s HTTP/1.1\r\nHost: x\r\n\r\n" % f).encode())
+            blocked.append(c)
+            if i < 2:        # a thread is still free: a new client is served meanwhile
+                self.assertEqual(self.client().request("GET", "/").body, b"Hello, World!")
+        late = self.client()
+        late.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertFalse(late.is_closed(timeout=0.5))       # all three threads are in the app
+        self.assertEqual(late.buf, b"", "answered with all threads blocked in the app")
+        open(files[0], "w").close()
+        self.assertEqual(blocked[0].response().body, b"waited")
+        self.assertEqual(late.response().body, b"Hello, World!")
+        for f, c in zip(files[1:], blocked[1:]):
+            open(f, "w").close()
+            self.assertEqual(c.response().body, b"waited")
+
     def test_slow_client_does_not_pin_the_thread(self):
         w = self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "1"],
                        env={"EBB_REQUEST_TIMEOUT": "2"})

@@ -95,6 +95,13 @@ def app(environ, start_response):
         time.sleep(float(q.get("s", "1")))
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         return [b"slept"]
+    if path == "/wait":
+        # blocks its thread until the test creates the file (up to 20 s)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(q["file"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
+        return [b"waited"]
     if path == "/jobs":
         out = q["file"]
         secs = float(q.get("s", "1"))
