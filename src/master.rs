@@ -28,6 +28,8 @@ use crate::spawn;
 
 /// The Python worker and the `ebb` module, embedded in the binary.
 pub const PYTHON_WORKER: &str = include_str!("python/ebb_worker.py");
+/// Runs the worker as an imported module, so that Python caches its bytecode.
+pub const PYTHON_LAUNCHER: &str = include_str!("python/run_worker.py");
 pub const PYTHON_MODULE: &str = include_str!("python/ebb/__init__.py");
 
 /// How many datagrams are read from one worker per turn, so a flood cannot stall the loop.
@@ -242,6 +244,12 @@ impl Master {
         let mode = if ids.is_some() { 0o711 } else { 0o700 };
         std::fs::set_permissions(rundir.path(), std::fs::Permissions::from_mode(mode))?;
         write_python_files(rundir.path())?;
+        if let Some((uid, gid)) = ids {
+            // Workers of another user may write Python's bytecode cache next to the worker.
+            let py = rundir.path().join("python");
+            std::os::unix::fs::chown(&py, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", py.display()))?;
+        }
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
@@ -428,7 +436,7 @@ impl Master {
                     python,
                     self.rundir
                         .path()
-                        .join("python/ebb_worker.py")
+                        .join("python/run_worker.py")
                         .display()
                         .to_string(),
                 ];
@@ -775,6 +783,7 @@ pub fn write_python_files(dir: &Path) -> Result<()> {
     let py = dir.join("python");
     std::fs::create_dir_all(py.join("ebb"))?;
     std::fs::write(py.join("ebb_worker.py"), PYTHON_WORKER)?;
+    std::fs::write(py.join("run_worker.py"), PYTHON_LAUNCHER)?;
     std::fs::write(py.join("ebb/__init__.py"), PYTHON_MODULE)?;
     Ok(())
 }

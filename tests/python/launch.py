@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PYDIR = os.path.join(ROOT, "src", "python")
-WORKER = os.path.join(PYDIR, "ebb_worker.py")
+WORKER = os.path.join(PYDIR, "run_worker.py")   # as the master runs it
 
 # Run by the child before exec: move the sockets to fds 3.., set LISTEN_PID to its own pid.
 _SHIM = r"""
