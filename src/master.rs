@@ -140,8 +140,9 @@ fn log_action(l: &Log) {
 }
 
 /// The environment every worker starts from: ebb's own, without systemd's per-process
-/// variables (they describe ebb, not the worker). The `EBB_*` variables ebb sets replace
-/// inherited ones in `spawn`; other `EBB_*` variables pass through.
+/// variables (they describe ebb, not the worker; `WATCHDOG_USEC` is set again in `spawn`
+/// when `--watchdog` is). The `EBB_*` variables ebb sets replace inherited ones in `spawn`;
+/// other `EBB_*` variables pass through.
 fn base_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
@@ -503,6 +504,12 @@ impl Master {
             ),
         ] {
             set_env(&mut env, k, v);
+        }
+        if let Some(w) = self.config.watchdog {
+            // systemd's convention: send WATCHDOG=1 every WATCHDOG_USEC/2. No WATCHDOG_PID,
+            // which sd_watchdog_enabled() accepts: a `sh -c` wrapper's child may send too.
+            let usec = w.as_micros().clamp(1, u128::from(u64::MAX));
+            set_env(&mut env, "WATCHDOG_USEC", usec.to_string());
         }
         if let WorkerCommand::Python(_) = self.config.command {
             let dir = self.rundir.path().join("python").display().to_string();

@@ -43,6 +43,8 @@ pub struct Params {
     pub max_worker_lifetime: Option<Duration>,
     pub max_worker_lifetime_delta: Duration,
     pub reload_on_rss_mb: Option<u64>,
+    /// A ready worker that sent `WATCHDOG=1` once and then none for this long is replaced.
+    pub watchdog: Option<Duration>,
     /// The drain signal's number: a draining worker killed by it exited as asked (some
     /// servers, uvicorn among them, re-raise it to exit).
     pub drain_signal: i32,
@@ -61,6 +63,7 @@ impl Params {
             max_worker_lifetime: c.max_worker_lifetime,
             max_worker_lifetime_delta: c.max_worker_lifetime_delta,
             reload_on_rss_mb: c.reload_on_rss_mb,
+            watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
         }
     }
@@ -201,6 +204,8 @@ pub enum Reason {
     Rss,
     Reload,
     Stuck,
+    /// It stopped sending `WATCHDOG=1`.
+    Watchdog,
 }
 
 impl Reason {
@@ -211,6 +216,7 @@ impl Reason {
             Reason::Rss => "reload-on-rss",
             Reason::Reload => "reload",
             Reason::Stuck => "harakiri",
+            Reason::Watchdog => "watchdog",
         }
     }
 }
@@ -261,6 +267,13 @@ pub struct Worker {
     pub drain_inflight: u64,
     /// When the worker last sent a datagram.
     pub last_report: Instant,
+    /// When the worker last sent `WATCHDOG=1`; the first one arms the watchdog.
+    pub last_watchdog: Option<Instant>,
+    /// `EXTEND_TIMEOUT_USEC` while starting: the ready deadline, when pushed past the
+    /// ready timeout.
+    pub ready_extended: Option<Instant>,
+    /// The last `ERRNO=` the worker sent (0 clears it), shown when it exits unexpectedly.
+    pub errno: Option<i32>,
     next_progress: Option<Instant>,
     kill_reason: Option<&'static str>,
     said_waiting: bool,
@@ -278,6 +291,34 @@ impl Worker {
 
     fn is_draining(&self) -> bool {
         matches!(self.state, State::Draining { .. } | State::Killing)
+    }
+
+    /// When a starting worker is taken as ready without READY=1.
+    fn ready_deadline(&self, ready_timeout: Duration) -> Instant {
+        let t = self.started + ready_timeout;
+        self.ready_extended.map_or(t, |e| e.max(t))
+    }
+
+    /// When a ready worker that opted in to the watchdog (by sending `WATCHDOG=1` once)
+    /// must have sent the next one. The period starts again when the worker becomes ready,
+    /// as systemd's does, so a slow start does not count against it.
+    fn watchdog_deadline(&self, watchdog: Option<Duration>) -> Option<Instant> {
+        let limit = watchdog?;
+        let last = self.last_watchdog?;
+        let since = self.ready_at.map_or(last, |r| r.max(last));
+        Some(since + limit)
+    }
+
+    /// " (it reported errno N: description)", or nothing.
+    fn errno_note(&self) -> String {
+        self.errno
+            .map(|n| {
+                format!(
+                    " (it reported errno {n}: {})",
+                    nix::errno::Errno::from_raw(n).desc()
+                )
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -326,6 +367,14 @@ fn backoff(failures: u32) -> Duration {
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
+
+/// A configured limit as given (`2s`, `1.5s`, `0.25s`).
+fn given(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+/// The longest `EXTEND_TIMEOUT_USEC` honoured (about 136 years: no overflow, never reached).
+const MAX_EXTEND: Duration = Duration::from_secs(u32::MAX as u64);
 
 impl Policy {
     pub fn new(params: Params, seed: u64) -> Self {
@@ -493,6 +542,52 @@ impl Policy {
         if let Some(s) = u.status {
             w.status = Some(s);
         }
+        if let Some(n) = u.errno {
+            w.errno = (n != 0).then_some(n);
+        }
+        if u.watchdog {
+            if w.last_watchdog.is_none()
+                && let Some(limit) = self.params.watchdog
+            {
+                let r = w.reference();
+                log(
+                    out,
+                    Level::Debug,
+                    Some(r),
+                    "watchdog-armed",
+                    format!(
+                        "worker sent WATCHDOG=1: it is replaced if it sends none for {} \
+                         (--watchdog)",
+                        given(limit)
+                    ),
+                );
+            }
+            w.last_watchdog = Some(now);
+        }
+        if let Some(usec) = u.extend_timeout_usec
+            && w.state == State::Starting
+            && w.pid.is_some()
+        {
+            let more = Duration::from_micros(usec).min(MAX_EXTEND);
+            let current = w.ready_deadline(self.params.ready_timeout);
+            if let Some(asked) = now.checked_add(more) {
+                w.ready_extended = Some(current.max(asked));
+            }
+            let deadline = w.ready_deadline(self.params.ready_timeout);
+            let r = w.reference();
+            log(
+                out,
+                Level::Info,
+                Some(r),
+                "extend-timeout",
+                format!(
+                    "worker asked for {} more to start (EXTEND_TIMEOUT_USEC); taken as ready \
+                     in {} at the latest",
+                    secs(more),
+                    secs(deadline.saturating_duration_since(now))
+                ),
+            );
+        }
         if u.stopping && !w.stopping {
             w.stopping = true;
             let r = w.reference();
@@ -597,7 +692,11 @@ impl Policy {
                         Level::Warn,
                         Some(r),
                         "exit",
-                        format!("draining worker exited with {status} after {}", secs(took)),
+                        format!(
+                            "draining worker exited with {status} after {}{}",
+                            secs(took),
+                            w.errno_note()
+                        ),
                     );
                     self.report_lost(
                         &w,
@@ -620,13 +719,14 @@ impl Policy {
                     Some(r),
                     "exit",
                     format!(
-                        "worker exited unexpectedly with {status} after {}{}",
+                        "worker exited unexpectedly with {status} after {}{}{}",
                         secs(lived),
                         if before_ready {
                             " before it was ready"
                         } else {
                             ""
-                        }
+                        },
+                        w.errno_note()
                     ),
                 );
                 self.report_lost(&w, &format!("exited with {status}"), now, out);
@@ -790,7 +890,7 @@ impl Policy {
         let mut started_slots = Vec::new();
         for w in self.workers.values_mut() {
             match w.state {
-                State::Starting if w.pid.is_some() && now >= w.started + p.ready_timeout => {
+                State::Starting if w.pid.is_some() && now >= w.ready_deadline(p.ready_timeout) => {
                     w.state = State::Ready;
                     w.ready_at = Some(now);
                     started_slots.push(w.slot);
@@ -803,7 +903,10 @@ impl Policy {
                         format!(
                             "worker did not send READY=1 within {}; taking it as ready \
                                  (make it notify, or raise --ready-timeout)",
-                            secs(p.ready_timeout)
+                            secs(
+                                w.ready_deadline(p.ready_timeout)
+                                    .saturating_duration_since(w.started)
+                            )
                         ),
                     );
                 }
@@ -931,8 +1034,11 @@ impl Policy {
             if w.state != State::Ready || w.recycle.is_some() {
                 continue;
             }
+            let watchdog_due = w.watchdog_deadline(p.watchdog).filter(|&t| now >= t);
             let reason = if w.stuck {
                 Some(Reason::Stuck)
+            } else if watchdog_due.is_some() {
+                Some(Reason::Watchdog)
             } else if w.epoch < epoch {
                 Some(Reason::Reload)
             } else if let (Some(limit), Some(n)) = (w.request_limit, w.requests)
@@ -967,6 +1073,22 @@ impl Policy {
                     ),
                     Reason::Reload => format!("configuration generation {epoch}"),
                     Reason::Stuck => "a request is stuck".into(),
+                    Reason::Watchdog => {
+                        let silent = now.saturating_duration_since(w.last_watchdog.unwrap_or(now));
+                        let r = w.reference();
+                        log(
+                            out,
+                            Level::Error,
+                            Some(r),
+                            "watchdog",
+                            format!(
+                                "worker sent no WATCHDOG=1 for {} (--watchdog {}); replacing it",
+                                secs(silent),
+                                given(p.watchdog.unwrap_or_default())
+                            ),
+                        );
+                        format!("no WATCHDOG=1 for {}", secs(silent))
+                    }
                 };
                 let r = w.reference();
                 log(
@@ -1107,6 +1229,9 @@ impl Policy {
                     drain_jobs_peak: 0,
                     drain_inflight: 0,
                     last_report: now,
+                    last_watchdog: None,
+                    ready_extended: None,
+                    errno: None,
                     next_progress: None,
                     kill_reason: None,
                     said_waiting: false,
@@ -1157,15 +1282,20 @@ impl Policy {
         }
         for w in self.workers.values() {
             match w.state {
-                State::Starting if w.pid.is_some() => consider(w.started + p.ready_timeout),
+                State::Starting if w.pid.is_some() => consider(w.ready_deadline(p.ready_timeout)),
                 State::Draining { since } => {
                     consider(since + p.drain_timeout);
                     if let Some(t) = w.next_progress {
                         consider(t);
                     }
                 }
-                State::Ready if w.recycle.is_none() => {
+                // Recycles are decided only while running: a fast stop leaves workers Ready,
+                // and their deadlines would then pass unhandled (a busy loop).
+                State::Ready if w.recycle.is_none() && self.mode == Mode::Running => {
                     if let Some(t) = w.lifetime_deadline {
+                        consider(t);
+                    }
+                    if let Some(t) = w.watchdog_deadline(p.watchdog) {
                         consider(t);
                     }
                     if p.max_requests.is_some()

@@ -775,3 +775,84 @@ fn notify_garbage_does_not_stall_the_loop() {
     assert!(spawned < Duration::from_secs(3), "respawn took {spawned:?}");
     assert!(ttin < Duration::from_secs(3), "SIGTTIN took {ttin:?}");
 }
+
+/// (13) `--watchdog`: workers get `WATCHDOG_USEC` (an inherited one and `WATCHDOG_PID` are
+/// replaced); a worker that fed the watchdog and then went quiet is logged at ERROR, replaced,
+/// and drained once its replacement is ready.
+#[test]
+fn watchdog_replaces_a_silent_worker() {
+    let app =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/watchdog_worker.py");
+    let mut ebb = Ebb::builder()
+        // What systemd would give ebb itself: it describes ebb, not the workers.
+        .env("WATCHDOG_USEC", "999")
+        .env("WATCHDOG_PID", "1")
+        .env("PINGS", "3")
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "--watchdog",
+            "1",
+            "--ready-timeout",
+            "5",
+            "--drain-timeout",
+            "5",
+            "--",
+            "python3",
+            &app.display().to_string(),
+        ])
+        .start();
+    ebb.started_line(SOON);
+    let first = ebb.wait_ready(0, 1, SOON).remove(0);
+    let old = first.pid().expect("the ready line names the pid");
+    assert!(first.is_event("ready"), "it said READY=1: {}", first.raw);
+    let env = proc_environ(old).unwrap_or_else(|| ebb.fail("the first worker is gone"));
+    assert_eq!(
+        env.get("WATCHDOG_USEC").map(String::as_str),
+        Some("1000000"),
+        "WATCHDOG_USEC is --watchdog in microseconds"
+    );
+    assert_eq!(env.get("WATCHDOG_PID"), None, "no WATCHDOG_PID");
+
+    // 3 pings 0.5 s apart, then silence: the watchdog fires about 1 s after the last one.
+    let fired = ebb.expect_after(0, "the watchdog line", |l| l.is_event("watchdog"), SOON);
+    assert_eq!(fired.pid(), Some(old), "{}", fired.raw);
+    assert_eq!(fired.level(), Some("ERROR"), "{}", fired.raw);
+    let msg = fired.message();
+    assert!(
+        msg.starts_with("worker sent no WATCHDOG=1 for ")
+            && msg.ends_with("(--watchdog 1s); replacing it"),
+        "{msg}"
+    );
+
+    // A replacement (generation 2, which keeps pinging) becomes ready; then the old one drains.
+    let is_replacement_ready =
+        |l: &Line| l.is_event("ready") && l.int_field("generation") == Some(2);
+    let replacement = ebb.expect_after(0, "the replacement's READY", is_replacement_ready, SOON);
+    assert_ne!(replacement.pid(), Some(old));
+    let is_drained = |l: &Line| l.is_event("drained") && l.pid() == Some(old);
+    ebb.expect_after(0, "the old worker drained", is_drained, SOON);
+    // In this order: the silent worker serves on until its replacement is ready.
+    let lines = ebb.lines();
+    let at = |what: &str, pred: &dyn Fn(&Line) -> bool| {
+        lines
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| ebb.fail(&format!("no {what} line")))
+    };
+    let order = [
+        at("watchdog", &|l| l.is_event("watchdog")),
+        at("replacement ready", &is_replacement_ready),
+        at("drain", &|l| l.is_event("drain") && l.pid() == Some(old)),
+        at("drained", &is_drained),
+    ];
+    assert!(
+        order.is_sorted(),
+        "watchdog, replacement ready, drain, drained: lines {order:?}"
+    );
+    assert_eq!(ebb.count(|l| l.is_event("kill")), 0, "nothing was killed");
+
+    ebb.signal(Signal::SIGTERM);
+    let status = ebb.expect_exit(SOON);
+    assert_eq!(status.code(), Some(0), "clean stop");
+}

@@ -401,6 +401,10 @@ fn build(
                     let d = values::parse_duration(raw)?;
                     c.harakiri = (!d.is_zero()).then_some(d);
                 }
+                Id::Watchdog => {
+                    let d = values::parse_duration(raw)?;
+                    c.watchdog = (!d.is_zero()).then_some(d);
+                }
                 Id::MaxSurge => c.max_surge = values::parse_uint(raw, 1, 1024)? as usize,
                 Id::DrainSignal => c.drain_signal = values::parse_signal(raw)?,
                 Id::DrainTimeout => c.drain_timeout = positive(values::parse_duration(raw)?)?,

@@ -148,6 +148,9 @@ pub struct Config {
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
     pub harakiri: Option<Duration>,
+    /// A worker that sent `WATCHDOG=1` once and then none for this long is replaced
+    /// (`--watchdog`); workers get `WATCHDOG_USEC`.
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for Config {
@@ -179,6 +182,7 @@ impl Default for Config {
             max_surge: 1,
             lost_work_log: None,
             harakiri: None,
+            watchdog: None,
         }
     }
 }

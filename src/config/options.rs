@@ -40,6 +40,7 @@ pub enum Id {
     MaxWorkerLifetimeDelta,
     ReloadOnRss,
     Harakiri,
+    Watchdog,
     MaxSurge,
     DrainSignal,
     DrainTimeout,
@@ -420,6 +421,13 @@ pub static OPTIONS: &[OptionSpec] = &[
         .value("SECS")
         .help("Replace a worker whose request has run longer than SECS (0: never).")
         .example("\"60s\""),
+    OptionSpec::new(Watchdog, "watchdog", Ty::Duration, H_RECYCLE)
+        .value("SECS")
+        .help(
+            "Replace a worker that stopped sending WATCHDOG=1 for SECS (0: never). Workers get \
+             WATCHDOG_USEC; only workers that sent WATCHDOG=1 once are held to it.",
+        )
+        .example("\"30s\""),
     OptionSpec::new(MaxSurge, "max-surge", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
         .value("N")
         .default("1")
@@ -611,6 +619,9 @@ mod tests {
             ("HTTP_SOCKET", Front::Env, Some(HttpSocket)),
             ("home", Front::Ini, Some(Virtualenv)),
             ("log-format", Front::Toml, Some(LogFormat)),
+            // ebb-only, but ini files and UWSGI_WATCHDOG may set it too.
+            ("watchdog", Front::Ini, Some(Watchdog)),
+            ("WATCHDOG", Front::Env, Some(Watchdog)),
             // uWSGI's log-format is the request log format, not ours.
             ("log-format", Front::Ini, None),
             ("config", Front::Toml, None),

@@ -174,6 +174,10 @@ fn cli_options_and_aliases() {
             c.harakiri == Some(Duration::from_secs(30))
         }),
         (with_ex(&["--timeout", "0"]), |c| c.harakiri.is_none()),
+        (with_ex(&["--watchdog", "1500ms"]), |c| {
+            c.watchdog == Some(Duration::from_millis(1500))
+        }),
+        (with_ex(&["--watchdog", "0"]), |c| c.watchdog.is_none()),
         (with_ex(&["--max-surge", "3"]), |c| c.max_surge == 3),
         (with_ex(&["--lost-work-log", "/tmp/lost.jsonl"]), |c| {
             c.lost_work_log == Some("/tmp/lost.jsonl".into())

@@ -3,7 +3,9 @@
 //! Workers are numbered by the policy from 1 in spawn order (`w1`, `w2`, …); the harness
 //! answers every spawn at once with pid `100 + id`. Actions are summarised as short strings
 //! (`spawn w3 s1 g2`, `drain w1`, `kill w2`, `lost w2 jobs=1`, `exit 0`); log lines are left
-//! out except where a step asks for a log event by name.
+//! out except where a step asks for a log event by name (`log drained`), or by name and a
+//! part of its message (`log exit ~errno 2`). `no log watchdog` asserts that a step logs no
+//! such event.
 
 use super::*;
 
@@ -21,6 +23,7 @@ fn params() -> Params {
         max_worker_lifetime: None,
         max_worker_lifetime_delta: Duration::ZERO,
         reload_on_rss_mb: None,
+        watchdog: None,
         drain_signal: 15,
     }
 }
@@ -42,6 +45,12 @@ enum In {
     Ttou,
     RssKb(u64, u64),
     Stuck(u64),
+    /// `WATCHDOG=1`.
+    Watchdog(u64),
+    /// `EXTEND_TIMEOUT_USEC=N`.
+    Extend(u64, u64),
+    /// `ERRNO=N`.
+    Errno(u64, i32),
 }
 
 struct Step {
@@ -127,6 +136,27 @@ impl Harness {
                     ..Default::default()
                 },
             ),
+            In::Watchdog(id) => notify(
+                id,
+                Update {
+                    watchdog: true,
+                    ..Default::default()
+                },
+            ),
+            In::Extend(id, usec) => notify(
+                id,
+                Update {
+                    extend_timeout_usec: Some(usec),
+                    ..Default::default()
+                },
+            ),
+            In::Errno(id, n) => notify(
+                id,
+                Update {
+                    errno: Some(n),
+                    ..Default::default()
+                },
+            ),
             In::Exit(id, code) => Event::Exited {
                 pid: pid(id),
                 status: ExitStatus::Code(code),
@@ -152,8 +182,38 @@ impl Harness {
     }
 }
 
+/// `want_logs` are wanted log specs without the `log ` prefix: an event name, optionally
+/// followed by ` ~` and text its message must contain (or end with, when it ends in `$`). A log line whose event is wanted
+/// shows as the spec when its message matches, else with its whole message.
 fn summary(actions: &[Action], want_logs: &[&str]) -> Vec<String> {
     let wid = |pid: i32| pid as u64 - 100;
+    let log_line = |l: &Log| -> Option<String> {
+        let specs: Vec<(&str, Option<&str>)> = want_logs
+            .iter()
+            .map(|w| match w.split_once(" ~") {
+                Some((e, text)) => (e, Some(text)),
+                None => (*w, None),
+            })
+            .filter(|(e, _)| *e == l.event)
+            .collect();
+        if specs.is_empty() {
+            return None;
+        }
+        if specs.iter().any(|(_, text)| text.is_none()) {
+            return Some(format!("log {}", l.event));
+        }
+        Some(
+            match specs.iter().find(|(_, text)| {
+                text.is_some_and(|t| match t.strip_suffix('$') {
+                    Some(end) => l.message.ends_with(end),
+                    None => l.message.contains(t),
+                })
+            }) {
+                Some((e, Some(text))) => format!("log {e} ~{text}"),
+                _ => format!("log {} ~<{}>", l.event, l.message),
+            },
+        )
+    };
     actions
         .iter()
         .filter_map(|a| match a {
@@ -169,8 +229,8 @@ fn summary(actions: &[Action], want_logs: &[&str]) -> Vec<String> {
             Action::SampleRss { workers } => Some(format!("rss {}", workers.len())),
             Action::Lost(l) => Some(format!("lost w{} jobs={}", l.worker.id, l.jobs)),
             Action::Exit(c) => Some(format!("exit {c}")),
-            Action::Log(l) if want_logs.contains(&l.event) => Some(format!("log {}", l.event)),
-            Action::Log(_) | Action::Forget { .. } => None,
+            Action::Log(l) => log_line(l),
+            Action::Forget { .. } => None,
         })
         .collect()
 }
@@ -183,7 +243,31 @@ fn run(name: &str, params: Params, steps: &[Step]) {
             .iter()
             .filter_map(|w| w.strip_prefix("log "))
             .collect();
-        let got = summary(&h.input(s.at_ms, s.input.clone()), &wanted_logs);
+        let absent: Vec<&str> = s
+            .want
+            .iter()
+            .filter_map(|w| w.strip_prefix("no log "))
+            .collect();
+        let want: Vec<&str> = s
+            .want
+            .iter()
+            .copied()
+            .filter(|w| !w.starts_with("no log "))
+            .collect();
+        let actions = h.input(s.at_ms, s.input.clone());
+        for a in &actions {
+            if let Action::Log(l) = a {
+                assert!(
+                    !absent.contains(&l.event),
+                    "case {name:?}, step {i} ({:?} at {} ms): unwanted log {:?}: {}",
+                    s.input,
+                    s.at_ms,
+                    l.event,
+                    l.message
+                );
+            }
+        }
+        let got = summary(&actions, &wanted_logs);
         // Invariant: a deadline is always in the future, or the loop would spin.
         let now = h.t0 + Duration::from_millis(s.at_ms);
         if let Some(d) = h.p.next_deadline() {
@@ -193,7 +277,7 @@ fn run(name: &str, params: Params, steps: &[Step]) {
             );
         }
         assert_eq!(
-            got, s.want,
+            got, want,
             "case {name:?}, step {i} ({:?} at {} ms)",
             s.input, s.at_ms
         );
@@ -214,6 +298,7 @@ fn lifecycle_table() {
         p.processes = 2;
         p.max_requests = Some(10);
     });
+    let watchdog2 = with(|p| p.watchdog = Some(Duration::from_secs(2)));
     let cases: Vec<(&str, Params, Vec<Step>)> = vec![
         (
             "starts one worker per slot, no idle deadlines once ready",
@@ -579,6 +664,172 @@ fn lifecycle_table() {
                 step(4, In::Ready(2), &["drain w1"]),
             ],
         ),
+        (
+            "watchdog: a worker that never sent WATCHDOG=1 is not held to it",
+            watchdog2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2_001, In::Tick, &["no log watchdog"]),
+                step(60_000, In::Tick, &["no log watchdog"]),
+            ],
+        ),
+        (
+            "watchdog: armed by a ping; silence past the limit replaces the worker",
+            watchdog2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(500, In::Watchdog(1), &["log watchdog-armed"]),
+                step(600, In::Jobs(1, 1, &["report-7"]), &[]),
+                step(2_499, In::Tick, &[]),
+                step(
+                    2_500,
+                    In::Tick,
+                    &[
+                        "log watchdog ~worker sent no WATCHDOG=1 for 2.0s (--watchdog 2s); \
+                         replacing it",
+                        "log recycle ~(watchdog: no WATCHDOG=1 for 2.0s)",
+                        "spawn w2 s1 g2",
+                    ],
+                ),
+                // The hung worker serves on until its replacement is ready.
+                step(3_000, In::Tick, &[]),
+                step(3_100, In::Ready(2), &["drain w1"]),
+                // A hung worker does not drain: the drain timeout kills it, reporting its job.
+                step(13_100, In::Tick, &["kill w1", "lost w1 jobs=1"]),
+                step(13_101, In::Killed(1), &[]),
+            ],
+        ),
+        (
+            "watchdog: pings keep a worker alive; the period starts at READY",
+            watchdog2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                // A ping while starting arms it; the ready timeout governs this state.
+                step(10, In::Watchdog(1), &[]),
+                step(3_000, In::Ready(1), &[]),
+                step(4_999, In::Tick, &["no log watchdog"]),
+                step(4_999, In::Watchdog(1), &[]),
+                step(6_500, In::Watchdog(1), &[]),
+                step(8_000, In::Watchdog(1), &[]),
+                step(9_999, In::Tick, &["no log watchdog"]),
+                step(10_000, In::Tick, &["log watchdog", "spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "watchdog: a draining worker is not held to it",
+            with(|p| {
+                p.watchdog = Some(Duration::from_secs(2));
+                p.max_requests = Some(10);
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Watchdog(1), &[]),
+                step(3, In::Requests(1, 10), &["spawn w2 s1 g2"]),
+                step(4, In::Ready(2), &["drain w1"]),
+                step(2_002, In::Tick, &["no log watchdog"]),
+                step(9_000, In::Tick, &["no log watchdog"]),
+                step(9_500, In::Exit(1, 0), &["log drained"]),
+            ],
+        ),
+        (
+            "watchdog: after a fast stop, no deadline for it",
+            watchdog2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Watchdog(1), &[]),
+                step(1_000, In::Quit, &["quit w1"]),
+                step(2_500, In::Tick, &["no log watchdog"]),
+                step(4_000, In::Tick, &["kill w1"]),
+            ],
+        ),
+        (
+            "a fast stop does not wake for a lifetime deadline either",
+            with(|p| p.max_worker_lifetime = Some(Duration::from_secs(1))),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(500, In::Quit, &["quit w1"]),
+                step(1_500, In::Tick, &[]),
+                step(3_500, In::Tick, &["kill w1"]),
+            ],
+        ),
+        (
+            "EXTEND_TIMEOUT_USEC while starting pushes the ready deadline out",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(
+                    4_000,
+                    In::Extend(1, 3_000_000),
+                    &["log extend-timeout ~worker asked for 3.0s more to start"],
+                ),
+                step(5_000, In::Tick, &["no log ready-timeout"]),
+                step(6_999, In::Tick, &["no log ready-timeout"]),
+                step(
+                    7_000,
+                    In::Tick,
+                    &["log ready-timeout ~did not send READY=1 within 7.0s"],
+                ),
+            ],
+        ),
+        (
+            "EXTEND_TIMEOUT_USEC never shortens the ready deadline, and is ignored once ready",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(
+                    100,
+                    In::Extend(1, 1_000_000),
+                    &["log extend-timeout ~taken as ready in 4.9s at the latest"],
+                ),
+                step(4_999, In::Tick, &["no log ready-timeout"]),
+                step(5_000, In::Tick, &["log ready-timeout ~within 5.0s"]),
+                step(5_001, In::Extend(1, 60_000_000), &["no log extend-timeout"]),
+            ],
+        ),
+        (
+            "ERRNO is named when the worker exits unexpectedly",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Errno(1, 2), &[]),
+                step(
+                    3,
+                    In::Exit(1, 1),
+                    &[
+                        "log exit ~worker exited unexpectedly with exit code 1 after 0.0s \
+                         (it reported errno 2: No such file or directory)",
+                        "spawn w2 s1 g2",
+                    ],
+                ),
+            ],
+        ),
+        (
+            "ERRNO is named when the worker fails to start; ERRNO=0 clears it",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Errno(1, 98), &[]),
+                step(
+                    2,
+                    In::Exit(1, 1),
+                    &[
+                        "log exit ~before it was ready (it reported errno 98: Address already \
+                         in use)",
+                        "log backoff",
+                    ],
+                ),
+                step(502, In::Tick, &["spawn w2 s1 g2"]),
+                step(503, In::Errno(2, 98), &[]),
+                step(504, In::Errno(2, 0), &[]),
+                step(505, In::Exit(2, 1), &["log exit ~before it was ready$"]),
+            ],
+        ),
     ];
     for (name, params, steps) in cases {
         run(name, params, &steps);
@@ -602,6 +853,27 @@ fn no_wakeups_when_idle_and_deadlines_when_needed() {
         Some(h.t0 + Duration::from_millis(2 + 5000)),
         "the first progress report of the drain"
     );
+}
+
+#[test]
+fn watchdog_and_extended_ready_deadlines_wake_the_loop() {
+    let t = |h: &Harness, ms| Some(h.t0 + Duration::from_millis(ms));
+    let mut h = Harness::new(with(|p| p.watchdog = Some(Duration::from_secs(2))));
+    h.input(0, In::Tick);
+    h.input(1, In::Ready(1));
+    assert_eq!(h.p.next_deadline(), None, "not armed: no wake-up");
+    h.input(500, In::Watchdog(1));
+    assert_eq!(h.p.next_deadline(), t(&h, 2_500));
+    h.input(1_000, In::Watchdog(1));
+    assert_eq!(h.p.next_deadline(), t(&h, 3_000));
+
+    let mut h = Harness::new(params());
+    h.input(0, In::Tick);
+    assert_eq!(h.p.next_deadline(), t(&h, 5_000), "the ready timeout");
+    h.input(4_000, In::Extend(1, 3_000_000));
+    assert_eq!(h.p.next_deadline(), t(&h, 7_000), "extended");
+    h.input(4_500, In::Extend(1, 1_000_000));
+    assert_eq!(h.p.next_deadline(), t(&h, 7_000), "never shortened");
 }
 
 #[test]
