@@ -942,8 +942,16 @@ class Server(object):
         while True:
             with self.follow_lock:
                 self._stand_by(ctx)
-            if not self._lead(ctx):
-                return
+            try:
+                if not self._lead(ctx):
+                    return
+            except BaseException:
+                # A bug here must not leave the loop without a leader (the standby would
+                # wait for it forever): give the lead up, say so, and queue up again.
+                if self.leader is ctx:
+                    self.leader = None
+                    self._wake_standby()
+                log("internal error in the event loop:\n" + traceback.format_exc())
 
     def _stand_by(self, ctx):
         """Wait until there is no leader or it is stuck, then lead.  While the leader is busy
