@@ -87,22 +87,77 @@ fn python_path() -> anyhow::Result<std::path::PathBuf> {
     Ok(base.join("python"))
 }
 
+/// What `--check-config` prints after "configuration OK": what ebb would run, in words.
 fn summary(c: &Config) -> String {
+    let secs = |d: std::time::Duration| format!("{}s", d.as_secs_f64());
     let sockets: Vec<String> = c
         .sockets
         .iter()
         .map(|s| format!("{}://{}", s.protocol.name(), s.address))
         .collect();
-    format!(
-        "sockets: {}\nprocesses: {}\nworker: {:?}\ndrain-timeout: {:?}\nmax-requests: {}",
-        if sockets.is_empty() {
-            "(from systemd)".into()
-        } else {
-            sockets.join(", ")
-        },
-        c.processes,
-        c.command,
-        c.drain_timeout,
-        c.max_requests.map_or("off".to_string(), |n| n.to_string())
-    )
+    let mut worker = ebb::master::describe(&c.command);
+    if let ebb::config::WorkerCommand::Python(app) = &c.command {
+        let python = match (&app.python, &app.home) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(home)) => home.join("bin/python").display().to_string(),
+            (None, None) => "python3".into(),
+        };
+        worker += &format!(", {} thread(s), interpreter {python}", app.threads);
+    }
+    let mut recycle = Vec::new();
+    if let Some(n) = c.max_requests {
+        let mut s = format!("after {n} requests");
+        if c.max_requests_delta > 0 {
+            s += &format!(" (+{} per slot)", c.max_requests_delta);
+        }
+        if c.max_requests_jitter > 0 {
+            s += &format!(" (+0..={} at random)", c.max_requests_jitter);
+        }
+        recycle.push(s);
+    }
+    if let Some(d) = c.max_worker_lifetime {
+        recycle.push(format!("after living {}", secs(d)));
+    }
+    if let Some(mb) = c.reload_on_rss_mb {
+        recycle.push(format!("over {mb} MB RSS"));
+    }
+    if let Some(d) = c.harakiri {
+        recycle.push(format!("when a request runs over {} (harakiri)", secs(d)));
+    }
+    if let Some(d) = c.watchdog {
+        recycle.push(format!("when silent for {} (watchdog)", secs(d)));
+    }
+    let mut lines = vec![
+        format!(
+            "sockets: {}",
+            if sockets.is_empty() {
+                "(from systemd)".into()
+            } else {
+                sockets.join(", ")
+            }
+        ),
+        format!(
+            "processes: {} (+{} while replacing)",
+            c.processes, c.max_surge
+        ),
+        format!("worker: {worker}"),
+        format!(
+            "recycle: {}",
+            if recycle.is_empty() {
+                "on reload only".into()
+            } else {
+                recycle.join("; ")
+            }
+        ),
+        format!(
+            "drain: {} signal, {} timeout; ready timeout {}",
+            c.drain_signal.as_str(),
+            secs(c.drain_timeout),
+            secs(c.ready_timeout)
+        ),
+    ];
+    if let Some(src) = &c.source {
+        lines.push(format!("read from: {}", src.display()));
+    }
+    lines.join("\n")
 }

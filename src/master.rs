@@ -764,7 +764,8 @@ impl Master {
     }
 }
 
-fn describe(c: &WorkerCommand) -> String {
+/// The worker, in words (the start-up log line, `--check-config`).
+pub fn describe(c: &WorkerCommand) -> String {
     match c {
         WorkerCommand::ExampleApp => "the bundled example app".into(),
         WorkerCommand::Exec(argv) => argv.join(" "),

@@ -507,6 +507,15 @@ fn bad_config_reports_every_error_with_its_line() {
     );
     eprintln!("--check-config good: {status}\nstdout: {out}\nstderr: {err}");
     assert_eq!(status.code(), Some(0), "a good config checks OK");
+    for line in [
+        "configuration OK",
+        "processes: 2 (+1 while replacing)",
+        "worker: the bundled example app",
+        "recycle: on reload only",
+        "drain: SIGTERM signal, 5s timeout",
+    ] {
+        assert!(out.contains(line), "--check-config says {line:?}: {out}");
+    }
 }
 
 fn strip_ansi(s: &str) -> String {

@@ -342,7 +342,7 @@ fn placeholders_ini_serves_on_every_socket() {
     );
     assert_eq!(status.code(), Some(0), "{out}{err}");
     assert!(
-        out.contains("processes: 16") && out.contains("max-requests: 10000"),
+        out.contains("processes: 16") && out.contains("recycle: after 10000 requests"),
         "{out}"
     );
 }
