@@ -17,8 +17,10 @@ connection never holds a thread.  One of the N serving threads leads: it waits f
 serves each ready connection itself (read the request, run the app, write the response), so a
 fast request is never handed between threads and the GIL is not passed around.  A second thread
 stands by; when the leader has been busy with one connection for TAKEOVER seconds (the app
-blocks, or a client is slow) the standby takes the loop over.  The main thread only handles
-signals, timeouts, harakiri and the coalesced reports to the master.
+blocks, or a client is slow) the standby takes the loop over.  Once a request has been seen to
+wait (HAND_OVER_AFTER), the leader hands the loop over before each request for a while, so that
+requests that wait run side by side on all the threads.  The main thread only handles signals,
+timeouts, harakiri and the coalesced reports to the master.
 
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,
 unusable NOTIFY_SOCKET, Python too old), 4 the application could not be imported.
@@ -79,6 +81,13 @@ LINGER = 2.0                                                   # reading leftove
 # A leader that has been serving one connection this long (the app blocks, or a slow client)
 # lets the standby thread take the event loop over (see Server._thread_main).
 TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
+# When serving one connection inline took HAND_OVER_AFTER or longer (the app waited on
+# something, most likely), the leader hands the loop over before serving each connection for
+# the next HAND_OVER_FOR seconds: when requests wait, every thread takes one at once.  Only an
+# inline serve starts that period (threads competing for the GIL make every serve look slow,
+# which would keep it going for ever); the next inline serve after it measures again.
+HAND_OVER_AFTER = 0.0005
+HAND_OVER_FOR = 0.1
 
 _monotonic = time.monotonic
 _time = time.time
@@ -680,6 +689,9 @@ class Server(object):
         # The event loop: one leader thread waits in the poller and serves what it returns;
         # one standby thread watches it and takes over when it is stuck (see _thread_main).
         self.leader = None        # the _Ctx of the leading thread
+        # Until then, requests are known to block: the leader hands the loop over before
+        # serving each connection (a wake-up per request, worth it when requests wait).
+        self.handing_over_until = 0.0
         self.ready = collections.deque()      # fds returned by the poller, not yet served
         self.follow_lock = threading.Lock()   # held by the standby thread
         self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
@@ -818,10 +830,16 @@ class Server(object):
         return fresh
 
     def _accept_batch(self, lfd, lst, fresh):
-        """Accept up to 64 connections; True when accepting is paused (out of fds: the main
-        thread re-arms the listener later)."""
+        """Accept up to one connection per idle thread (so that processes share a burst of
+        new keep-alive connections by the threads they have free, as uWSGI's threads do, when
+        requests may block); True when accepting is paused (out of fds: the main thread
+        re-arms the listener later)."""
         acc = lst.sock._accept
-        for _ in range(64):
+        free = self.nthreads
+        for c in self.ctxs:
+            if c.since:
+                free -= 1
+        for _ in range(max(1, free)):
             try:
                 fd, addr = acc()
             except BlockingIOError:
@@ -931,8 +949,9 @@ class Server(object):
         handed between threads: no lock, no wake-up, no GIL hand-over on the hot path).  One
         other thread stands by; when the leader has been serving one connection for TAKEOVER
         seconds (the app blocks, or a client is slow) the standby takes the loop over and the
-        old leader, once done with that connection, queues up to stand by again.  So at most
-        `threads` requests run at once, and a blocked one delays the others by TAKEOVER."""
+        old leader, once done with that connection, queues up to stand by again.  While
+        requests are known to wait (see HAND_OVER_AFTER) the leader hands the loop over before
+        serving each connection instead.  At most `threads` requests run at once."""
         try:
             signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         except (AttributeError, OSError, ValueError):
@@ -963,8 +982,10 @@ class Server(object):
                 break
             since = ldr.since
             if since:
-                t = since + TAKEOVER - _monotonic()
+                now = _monotonic()
+                t = since + TAKEOVER - now
                 if t <= 0:
+                    self.handing_over_until = now + HAND_OVER_FOR
                     break
             elif ldr.turns != seen:
                 seen = ldr.turns
@@ -1047,8 +1068,14 @@ class Server(object):
             if conn is None:
                 return
         ctx.turns += 1
-        ctx.since = _monotonic()
-        if self.standby_parked:
+        ctx.since = t0 = _monotonic()
+        inline = self.handing_over_until <= t0
+        if not inline and self.leader is ctx:
+            # Requests block (one just did): hand the loop to the standby before serving, so
+            # that every thread takes a connection at once instead of TAKEOVER apart.
+            self.leader = None
+            self._wake_standby()
+        elif self.standby_parked:
             self._wake_standby()
         pending = self.pending
         while conn is not None:
@@ -1064,6 +1091,10 @@ class Server(object):
                 break
             conn = self.idle.pop(fd, None) if pending and fd in pending else None
         ctx.since = 0.0
+        if inline and self.nthreads > 1:
+            t1 = _monotonic()
+            if t1 - t0 >= HAND_OVER_AFTER:
+                self.handing_over_until = t1 + HAND_OVER_FOR
 
     def _serve_http(self, conn, ctx):
         sock = conn.sock

@@ -663,6 +663,33 @@ class ConcurrencyTests(WorkerTestCase):
             open(f, "w").close()
             self.assertEqual(c.response().body, b"waited")
 
+    def test_short_waits_in_the_app_still_run_in_parallel(self):
+        """Requests that wait 1 ms (a quick database query) are shorter than the takeover
+        delay, yet the threads must serve them side by side, not one after the other."""
+        self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "4"])
+        errors = []
+
+        def run():
+            try:
+                c = Client(self.addr, timeout=10)
+                try:
+                    for _ in range(40):
+                        if c.request("GET", "/sleep?s=0.001").status != 200:
+                            errors.append("status")
+                finally:
+                    c.close()
+            except Exception as e:
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        peak = int(self.client().request("GET", "/peak").body)
+        self.assertGreaterEqual(peak, 3, "at most %d requests ran at once on 4 threads" % peak)
+
     def test_slow_client_does_not_pin_the_thread(self):
         w = self.start(args=["--wsgi-file", TESTAPP, "--callable", "app", "--threads", "1"],
                        env={"EBB_REQUEST_TIMEOUT": "2"})

@@ -31,6 +31,11 @@ def daemon_job(path, seconds):
     _append(path, "daemon-thread-done")
 
 
+# /sleep requests running now, and the most seen at once (GET /peak reads it).
+_running = [0, 0]
+_running_lock = threading.Lock()
+
+
 def _qs(environ):
     return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
 
@@ -92,9 +97,21 @@ def app(environ, start_response):
         start_response("204 No Content", [])
         return []
     if path == "/sleep":
-        time.sleep(float(q.get("s", "1")))
+        with _running_lock:
+            _running[0] += 1
+            _running[1] = max(_running[1], _running[0])
+        try:
+            time.sleep(float(q.get("s", "1")))
+        finally:
+            with _running_lock:
+                _running[0] -= 1
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         return [b"slept"]
+    if path == "/peak":
+        body = str(_running[1]).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     if path == "/wait":
         # blocks its thread until the test creates the file (up to 20 s)
         deadline = time.monotonic() + 20
