@@ -115,6 +115,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(run(&["example-app"]), Ok(Invocation::ExampleApp(a)) if a.is_empty()));
+        // --help goes to the app, which prints its routes and variables.
+        assert!(
+            matches!(run(&["example-app", "--help"]), Ok(Invocation::ExampleApp(a)) if a == ["--help"])
+        );
         assert!(matches!(run(&["python-path"]), Ok(Invocation::PythonPath)));
         assert!(matches!(
             run(&["--example-app", "-b", ":1", "--check-config"]),

@@ -3,6 +3,8 @@
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::compat::Dialect;
+use super::gunicorn::{self, GUNICORN_SETTINGS};
 use super::load::{Collected, Origin, Setting};
 use super::options::{self, Id, OPTIONS, Ty};
 use super::uwsgi::{self, UWSGI_OPTIONS};
@@ -20,8 +22,9 @@ Workers are the bundled Python WSGI worker (--module, --wsgi-file), the bundled 
 (--example-app), or any program given after -- (it gets the sockets the systemd way: \
 LISTEN_FDS, fds 3..).
 
-ebb takes uWSGI's option names (and uWSGI ini files: ebb app.ini), the common gunicorn ones, \
-and a TOML config file (ebb --config ebb.toml).";
+ebb takes uWSGI's option names (and uWSGI ini files: ebb app.ini), gunicorn's (-w and -p \
+follow uWSGI: the WSGI module and the number of processes), and a TOML config file (ebb \
+--config ebb.toml).";
 
 const AFTER_LONG_HELP: &str = "\
 CONFIGURATION:
@@ -42,9 +45,9 @@ EXAMPLES:
   ebb --http-socket 127.0.0.1:8000 -p 2 -- python3 my_server.py   (any program taking fd 3)
   ebb --config /etc/ebb/myapp.toml --check-config";
 
-/// The `ebb` command line: every option in the registry, the uWSGI options ebb accepts
-/// (hidden), the `example-app` and `python-path` subcommands, an optional config file and
-/// the worker command after `--`.
+/// The `ebb` command line: every option in the registry, the uWSGI and gunicorn options ebb
+/// accepts (hidden), the `example-app` and `python-path` subcommands, an optional config file
+/// and the worker command after `--`.
 pub fn command_line() -> Command {
     let mut cmd = Command::new("ebb")
         .version(env!("CARGO_PKG_VERSION"))
@@ -61,14 +64,14 @@ pub fn command_line() -> Command {
         }
         cmd = cmd.arg(arg_for(o));
     }
-    for u in uwsgi_only() {
-        let mut a = Arg::new(u.name).long(u.name).hide(true);
-        a = if u.takes_value {
+    for h in hidden_flags() {
+        let mut a = Arg::new(h.long).long(h.long).hide(true);
+        a = if h.takes_value {
             a.action(ArgAction::Set).allow_hyphen_values(true)
         } else {
             a.action(ArgAction::SetTrue)
         };
-        if let Some(c) = u.short {
+        if let Some(c) = h.short {
             a = a.short(c);
         }
         cmd = cmd.arg(a);
@@ -90,6 +93,8 @@ pub fn command_line() -> Command {
     .subcommand(
         Command::new("example-app")
             .about("Run the bundled example HTTP worker (ebb starts it with --example-app)")
+            // `ebb example-app --help` is the app's own: its routes and variables.
+            .disable_help_flag(true)
             .arg(
                 Arg::new("args")
                     .num_args(0..)
@@ -104,12 +109,57 @@ pub fn command_line() -> Command {
     )
 }
 
-/// The uWSGI options that are not ebb options: hidden on the command line, so that uWSGI
-/// command lines work (`--master`), with a warning for the unsupported ones.
-fn uwsgi_only() -> impl Iterator<Item = &'static uwsgi::UwsgiOption> {
-    UWSGI_OPTIONS
+/// A uWSGI or gunicorn flag that is not an ebb option: hidden on the command line, so that
+/// uWSGI and gunicorn command lines work (`--master`, `-k gthread`), and classified by its
+/// table when given (quiet, a warning, or an error).
+struct Hidden {
+    long: &'static str,
+    short: Option<char>,
+    takes_value: bool,
+    dialect: Dialect,
+}
+
+/// Every hidden flag: the uWSGI ones first, then gunicorn's that uWSGI does not have (a flag
+/// both have is classified as uWSGI's; the tables' tests check that they agree). A short
+/// flag is given only when ebb has no other use for the letter.
+fn hidden_flags() -> Vec<Hidden> {
+    let is_option = |name: &str| OPTIONS.iter().any(|o| o.names().any(|n| n == name));
+    let mut taken: Vec<char> = OPTIONS
         .iter()
-        .filter(|u| !OPTIONS.iter().any(|o| o.names().any(|n| n == u.name)))
+        .filter(|o| o.scope.cli)
+        .filter_map(|o| o.short)
+        .chain(['h', 'V'])
+        .collect();
+    let mut out: Vec<Hidden> = Vec::new();
+    for u in UWSGI_OPTIONS.iter().filter(|u| !is_option(u.name)) {
+        taken.extend(u.short);
+        out.push(Hidden {
+            long: u.name,
+            short: u.short,
+            takes_value: u.takes_value,
+            dialect: Dialect::Uwsgi,
+        });
+    }
+    for g in GUNICORN_SETTINGS {
+        for (i, long) in g.flags.iter().enumerate() {
+            if is_option(long) {
+                continue;
+            }
+            let short = g.short.filter(|c| i == 0 && !taken.contains(c));
+            match out.iter_mut().find(|h| h.long == *long) {
+                Some(h) if h.short.is_none() => h.short = short,
+                Some(_) => continue,
+                None => out.push(Hidden {
+                    long,
+                    short,
+                    takes_value: g.takes_value,
+                    dialect: Dialect::Gunicorn,
+                }),
+            }
+            taken.extend(short);
+        }
+    }
+    out
 }
 
 fn arg_for(o: &'static options::OptionSpec) -> Arg {
@@ -266,17 +316,26 @@ pub(crate) fn collect(m: &ArgMatches, out: &mut Collected) {
             Origin::Cli { flag: "--".into() },
         ));
     }
-    for u in uwsgi_only() {
-        if m.value_source(u.name) != Some(ValueSource::CommandLine) {
+    // Also in command-line order.
+    let mut hidden: Vec<(usize, Hidden, String)> = Vec::new();
+    for h in hidden_flags() {
+        if m.value_source(h.long) != Some(ValueSource::CommandLine) {
             continue;
         }
-        let value = if u.takes_value {
-            m.get_one::<String>(u.name).cloned().unwrap_or_default()
+        let value = if h.takes_value {
+            m.get_one::<String>(h.long).cloned().unwrap_or_default()
         } else {
             String::new()
         };
-        let verdict = uwsgi::classify(u.name, &value);
-        out.extra(u.name, verdict, cli(u.name));
+        hidden.push((m.index_of(h.long).unwrap_or(0), h, value));
+    }
+    hidden.sort_by_key(|(at, _, _)| *at);
+    for (_, h, value) in hidden {
+        let verdict = match h.dialect {
+            Dialect::Uwsgi => uwsgi::classify(h.long, &value),
+            Dialect::Gunicorn => gunicorn::classify(h.long, &value),
+        };
+        out.extra(h.dialect, h.long, verdict, cli(h.long));
     }
 }
 

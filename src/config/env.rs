@@ -4,6 +4,7 @@
 //! case). `UWSGI_INI` names an ini file to read (handled by the loader). An empty value is
 //! a bare flag (`UWSGI_MASTER=` means `master = true`).
 
+use super::compat::Dialect;
 use super::load::{Collected, Context, Origin, Setting};
 use super::options::{self, Front};
 use super::uwsgi;
@@ -33,7 +34,7 @@ pub(crate) fn collect(ctx: &Context, out: &mut Collected) {
         };
         match options::lookup(&key, Front::Env) {
             Some(o) => out.push(Setting::new(o.id, raw, origin)),
-            None => out.extra(&key, uwsgi::classify(&key, value), origin),
+            None => out.extra(Dialect::Uwsgi, &key, uwsgi::classify(&key, value), origin),
         }
     }
 }

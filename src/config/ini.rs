@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use super::compat::Dialect;
 use super::load::{Collected, Context, Origin, Setting};
 use super::options::{self, Front};
 use super::uwsgi;
@@ -322,7 +323,7 @@ pub(crate) fn collect(
                 continue; // a placeholder
             }
             let verdict = uwsgi::classify(&key, e.value.as_deref().unwrap_or(""));
-            out.extra(&e.key, verdict, origin);
+            out.extra(Dialect::Uwsgi, &e.key, verdict, origin);
             continue;
         };
         if let Some(first) = e.unresolved.first() {

@@ -5,11 +5,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::compat::{Dialect, Verdict};
 use super::model::{Config, PythonApp, SocketSpec, WorkerCommand};
 use super::options::{self, Id, Ty};
-use super::uwsgi::Verdict;
 use super::values::{self, Raw};
-use super::{ConfigError, ConfigErrors, Loaded, args, env, ini, toml_file};
+use super::{ConfigError, ConfigErrors, Loaded, args, env, gunicorn, ini, toml_file};
 
 /// What loading may look at besides the arguments: injected in tests.
 #[derive(Debug, Clone)]
@@ -107,9 +107,11 @@ impl Setting {
     }
 }
 
-/// A uWSGI option that is not an ebb option: accepted quietly, or to be warned about.
+/// A uWSGI or gunicorn option that is not an ebb option, to be warned about (or an error
+/// in strict mode).
 #[derive(Debug, Clone)]
 pub(crate) struct Extra {
+    pub dialect: Dialect,
     pub key: String,
     pub verdict: Verdict,
     pub origin: Origin,
@@ -146,13 +148,19 @@ impl Collected {
             message: message.into(),
         });
     }
-    pub(crate) fn extra(&mut self, key: &str, verdict: Verdict, origin: Origin) {
-        if verdict != Verdict::Quiet {
-            self.extras.push(Extra {
+    /// An option of `dialect` that is not an ebb option: nothing to do when it is accepted
+    /// quietly, an error now when it is refused, else kept for one warning (or errors in
+    /// strict mode, which is known only once every layer is read).
+    pub(crate) fn extra(&mut self, dialect: Dialect, key: &str, verdict: Verdict, origin: Origin) {
+        match verdict {
+            Verdict::Quiet => {}
+            Verdict::Error(message) => self.error_at(&origin, message),
+            verdict => self.extras.push(Extra {
+                dialect,
                 key: key.to_string(),
                 verdict,
                 origin,
-            });
+            }),
         }
     }
 }
@@ -205,7 +213,7 @@ fn read_file(is_ini: bool, spec: &str, ctx: &Context, out: &mut Collected) -> Op
     let display = PathBuf::from(name);
     let abs = values::absolutize(name, &ctx.cwd, ctx.home());
     out.files.push(display.clone());
-    if lower.ends_with(".py") {
+    if lower.ends_with(".py") || lower.starts_with("python:") {
         out.file_error(
             &display,
             None,
@@ -305,6 +313,9 @@ fn build(
     };
     let mut log_level = "info";
     let mut strict = false;
+    let mut keep_alive: Option<Duration> = None;
+    // A worker was named, but wrongly: "no worker to run" would only add noise.
+    let mut bad_worker = false;
 
     for (i, s) in settings.iter().enumerate() {
         let base = match &s.origin {
@@ -314,6 +325,9 @@ fn build(
         let raw = &s.value;
         let spec = options::spec(s.id);
         let result: Result<(), String> = (|| {
+            if let Some(message) = gunicorn::short_flag_clash(s.id, raw, &s.origin) {
+                return Err(message);
+            }
             match s.id {
                 Id::HttpSocket | Id::Socket => {
                     let Ty::Address(protocol) = spec.ty else {
@@ -354,6 +368,17 @@ fn build(
                     });
                 }
                 Id::Threads => python.threads = values::parse_uint(raw, 1, 4096)? as usize,
+                Id::KeepAlive => {
+                    let d = values::parse_duration(raw)?;
+                    if d.is_zero() {
+                        return Err("must be more than 0: ebb's Python worker always keeps \
+                                    connections alive, and this is how long an idle one stays \
+                                    open (gunicorn's --keep-alive 0, keep-alive off, has no \
+                                    equivalent)"
+                            .to_string());
+                    }
+                    keep_alive = Some(d);
+                }
                 Id::Command => {
                     let Raw::Argv(argv) = raw else {
                         return Err(format!(
@@ -410,6 +435,8 @@ fn build(
                 Id::DrainTimeout => c.drain_timeout = positive(values::parse_duration(raw)?)?,
                 Id::ReadyTimeout => c.ready_timeout = positive(values::parse_duration(raw)?)?,
                 Id::LostWorkLog => c.lost_work_log = Some(values::parse_path(raw, base, home)?),
+                // `-`: stderr, as gunicorn's --log-file - (the default anyway).
+                Id::Logto if matches!(raw, Raw::Str(v) if v.trim() == "-") => c.logto = None,
                 Id::Logto => c.logto = Some(values::parse_path(raw, base, home)?),
                 Id::LogFormat => c.log_format = values::parse_log_format(raw)?,
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
@@ -422,30 +449,51 @@ fn build(
             Ok(()) => {
                 last.insert(s.id, i);
             }
-            Err(message) => errors.push(s.origin.error(message)),
+            Err(message) => {
+                bad_worker |= matches!(
+                    s.id,
+                    Id::ExampleApp | Id::Module | Id::WsgiFile | Id::Command
+                );
+                errors.push(s.origin.error(message));
+            }
         }
     }
 
-    // uWSGI options ebb does not take: one warning line, or errors in strict mode.
+    // uWSGI and gunicorn options ebb does not take: one warning line for the uWSGI ones,
+    // one per gunicorn option (with what to do instead), or errors in strict mode.
     let extras = std::mem::take(&mut out.extras);
-    if !extras.is_empty() {
-        if strict {
-            for e in &extras {
-                let message = match &e.verdict {
-                    Verdict::Unsupported(hint) => {
-                        format!("unsupported uWSGI option (strict mode): {hint}")
-                    }
-                    Verdict::Unknown(Some(s)) => {
-                        format!("unknown option (strict mode); did you mean {s}?")
-                    }
-                    Verdict::Unknown(None) | Verdict::Quiet => {
-                        "unknown option (strict mode)".to_string()
-                    }
-                };
-                errors.push(e.origin.error(message));
+    if strict {
+        for e in &extras {
+            let message = match &e.verdict {
+                Verdict::Unsupported(hint) => {
+                    format!(
+                        "unsupported {} option (strict mode): {hint}",
+                        e.dialect.name()
+                    )
+                }
+                Verdict::Unknown(Some(s)) => {
+                    format!("unknown option (strict mode); did you mean {s}?")
+                }
+                Verdict::Unknown(None) | Verdict::Quiet | Verdict::Error(_) => {
+                    "unknown option (strict mode)".to_string()
+                }
+            };
+            errors.push(e.origin.error(message));
+        }
+    } else {
+        let (uwsgi, gunicorn): (Vec<Extra>, Vec<Extra>) = extras
+            .into_iter()
+            .partition(|e| e.dialect == Dialect::Uwsgi);
+        if !uwsgi.is_empty() {
+            warnings.push(extras_warning(&uwsgi, out.files.len()));
+        }
+        for e in &gunicorn {
+            if let Verdict::Unsupported(hint) = &e.verdict {
+                warnings.push(format!(
+                    "gunicorn's {} is ignored: {hint} (--strict makes this an error)",
+                    e.origin.key()
+                ));
             }
-        } else {
-            warnings.push(extras_warning(&extras, out.files.len()));
         }
     }
 
@@ -465,7 +513,9 @@ fn build(
     let choices = "give exactly one of --example-app, --module MOD (or --wsgi-file FILE), \
                    or -- CMD ARGS... (the worker command)";
     if chosen.is_empty() {
-        errors.push(general("worker", format!("no worker to run: {choices}")));
+        if !bad_worker {
+            errors.push(general("worker", format!("no worker to run: {choices}")));
+        }
     } else if distinct.len() > 1 {
         let mut seen = Vec::new();
         let mut named = Vec::new();
@@ -518,6 +568,13 @@ fn build(
             .map(resolve);
         app.pythonpath = pythonpath.iter().map(resolve).collect();
         app.pythonpath.dedup();
+        if let Some(d) = keep_alive {
+            c.env.retain(|(k, _)| k != "EBB_KEEPALIVE_TIMEOUT");
+            c.env.push((
+                "EBB_KEEPALIVE_TIMEOUT".to_string(),
+                d.as_secs_f64().to_string(),
+            ));
+        }
     } else if !chosen.is_empty() {
         let mut unused: Vec<&str> = Vec::new();
         for (id, name) in [
@@ -526,6 +583,7 @@ fn build(
             (Id::Pythonpath, "pythonpath"),
             (Id::Virtualenv, "virtualenv"),
             (Id::Python, "python"),
+            (Id::KeepAlive, "keep-alive"),
         ] {
             if last.contains_key(&id) {
                 unused.push(name);
@@ -683,6 +741,10 @@ impl Need {
                 "file {d} does not exist: fix the path (relative paths start from chdir when set, else from the config file's directory)"
             )),
             Need::File if p.is_dir() => Some(format!("{d} is a directory, not a file")),
+            Need::Exists if !p.exists() && d.to_string().contains(',') => Some(format!(
+                "{d} does not exist: give one directory per pythonpath, and repeat it for \
+                 several (gunicorn's comma-separated list is not split)"
+            )),
             Need::Exists if !p.exists() => Some(format!("{d} does not exist: fix the path")),
             Need::Venv if !p.is_dir() => Some(format!(
                 "virtualenv {d} does not exist: create it with python3 -m venv {d}, or fix the path"

@@ -14,11 +14,14 @@
 //! key ([`ConfigErrors`]).
 //!
 //! - [`options`]: the option registry (names, aliases, types, help) that drives all of it.
-//! - [`uwsgi`]: how each uWSGI option is treated (same, alias, always on, unsupported).
+//! - [`uwsgi`], [`gunicorn`]: how each uWSGI option and gunicorn setting is treated (same,
+//!   alias, different, always on, unsupported), with the types they share in [`compat`].
 //! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: merging and validation.
 
 mod args;
+pub mod compat;
 mod env;
+pub mod gunicorn;
 mod ini;
 mod load;
 mod model;
@@ -41,7 +44,8 @@ pub use model::*;
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    /// E.g. unsupported uWSGI options that were ignored, or `uid` given while not root.
+    /// E.g. unsupported uWSGI or gunicorn options that were ignored, or `uid` given while
+    /// not root.
     pub warnings: Vec<String>,
 }
 

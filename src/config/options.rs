@@ -6,8 +6,8 @@
 //! aliases are accepted wherever the option is (TOML, ini, environment and command line),
 //! and `_` may be written for `-` in files and variables.
 //!
-//! uWSGI options ebb does not map to one of these (always-on behaviour, unsupported
-//! features) are classified in [`super::uwsgi`].
+//! uWSGI and gunicorn options ebb does not map to one of these (always-on behaviour,
+//! unsupported features) are classified in [`super::uwsgi`] and [`super::gunicorn`].
 
 use super::model::Protocol;
 
@@ -27,6 +27,7 @@ pub enum Id {
     Virtualenv,
     Python,
     Threads,
+    KeepAlive,
     Command,
     Chdir,
     Env,
@@ -368,6 +369,15 @@ pub static OPTIONS: &[OptionSpec] = &[
         .default("1")
         .help("Threads per Python worker.")
         .example("4"),
+    OptionSpec::new(KeepAlive, "keep-alive", Ty::Duration, H_PYTHON)
+        .hidden(&["keepalive"])
+        .value("SECS")
+        .default("5")
+        .help(
+            "How long the Python worker keeps an idle connection open for its next (or first) \
+             request (gunicorn's --keep-alive). Sets EBB_KEEPALIVE_TIMEOUT for the workers.",
+        )
+        .example("\"5s\""),
     // Recycling.
     OptionSpec::new(MaxRequests, "max-requests", Ty::Int { min: 0, max: u64::MAX }, H_RECYCLE)
         .short('R')
@@ -418,6 +428,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .example("512"),
     OptionSpec::new(Harakiri, "harakiri", Ty::Duration, H_RECYCLE)
         .hidden(&["timeout"])
+        .short('t')
         .value("SECS")
         .help("Replace a worker whose request has run longer than SECS (0: never).")
         .example("\"60s\""),
@@ -504,7 +515,7 @@ pub static OPTIONS: &[OptionSpec] = &[
              FILE.ini. Repeatable.",
         ),
     OptionSpec::new(Strict, "strict", Ty::Flag, H_CONFIG)
-        .help("Make unsupported and unknown uWSGI options errors instead of warnings.")
+        .help("Make unsupported and unknown uWSGI and gunicorn options errors instead of warnings.")
         .example("false"),
     OptionSpec::new(CheckConfig, "check-config", Ty::Flag, H_CONFIG)
         .scope(Scope::CLI)

@@ -1,17 +1,19 @@
 //! TOML config files (`--config ebb.toml`): every option is a top-level key with its long
 //! name (`max-requests` or `max_requests`); repeatable options take an array or a single
 //! value; `env` may also be a table (`env = { DJANGO_DEBUG = "0" }`); `command` is an array.
-//! Unknown keys are errors, with a suggestion when one is close. Every error is reported,
-//! with its line.
+//! Unknown keys are errors, with a suggestion when one is close, or with what to write
+//! instead of a uWSGI option or gunicorn setting. Every error is reported, with its line.
 
 use std::path::Path;
 
 use ::toml::Spanned;
 use ::toml::de::{DeTable, DeValue};
 
+use super::compat::{Status, Verdict};
+use super::gunicorn;
 use super::load::{Collected, Origin, Setting};
 use super::options::{self, Front, Id, Ty};
-use super::uwsgi::{self, Verdict};
+use super::uwsgi;
 use super::values::Raw;
 
 /// 1-based line of byte offset `at`.
@@ -193,13 +195,38 @@ fn unknown_key(name: &str, value: &DeValue<'_>) -> String {
         };
         return format!("unknown section [{name}]{hint}");
     }
-    match uwsgi::classify(&key, "") {
+    let text = match raw_of(value) {
+        Raw::Str(s) => s,
+        Raw::Int { digits, .. } => digits,
+        Raw::Bool(b) => b.to_string(),
+        _ => String::new(),
+    };
+    // A uWSGI option by its exact name, then a gunicorn setting (`worker_class`,
+    // `preload_app`), then the uWSGI families (`log-*`) and typos.
+    let is_uwsgi = uwsgi::UWSGI_OPTIONS.iter().any(|o| o.name == key);
+    if !is_uwsgi && let Some(g) = gunicorn::find(&key, &text) {
+        return match (g.status, gunicorn::classify(&key, &text)) {
+            (_, Verdict::Error(message)) => message,
+            (Status::AlwaysOn(why), _) => {
+                format!("{name} is a gunicorn setting ebb does not need ({why}); remove it")
+            }
+            (Status::Unsupported(hint), _) => {
+                format!("{name} is a gunicorn setting ebb does not support: {hint}")
+            }
+            (status, _) => {
+                let t = status.target().unwrap_or(g.name);
+                format!("{name} is gunicorn's name for {t}: write {t} instead")
+            }
+        };
+    }
+    match uwsgi::classify(&key, &text) {
         Verdict::Quiet => {
             format!("{name} is a uWSGI option ebb does not need (always on in ebb); remove it")
         }
         Verdict::Unsupported(hint) => {
             format!("{name} is a uWSGI option ebb does not support: {hint}")
         }
+        Verdict::Error(message) => message,
         Verdict::Unknown(_) => match options::suggest(&key, options::names_for(Front::Toml)) {
             Some(s) => format!("unknown key; did you mean {s}?"),
             None => "unknown key (see conf/ebb.toml for every option)".to_string(),

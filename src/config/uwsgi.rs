@@ -7,34 +7,8 @@
 //! either accepted quietly (ebb always behaves that way, or the option has no effect here)
 //! or unsupported: ignored with one warning line, or errors with `strict = true`.
 
+pub use super::compat::{Status, Verdict};
 use super::options::{self, Front};
-
-/// What ebb does with a uWSGI option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Same name, same meaning.
-    Same,
-    /// Another name for an ebb option.
-    Alias(&'static str),
-    /// Mapped to an ebb option that behaves differently; the text says how.
-    Different(&'static str, &'static str),
-    /// Accepted quietly: ebb always behaves this way, or the option has no effect in ebb.
-    AlwaysOn(&'static str),
-    /// Ignored with a warning (an error in strict mode); the text says what to do instead.
-    Unsupported(&'static str),
-}
-
-impl Status {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Status::Same => "same",
-            Status::Alias(_) => "alias",
-            Status::Different(..) => "different",
-            Status::AlwaysOn(_) => "always on",
-            Status::Unsupported(_) => "unsupported",
-        }
-    }
-}
 
 /// One uWSGI option.
 #[derive(Debug, Clone, Copy)]
@@ -640,18 +614,6 @@ pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
     ("gevent-", ASYNC),
 ];
 
-/// What to do with one uWSGI key (from an ini file, a `UWSGI_*` variable or the command
-/// line) that is not an ebb option.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Accepted quietly.
-    Quiet,
-    /// A known uWSGI option ebb does not support; the text says what to do instead.
-    Unsupported(String),
-    /// Not a uWSGI option ebb knows; maybe a typo (with a suggestion).
-    Unknown(Option<&'static str>),
-}
-
 /// Classify a uWSGI key that the option registry did not resolve. `value` matters for
 /// `plugins`: python plugins are built in, others are not.
 pub fn classify(key: &str, value: &str) -> Verdict {
@@ -675,6 +637,7 @@ pub fn classify(key: &str, value: &str) -> Verdict {
             }
             Status::AlwaysOn(_) => Verdict::Quiet,
             Status::Unsupported(hint) => Verdict::Unsupported(hint.to_string()),
+            Status::Refused(hint) => Verdict::Error(hint.to_string()),
             // Mapped options are found by the registry before they get here; reaching
             // this means the option is not allowed in this front end.
             Status::Same | Status::Alias(_) | Status::Different(..) => {
@@ -719,19 +682,16 @@ pub fn compat_markdown() -> String {
     let mut rows: Vec<&UwsgiOption> = UWSGI_OPTIONS.iter().collect();
     rows.sort_by_key(|o| o.name);
     for o in rows {
-        let (target, note) = match o.status {
-            Status::Same => (format!("`{}`", o.name), String::new()),
-            Status::Alias(t) => (format!("`{t}`"), String::new()),
-            Status::Different(t, how) => (format!("`{t}`"), how.to_string()),
-            Status::AlwaysOn(why) => (String::new(), why.to_string()),
-            Status::Unsupported(hint) => (String::new(), hint.to_string()),
+        let target = match o.status {
+            Status::Same => format!("`{}`", o.name),
+            s => s.target().map(|t| format!("`{t}`")).unwrap_or_default(),
         };
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             o.name,
             o.status.label(),
             target,
-            note.replace('|', "\\|")
+            o.status.note().replace('|', "\\|")
         ));
     }
     out.push_str("\n## Unsupported families\n\nOptions starting with these prefixes (and not listed above) are unsupported.\n\n| prefix | what to do |\n|---|---|\n");
@@ -793,7 +753,7 @@ mod tests {
                     let m = mapped.unwrap_or_else(|| panic!("{} not in the registry", o.name));
                     assert_eq!(m.name, t, "{} maps to {}, table says {t}", o.name, m.name);
                 }
-                Status::AlwaysOn(_) | Status::Unsupported(_) => {
+                Status::AlwaysOn(_) | Status::Unsupported(_) | Status::Refused(_) => {
                     assert!(
                         mapped.is_none(),
                         "{} is mapped but listed as {}",

@@ -309,14 +309,10 @@ pub(crate) fn parse_module(raw: &Raw) -> R<String> {
             "{raw} is a file, not a module: use wsgi-file (--wsgi-file) for a file"
         ));
     }
+    // A number (gunicorn's `-w 4`) is caught before, with its own message.
     if !module.split('.').all(identifier) {
-        let hint = if module.chars().all(|c| c.is_ascii_digit()) {
-            " (-w is uWSGI's --module; for the number of workers use -p/--processes)"
-        } else {
-            ""
-        };
         return Err(format!(
-            "{raw} is not a Python module name like myproject.wsgi or myproject.wsgi:application{hint}"
+            "{raw} is not a Python module name like myproject.wsgi or myproject.wsgi:application"
         ));
     }
     if callable.is_some_and(|c| c.trim().is_empty() || c.contains(char::is_whitespace)) {
@@ -598,11 +594,6 @@ mod tests {
         for bad in ["4", "app.py", "src/app", "pkg..mod", "pkg.mod:", "9lives"] {
             assert!(parse_module(&s(bad)).is_err(), "{bad}");
         }
-        assert!(
-            parse_module(&s("4"))
-                .unwrap_err()
-                .contains("-p/--processes")
-        );
     }
 
     #[test]
