@@ -81,11 +81,12 @@ LINGER = 2.0                                                   # reading leftove
 # A leader that has been serving one connection this long (the app blocks, or a slow client)
 # lets the standby thread take the event loop over (see Server._thread_main).
 TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
-# When serving one connection inline took HAND_OVER_AFTER or longer (the app waited on
-# something, most likely), the leader hands the loop over before serving each connection for
-# the next HAND_OVER_FOR seconds: when requests wait, every thread takes one at once.  Only an
-# inline serve starts that period (threads competing for the GIL make every serve look slow,
-# which would keep it going for ever); the next inline serve after it measures again.
+# When two inline serves in a row took HAND_OVER_AFTER or longer (the app waits on something:
+# one alone may just have lost the CPU to another process), the leader hands the loop over
+# before serving each connection for the next HAND_OVER_FOR seconds: when requests wait, every
+# thread takes one at once.  Only inline serves start that period (threads competing for the
+# GIL make every serve look slow, which would keep it going for ever); the next inline serves
+# after it measure again.
 HAND_OVER_AFTER = 0.0005
 HAND_OVER_FOR = 0.1
 
@@ -692,6 +693,7 @@ class Server(object):
         # Until then, requests are known to block: the leader hands the loop over before
         # serving each connection (a wake-up per request, worth it when requests wait).
         self.handing_over_until = 0.0
+        self.slow_serves = 0      # inline serves in a row that took HAND_OVER_AFTER or longer
         self.ready = collections.deque()      # fds returned by the poller, not yet served
         self.follow_lock = threading.Lock()   # held by the standby thread
         self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
@@ -985,7 +987,6 @@ class Server(object):
                 now = _monotonic()
                 t = since + TAKEOVER - now
                 if t <= 0:
-                    self.handing_over_until = now + HAND_OVER_FOR
                     break
             elif ldr.turns != seen:
                 seen = ldr.turns
@@ -1093,8 +1094,13 @@ class Server(object):
         ctx.since = 0.0
         if inline and self.nthreads > 1:
             t1 = _monotonic()
-            if t1 - t0 >= HAND_OVER_AFTER:
+            if t1 - t0 < HAND_OVER_AFTER:
+                self.slow_serves = 0
+            elif self.slow_serves:
+                self.slow_serves = 0
                 self.handing_over_until = t1 + HAND_OVER_FOR
+            else:
+                self.slow_serves = 1
 
     def _serve_http(self, conn, ctx):
         sock = conn.sock
