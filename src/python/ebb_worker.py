@@ -1072,8 +1072,8 @@ class Server(object):
         ctx.since = t0 = _monotonic()
         inline = self.handing_over_until <= t0
         if not inline and self.leader is ctx:
-            # Requests block (one just did): hand the loop to the standby before serving, so
-            # that every thread takes a connection at once instead of TAKEOVER apart.
+            # Requests wait (see HAND_OVER_AFTER): hand the loop to the standby before serving,
+            # so that every thread takes a connection at once instead of TAKEOVER apart.
             self.leader = None
             self._wake_standby()
         elif self.standby_parked:
