@@ -158,38 +158,43 @@ mod tests {
         command_line().debug_assert();
     }
 
-    /// `man/ebb.1` is generated from the clap definitions; this fails when it is stale.
-    #[test]
-    fn man_page_is_current() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/ebb.1");
-        let fresh = man_page();
+    /// A file generated from the code: `UPDATE_MAN=1` rewrites it, otherwise it must match.
+    fn check_generated(rel: &str, fresh: &[u8], regenerate: &str) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
         if std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1") {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &fresh).unwrap();
+            std::fs::write(&path, fresh).unwrap();
             return;
         }
         let current = std::fs::read(&path).unwrap_or_default();
         assert!(
             current == fresh,
-            "man/ebb.1 is out of date with the command-line definitions: run \
-             `UPDATE_MAN=1 cargo test man_page` to regenerate it"
+            "{rel} is out of date with the code it is generated from: run \
+             `UPDATE_MAN=1 cargo test --lib {regenerate}` to regenerate it"
         );
     }
 
-    /// `docs/uwsgi-compat.md` is generated from the uWSGI option table; fails when stale.
+    /// `man/ebb.1` is generated from the clap definitions.
+    #[test]
+    fn man_page_is_current() {
+        check_generated("man/ebb.1", &man_page(), "man_page");
+    }
+
+    /// `docs/uwsgi-compat.md` is generated from the uWSGI option table.
     #[test]
     fn uwsgi_compat_page_is_current() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/uwsgi-compat.md");
         let fresh = crate::config::uwsgi::compat_markdown();
-        if std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1") {
-            std::fs::write(&path, &fresh).unwrap();
-            return;
-        }
-        let current = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            current == fresh,
-            "docs/uwsgi-compat.md is out of date with src/config/uwsgi.rs: run \
-             `UPDATE_MAN=1 cargo test --lib uwsgi_compat` to regenerate it"
+        check_generated("docs/uwsgi-compat.md", fresh.as_bytes(), "uwsgi_compat");
+    }
+
+    /// `docs/gunicorn-compat.md` is generated from the gunicorn settings table.
+    #[test]
+    fn gunicorn_compat_page_is_current() {
+        let fresh = crate::config::gunicorn::compat_markdown();
+        check_generated(
+            "docs/gunicorn-compat.md",
+            fresh.as_bytes(),
+            "gunicorn_compat",
         );
     }
 }

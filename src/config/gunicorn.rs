@@ -692,7 +692,6 @@ mod tests {
     use crate::config::args;
     use crate::config::options::OPTIONS;
     use std::collections::HashSet;
-    use std::path::PathBuf;
 
     /// The registry option a long command-line flag names.
     fn cli_option(flag: &str) -> Option<&'static options::OptionSpec> {
@@ -862,23 +861,5 @@ mod tests {
                 assert!(md.contains(&format!("`--{f}`")), "--{f}");
             }
         }
-    }
-
-    /// `docs/gunicorn-compat.md` is generated from this table; fails when stale.
-    /// `UPDATE_MAN=1 cargo test --lib gunicorn_compat` regenerates it.
-    #[test]
-    fn gunicorn_compat_page_is_current() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/gunicorn-compat.md");
-        let fresh = compat_markdown();
-        if std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1") {
-            std::fs::write(&path, &fresh).unwrap();
-            return;
-        }
-        let current = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            current == fresh,
-            "docs/gunicorn-compat.md is out of date with src/config/gunicorn.rs: run \
-             `UPDATE_MAN=1 cargo test --lib gunicorn_compat` to regenerate it"
-        );
     }
 }
