@@ -97,11 +97,7 @@ fn summary(c: &Config) -> String {
         .collect();
     let mut worker = ebb::master::describe(&c.command);
     if let ebb::config::WorkerCommand::Python(app) = &c.command {
-        let python = match (&app.python, &app.home) {
-            (Some(p), _) => p.display().to_string(),
-            (None, Some(home)) => home.join("bin/python").display().to_string(),
-            (None, None) => "python3".into(),
-        };
+        let python = app.interpreter();
         worker += &format!(", {} thread(s), interpreter {python}", app.threads);
     }
     let mut recycle = Vec::new();

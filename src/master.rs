@@ -428,11 +428,7 @@ impl Master {
             }
             WorkerCommand::Exec(argv) => argv.clone(),
             WorkerCommand::Python(app) => {
-                let python = match (&app.python, &app.home) {
-                    (Some(p), _) => p.display().to_string(),
-                    (None, Some(home)) => home.join("bin/python").display().to_string(),
-                    (None, None) => "python3".into(),
-                };
+                let python = app.interpreter();
                 let mut v = vec![
                     python,
                     self.rundir

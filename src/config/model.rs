@@ -74,6 +74,18 @@ pub struct PythonApp {
     pub threads: usize,
 }
 
+impl PythonApp {
+    /// The interpreter that runs it: `--python`, else the virtualenv's `bin/python`, else
+    /// `python3` from `PATH`.
+    pub fn interpreter(&self) -> String {
+        match (&self.python, &self.home) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(home)) => home.join("bin/python").display().to_string(),
+            (None, None) => "python3".into(),
+        }
+    }
+}
+
 /// What each worker process runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerCommand {
