@@ -5,6 +5,7 @@ Run from the repository root:
     python3 -m unittest discover -s tests/python -v
 """
 
+import functools
 import json
 import os
 import shutil
@@ -137,6 +138,15 @@ class Client(object):
             lines.append("Content-Length: %d" % len(body))
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
         return self.response(head_request=(method == "HEAD"))
+
+
+def run_together(targets, timeout=30):
+    """Run the callables in threads at once and wait for them all."""
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
@@ -580,11 +590,7 @@ class ConcurrencyTests(WorkerTestCase):
                 except OSError as e:
                     errors.append(repr(e))
 
-        threads = [threading.Thread(target=churn) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        run_together([churn] * 8)
         self.assertEqual(errors, [])
         self.assertGreater(done[0], 100)
         # Still accepting afterwards.
@@ -630,11 +636,7 @@ class ConcurrencyTests(WorkerTestCase):
             except Exception as e:
                 errors.append(repr(e))
 
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        run_together([functools.partial(run, i) for i in range(16)])
         self.assertEqual(errors, [])
         self.assertTrue(all(n > 10 for n in counts), counts)
         self.assertLess(worst[0], 2.0, "a request stalled for %.2f s" % worst[0])
@@ -681,11 +683,7 @@ class ConcurrencyTests(WorkerTestCase):
             except Exception as e:
                 errors.append(repr(e))
 
-        threads = [threading.Thread(target=run) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        run_together([run] * 8)
         self.assertEqual(errors, [])
         peak = int(self.client().request("GET", "/peak").body)
         self.assertGreaterEqual(peak, 3, "at most %d requests ran at once on 4 threads" % peak)
