@@ -83,7 +83,7 @@ fn python_path() -> anyhow::Result<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir)
         .join(format!("ebb-{}", env!("CARGO_PKG_VERSION")));
-    ebb::master::write_python_files(&base)?;
+    ebb::embedded::write_python_files(&base)?;
     Ok(base.join("python"))
 }
 

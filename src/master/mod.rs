@@ -1,0 +1,326 @@
+//! The master loop: the one place where the policy's decisions meet the operating system.
+//!
+//! Single-threaded. Each turn: reap children, wait in `poll()` on the signal pipes and
+//! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
+//! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
+
+mod lost;
+mod reload;
+mod setup;
+mod signals;
+mod workers;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tracing::{debug, error, info, warn};
+
+pub use setup::redirect_output;
+use setup::{open_append, resolve_ids, runtime_base};
+use signals::{SIGNALS, Signals};
+use workers::WorkerIo;
+
+use crate::config::{Config, Loaded, Loader, WorkerCommand};
+use crate::embedded::write_python_files;
+use crate::policy::{Action, Event, Level, Log, Params, Policy, WorkerId};
+use crate::procinfo::rss_by_group;
+use crate::sockets::{self, Listener};
+
+pub struct Master {
+    loader: Loader,
+    config: Config,
+    policy: Policy,
+    listeners: Vec<Listener>,
+    rundir: tempfile::TempDir,
+    io: HashMap<WorkerId, WorkerIo>,
+    signals: Signals,
+    ids: Option<(u32, u32)>,
+    lost_log: Option<File>,
+    started: Instant,
+}
+
+fn log_action(l: &Log) {
+    let (slot, pid, generation) = match l.worker {
+        Some(w) => (
+            w.slot as i64,
+            w.pid.unwrap_or(0) as i64,
+            w.generation as i64,
+        ),
+        None => (0, 0, 0),
+    };
+    let event = l.event;
+    let msg = &l.message;
+    if l.worker.is_some() {
+        match l.level {
+            Level::Debug => debug!(worker = slot, pid, generation, event, "{msg}"),
+            Level::Info => info!(worker = slot, pid, generation, event, "{msg}"),
+            Level::Warn => warn!(worker = slot, pid, generation, event, "{msg}"),
+            Level::Error => error!(worker = slot, pid, generation, event, "{msg}"),
+        }
+    } else {
+        match l.level {
+            Level::Debug => debug!(event, "{msg}"),
+            Level::Info => info!(event, "{msg}"),
+            Level::Warn => warn!(event, "{msg}"),
+            Level::Error => error!(event, "{msg}"),
+        }
+    }
+}
+
+impl Master {
+    /// Set everything up: sockets, signal handlers, runtime dir, pidfile.
+    pub fn new(loader: Loader, loaded: Loaded) -> Result<Master> {
+        let config = loaded.config;
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        let signals = Signals::install()?;
+        let mut listeners = sockets::from_systemd()?;
+        if !listeners.is_empty() {
+            info!(count = listeners.len(), "using sockets passed by systemd");
+        }
+        let mut bound = sockets::bind_all(
+            &config.sockets,
+            config.listen,
+            config.chmod_socket,
+            &mut Vec::new(),
+        )?;
+        listeners.append(&mut bound);
+        if listeners.is_empty() {
+            anyhow::bail!("no socket to listen on: add --http-socket 127.0.0.1:8000");
+        }
+        let rundir = tempfile::Builder::new()
+            .prefix("ebb-")
+            .tempdir_in(runtime_base())
+            .context("creating the private runtime directory")?;
+        // Private to the master; traversable (not listable) by workers of another user,
+        // who reach their own notify socket and the Python files by path.
+        let ids = resolve_ids(&config)?;
+        let mode = if ids.is_some() { 0o711 } else { 0o700 };
+        std::fs::set_permissions(rundir.path(), std::fs::Permissions::from_mode(mode))?;
+        write_python_files(rundir.path())?;
+        if let Some((uid, gid)) = ids {
+            // Workers of another user may write Python's bytecode cache next to the worker.
+            let py = rundir.path().join("python");
+            std::os::unix::fs::chown(&py, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", py.display()))?;
+        }
+        if let Some(p) = &config.pidfile {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
+        }
+        let lost_log = config
+            .lost_work_log
+            .as_deref()
+            .map(open_append)
+            .transpose()?;
+        let seed = u64::from(std::process::id())
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        let policy = Policy::new(Params::from_config(&config), seed);
+        let addrs: Vec<String> = listeners
+            .iter()
+            .map(|l| format!("{}://{}", l.name, l.local_addr()))
+            .collect();
+        info!(
+            pid = std::process::id(),
+            processes = config.processes,
+            "ebb {} master started, listening on {}; worker: {}",
+            env!("CARGO_PKG_VERSION"),
+            addrs.join(", "),
+            describe(&config.command)
+        );
+        Ok(Master {
+            loader,
+            config,
+            policy,
+            listeners,
+            rundir,
+            io: HashMap::new(),
+            signals,
+            ids,
+            lost_log,
+            started: Instant::now(),
+        })
+    }
+
+    /// Run until the workers have stopped; returns the exit code.
+    pub fn run(mut self) -> Result<i32> {
+        let mut queue: VecDeque<Action> = self.policy.handle(Instant::now(), Event::Tick).into();
+        loop {
+            while let Some(action) = queue.pop_front() {
+                if let Some(code) = self.execute(action, &mut queue)? {
+                    self.cleanup();
+                    return Ok(code);
+                }
+            }
+            let mut events = self.reap();
+            if events.is_empty() {
+                events = self.wait()?;
+            }
+            let now = Instant::now();
+            for e in events {
+                queue.extend(self.policy.handle(now, e));
+            }
+            queue.extend(self.policy.handle(now, Event::Tick));
+        }
+    }
+
+    fn feed(&mut self, event: Event, queue: &mut VecDeque<Action>) {
+        queue.extend(self.policy.handle(Instant::now(), event));
+    }
+
+    /// Carry out one action. Returns `Some(code)` when the master must exit.
+    fn execute(&mut self, action: Action, queue: &mut VecDeque<Action>) -> Result<Option<i32>> {
+        match action {
+            Action::Log(l) => log_action(&l),
+            Action::Spawn {
+                id,
+                slot,
+                generation,
+                epoch,
+            } => {
+                let event = match self.spawn(id, slot, generation, epoch) {
+                    Ok(pid) => Event::Spawned { id, pid },
+                    Err(e) => {
+                        self.forget(id);
+                        Event::SpawnFailed {
+                            id,
+                            error: format!("{e:#}"),
+                        }
+                    }
+                };
+                self.feed(event, queue);
+            }
+            Action::Drain { id: _, pid } => {
+                let _ = kill(Pid::from_raw(pid), self.config.drain_signal);
+            }
+            Action::Quit { id: _, pid } => {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+            }
+            Action::Kill { id: _, pid } => {
+                // The worker leads its own process group: kill all it started too.
+                if killpg(Pid::from_raw(pid), Signal::SIGKILL).is_err() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            Action::SampleRss { workers } => {
+                let samples = rss_by_group(&workers);
+                self.feed(Event::Rss { samples }, queue);
+            }
+            Action::Forget { id } => self.forget(id),
+            Action::Lost(lost) => self.record_lost(&lost),
+            Action::Exit(code) => return Ok(Some(code)),
+        }
+        Ok(None)
+    }
+
+    /// Block until a signal, a datagram or the nearest deadline.
+    fn wait(&mut self) -> Result<Vec<Event>> {
+        let timeout = match self.policy.next_deadline() {
+            None => PollTimeout::NONE,
+            Some(t) => {
+                let d = t.saturating_duration_since(Instant::now());
+                // Round up so we never wake a hair before the deadline and spin.
+                let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms.max(0)).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let ids: Vec<WorkerId> = self.io.keys().copied().collect();
+        let (sig_ready, notify_ready) = {
+            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len());
+            for (_, r) in &self.signals.pipes {
+                fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+            }
+            for id in &ids {
+                fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll failed"),
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            let (s, n) = ready.split_at(SIGNALS.len());
+            (s.to_vec(), n.to_vec())
+        };
+        let mut events = Vec::new();
+        for sig in self.signals.drain(&sig_ready) {
+            self.on_signal(sig, &mut events);
+        }
+        for (id, ready) in ids.into_iter().zip(notify_ready) {
+            if ready {
+                self.read_notify(id, &mut events);
+            }
+        }
+        events.extend(self.reap());
+        Ok(events)
+    }
+
+    fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
+        match sig {
+            Signal::SIGTERM | Signal::SIGINT => {
+                info!(signal = sig.as_str(), "graceful stop requested");
+                events.push(Event::Stop { graceful: true });
+            }
+            Signal::SIGQUIT => {
+                info!(signal = sig.as_str(), "fast stop requested");
+                events.push(Event::Stop { graceful: false });
+            }
+            Signal::SIGHUP => {
+                if let Some(e) = self.reload() {
+                    events.push(e);
+                }
+            }
+            Signal::SIGTTIN => events.push(Event::AddWorker),
+            Signal::SIGTTOU => events.push(Event::RemoveWorker),
+            Signal::SIGUSR1 => {
+                if let Some(p) = &self.config.logto {
+                    match redirect_output(p) {
+                        Ok(()) => info!(path = %p.display(), "log file reopened"),
+                        Err(e) => error!("cannot reopen the log file: {e:#}"),
+                    }
+                }
+            }
+            Signal::SIGUSR2 => info!("SIGUSR2 ignored (ebb has no use for it)"),
+            _ => {} // SIGCHLD: reaping happens on every turn
+        }
+    }
+
+    fn cleanup(&mut self) {
+        for l in self.listeners.drain(..) {
+            l.close();
+        }
+        if let Some(p) = &self.config.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        info!(
+            uptime_s = self.started.elapsed().as_secs(),
+            "ebb master exiting"
+        );
+    }
+}
+
+/// The worker, in words (the start-up log line, `--check-config`).
+pub fn describe(c: &WorkerCommand) -> String {
+    match c {
+        WorkerCommand::ExampleApp => "the bundled example app".into(),
+        WorkerCommand::Exec(argv) => argv.join(" "),
+        WorkerCommand::Python(app) => match (&app.module, &app.wsgi_file) {
+            (Some(m), _) => format!("Python WSGI module {m}"),
+            (None, Some(f)) => format!("Python WSGI file {}", f.display()),
+            _ => "Python WSGI app".into(),
+        },
+    }
+}

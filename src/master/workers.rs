@@ -1,0 +1,264 @@
+//! The master's side of each worker: spawning it with its environment, its notify socket,
+//! reaping it and reading what it reports.
+
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use tracing::warn;
+
+use super::Master;
+use crate::config::WorkerCommand;
+use crate::notify;
+use crate::policy::{Event, ExitStatus, WorkerId};
+use crate::spawn;
+
+/// How many datagrams are read from one worker per turn, so a flood cannot stall the loop.
+const NOTIFY_BURST: usize = 64;
+/// Warnings about bad datagrams from one worker are written at most this often.
+const NOTIFY_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// The master's side of one worker: its notify socket and datagram accounting.
+pub(super) struct WorkerIo {
+    pub(super) notify: UnixDatagram,
+    path: PathBuf,
+    bad: u64,
+    last_warn: Option<Instant>,
+    slot: usize,
+    pid: Option<i32>,
+}
+
+/// The environment every worker starts from: ebb's own, without systemd's per-process
+/// variables (they describe ebb, not the worker; `WATCHDOG_USEC` is set again in `spawn`
+/// when `--watchdog` is). The `EBB_*` variables ebb sets replace inherited ones in `spawn`;
+/// other `EBB_*` variables pass through.
+fn base_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "LISTEN_FDS"
+                    | "LISTEN_PID"
+                    | "LISTEN_FDNAMES"
+                    | "NOTIFY_SOCKET"
+                    | "WATCHDOG_USEC"
+                    | "WATCHDOG_PID"
+            )
+        })
+        .collect()
+}
+
+/// Set `key` in `env`, replacing any earlier value (a duplicate would be read differently
+/// by different languages' `getenv`).
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value));
+}
+
+impl Master {
+    pub(super) fn forget(&mut self, id: WorkerId) {
+        if let Some(io) = self.io.remove(&id) {
+            let _ = std::fs::remove_file(&io.path);
+            if io.bad > 1 {
+                warn!(
+                    worker = io.slot,
+                    pid = io.pid.unwrap_or(0),
+                    "{} bad notify messages were dropped from this worker in all",
+                    io.bad
+                );
+            }
+        }
+    }
+
+    fn worker_argv(&self) -> Result<Vec<String>> {
+        Ok(match &self.config.command {
+            WorkerCommand::ExampleApp => {
+                let exe = std::env::current_exe().context("finding ebb's own executable")?;
+                vec![exe.display().to_string(), "example-app".into()]
+            }
+            WorkerCommand::Exec(argv) => argv.clone(),
+            WorkerCommand::Python(app) => {
+                let python = app.interpreter();
+                let mut v = vec![
+                    python,
+                    self.rundir
+                        .path()
+                        .join("python/run_worker.py")
+                        .display()
+                        .to_string(),
+                ];
+                if let Some(m) = &app.module {
+                    v.extend(["--module".into(), m.clone()]);
+                }
+                if let Some(f) = &app.wsgi_file {
+                    v.extend(["--wsgi-file".into(), f.display().to_string()]);
+                }
+                v.extend(["--callable".into(), app.callable.clone()]);
+                for p in &app.pythonpath {
+                    v.extend(["--pythonpath".into(), p.display().to_string()]);
+                }
+                v.extend(["--threads".into(), app.threads.to_string()]);
+                if let Some(h) = self.config.harakiri {
+                    v.extend(["--harakiri".into(), h.as_secs().max(1).to_string()]);
+                }
+                v
+            }
+        })
+    }
+
+    pub(super) fn spawn(
+        &mut self,
+        id: WorkerId,
+        slot: usize,
+        generation: u64,
+        epoch: u64,
+    ) -> Result<i32> {
+        let path = self.rundir.path().join(format!("w{id}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let notify = UnixDatagram::bind(&path)
+            .with_context(|| format!("binding the notify socket {}", path.display()))?;
+        notify.set_nonblocking(true)?;
+        if let Some((uid, gid)) = self.ids {
+            // The worker runs as another user: let it (and only it) send to its socket.
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", path.display()))?;
+        }
+        self.io.insert(
+            id,
+            WorkerIo {
+                notify,
+                path: path.clone(),
+                bad: 0,
+                last_warn: None,
+                slot,
+                pid: None,
+            },
+        );
+        let argv = self.worker_argv()?;
+        let mut env = base_env();
+        for (k, v) in &self.config.env {
+            set_env(&mut env, k, v.clone());
+        }
+        let names: Vec<&str> = self.listeners.iter().map(|l| l.name.as_str()).collect();
+        for (k, v) in [
+            ("LISTEN_FDS", self.listeners.len().to_string()),
+            ("LISTEN_FDNAMES", names.join(":")),
+            ("NOTIFY_SOCKET", path.display().to_string()),
+            ("EBB_WORKER_ID", slot.to_string()),
+            ("EBB_GENERATION", generation.to_string()),
+            ("EBB_EPOCH", epoch.to_string()),
+            ("EBB_MASTER_PID", std::process::id().to_string()),
+            ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
+            // For a worker orphaned by a killed master: nobody enforces the deadline then.
+            (
+                "EBB_DRAIN_TIMEOUT",
+                format!("{}", self.config.drain_timeout.as_secs_f64()),
+            ),
+        ] {
+            set_env(&mut env, k, v);
+        }
+        if let Some(w) = self.config.watchdog {
+            // systemd's convention: send WATCHDOG=1 every WATCHDOG_USEC/2. No WATCHDOG_PID,
+            // which sd_watchdog_enabled() accepts: a `sh -c` wrapper's child may send too.
+            let usec = w.as_micros().clamp(1, u128::from(u64::MAX));
+            set_env(&mut env, "WATCHDOG_USEC", usec.to_string());
+        }
+        if let WorkerCommand::Python(_) = self.config.command {
+            let dir = self.rundir.path().join("python").display().to_string();
+            let pp = match env.iter().find(|(k, _)| k == "PYTHONPATH") {
+                Some((_, old)) if !old.is_empty() => format!("{dir}:{old}"),
+                _ => dir,
+            };
+            set_env(&mut env, "PYTHONPATH", pp);
+            set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
+        }
+        let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
+        let mut prepared = spawn::Prepared::new(&spawn::Command {
+            argv: &argv,
+            env: &env,
+            listen_fds: &fds,
+            chdir: self.config.chdir.as_deref(),
+            ids: self.ids,
+            death_signal: self.config.drain_signal as i32,
+        })?;
+        let pid = prepared.spawn()?;
+        if let Some(io) = self.io.get_mut(&id) {
+            io.pid = Some(pid);
+        }
+        Ok(pid)
+    }
+
+    /// Reap every child that has exited.
+    pub(super) fn reap(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.last_words(pid.as_raw(), &mut events);
+                    events.push(Event::Exited {
+                        pid: pid.as_raw(),
+                        status: ExitStatus::Code(code),
+                    })
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.last_words(pid.as_raw(), &mut events);
+                    events.push(Event::Exited {
+                        pid: pid.as_raw(),
+                        status: ExitStatus::Signal(sig as i32),
+                    })
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        events
+    }
+
+    /// Read what an exited worker sent before it died, so its final counts are known.
+    fn last_words(&mut self, pid: i32, events: &mut Vec<Event>) {
+        if let Some(id) = self
+            .io
+            .iter()
+            .find(|(_, io)| io.pid == Some(pid))
+            .map(|(id, _)| *id)
+        {
+            self.read_notify(id, events);
+        }
+    }
+
+    pub(super) fn read_notify(&mut self, id: WorkerId, events: &mut Vec<Event>) {
+        let Some(io) = self.io.get_mut(&id) else {
+            return;
+        };
+        let mut buf = [0u8; notify::MAX_DATAGRAM + 1];
+        for _ in 0..NOTIFY_BURST {
+            let n = match io.notify.recv(&mut buf) {
+                Ok(n) => n,
+                Err(_) => break, // WouldBlock: nothing more for now
+            };
+            match notify::parse(&buf[..n]) {
+                Ok(update) => events.push(Event::Notify { id, update }),
+                Err(e) => {
+                    io.bad += 1;
+                    let now = Instant::now();
+                    if io
+                        .last_warn
+                        .is_none_or(|t| now.duration_since(t) >= NOTIFY_WARN_EVERY)
+                    {
+                        warn!(
+                            worker = io.slot,
+                            pid = io.pid.unwrap_or(0),
+                            "dropped a bad notify message ({e}); {} dropped from this worker so far",
+                            io.bad
+                        );
+                        io.last_warn = Some(now);
+                    }
+                }
+            }
+        }
+    }
+}
