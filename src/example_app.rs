@@ -7,7 +7,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `/` | `hello from worker=<id> pid=<pid> gen=<gen>` |
+//! | `/` | `hello from worker=<id> pid=<pid> respawn=<n>` |
 //! | `/job?ms=N&id=X` | 200 at once, then an N-ms background job named X (default `job-<n>`) |
 //! | `/sleep?ms=N` | 200 after N ms |
 //! | `/crash` | the process aborts |
@@ -174,7 +174,7 @@ struct App {
     cfg: Config,
     slot: String,
     pid: u32,
-    generation: String,
+    respawn: String,
     drain: Drain,
     reporter: Reporter,
     /// Open connections (event loops and threads).
@@ -216,9 +216,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let cfg = Config::parse(args, &|k| std::env::var(k).ok())?;
     let info = WorkerInfo::from_env();
     let slot = info.id.map_or("0".to_string(), |i| i.to_string());
-    let generation = info.generation.map_or("0".to_string(), |g| g.to_string());
+    let respawn = info.respawn.map_or("0".to_string(), |g| g.to_string());
     let pid = std::process::id();
-    let tag = format!("ebb example-app[worker={slot} pid={pid} gen={generation}]");
+    let tag = format!("ebb example-app[worker={slot} pid={pid} respawn={respawn}]");
 
     if cfg.crash_at_start {
         say!(
@@ -253,15 +253,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .with_context(|| format!("opening EBB_JOB_JOURNAL={path}"))?,
         ),
     };
-    let app = App::start(
-        cfg,
-        slot,
-        generation,
-        drain,
-        reporter,
-        journal,
-        inherited_fds,
-    )?;
+    let app = App::start(cfg, slot, respawn, drain, reporter, journal, inherited_fds)?;
     let described = app.serve(socks)?;
 
     if app.cfg.no_ready {
@@ -315,20 +307,20 @@ impl App {
     fn start(
         cfg: Config,
         slot: String,
-        generation: String,
+        respawn: String,
         drain: Drain,
         reporter: Reporter,
         journal: Option<File>,
         inherited_fds: Vec<i32>,
     ) -> anyhow::Result<&'static App> {
         let pid = std::process::id();
-        let hello_body = format!("hello from worker={slot} pid={pid} gen={generation}\n");
+        let hello_body = format!("hello from worker={slot} pid={pid} respawn={respawn}\n");
         let app: &'static App = Box::leak(Box::new(App {
             hello: Hello::new(&hello_body),
             cfg,
             slot,
             pid,
-            generation,
+            respawn,
             drain,
             reporter,
             conns: Counter::default(),
@@ -1742,8 +1734,8 @@ fn route(app: &App, req: &Req<'_>) -> Reply {
                 Reply::Text(
                     200,
                     format!(
-                        "job {id} accepted ms={ms} worker={} pid={} gen={}\n",
-                        app.slot, app.pid, app.generation
+                        "job {id} accepted ms={ms} worker={} pid={} respawn={}\n",
+                        app.slot, app.pid, app.respawn
                     ),
                 )
             }
@@ -1758,7 +1750,7 @@ fn route(app: &App, req: &Req<'_>) -> Reply {
         "/stats" => Reply::Text(
             200,
             format!(
-                "requests={} inflight={} jobs={} connections={} draining={} worker={} pid={} gen={}\n",
+                "requests={} inflight={} jobs={} connections={} draining={} worker={} pid={} respawn={}\n",
                 app.reporter.requests(),
                 app.reporter.inflight(),
                 app.reporter.jobs(),
@@ -1766,7 +1758,7 @@ fn route(app: &App, req: &Req<'_>) -> Reply {
                 u8::from(app.drain.is_draining()),
                 app.slot,
                 app.pid,
-                app.generation
+                app.respawn
             ),
         ),
         _ => Reply::Text(404, format!("not found: {}\n", req.path)),
@@ -1965,7 +1957,7 @@ mod tests {
 
     #[test]
     fn hello_responses() {
-        let h = Hello::new("hello from worker=1 pid=2 gen=3\n");
+        let h = Hello::new("hello from worker=1 pid=2 respawn=3\n");
         let s = String::from_utf8(h.keep_alive.clone()).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(s.contains("Content-Length: 32\r\n\r\nhello from worker=1"));
@@ -2021,7 +2013,7 @@ mod tests {
         );
         assert_eq!(out, app.hello.keep_alive);
         assert!(String::from_utf8_lossy(&out).contains("worker=3 pid="));
-        assert!(String::from_utf8_lossy(&out).contains(" gen=9"));
+        assert!(String::from_utf8_lossy(&out).contains(" respawn=9"));
         assert_eq!(step(app, b"GET / HTTP/1.1\r\nHo", &mut out), Step::Partial);
         assert_eq!(
             step(app, b"GET /sleep?ms=5 HTTP/1.1\r\n\r\n", &mut out),

@@ -120,7 +120,7 @@ impl std::fmt::Display for ExitStatus {
 pub struct WorkerRef {
     pub id: WorkerId,
     pub slot: usize,
-    pub generation: u64,
+    pub respawn: u64,
     pub pid: Option<i32>,
 }
 
@@ -164,8 +164,8 @@ pub enum Action {
     Spawn {
         id: WorkerId,
         slot: usize,
+        respawn: u64,
         generation: u64,
-        epoch: u64,
     },
     /// Send the drain signal to the worker.
     Drain {
@@ -239,8 +239,8 @@ pub enum State {
 pub struct Worker {
     pub id: WorkerId,
     pub slot: usize,
+    pub respawn: u64,
     pub generation: u64,
-    pub epoch: u64,
     pub pid: Option<i32>,
     pub state: State,
     pub started: Instant,
@@ -284,7 +284,7 @@ impl Worker {
         WorkerRef {
             id: self.id,
             slot: self.slot,
-            generation: self.generation,
+            respawn: self.respawn,
             pid: self.pid,
         }
     }
@@ -329,7 +329,7 @@ struct Slot {
     /// Its replacement, while a recycle is under way.
     replacement: Option<WorkerId>,
     /// Generations spawned in this slot so far.
-    gens: u64,
+    respawns: u64,
     /// Consecutive failures to start; reset by a READY.
     failures: u32,
     /// No spawn in this slot before this moment (back-off).
@@ -346,8 +346,8 @@ enum Mode {
 #[derive(Debug)]
 pub struct Policy {
     params: Params,
-    /// Incremented on every reload; workers of an older epoch are replaced.
-    epoch: u64,
+    /// Incremented on every reload; workers of an older generation are replaced.
+    generation: u64,
     slots: Vec<Slot>,
     workers: BTreeMap<WorkerId, Worker>,
     next_id: WorkerId,
@@ -381,7 +381,7 @@ impl Policy {
         let slots = vec![Slot::default(); params.processes];
         Policy {
             params,
-            epoch: 1,
+            generation: 1,
             slots,
             workers: BTreeMap::new(),
             next_id: 1,
@@ -398,8 +398,8 @@ impl Policy {
         &self.params
     }
 
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn workers(&self) -> impl Iterator<Item = &Worker> {
@@ -830,7 +830,7 @@ impl Policy {
         if self.is_stopping() {
             return;
         }
-        self.epoch += 1;
+        self.generation += 1;
         self.params = params;
         log(
             out,
@@ -839,7 +839,7 @@ impl Policy {
             "reload",
             format!(
                 "reload: replacing every worker with configuration generation {} ({} processes)",
-                self.epoch, self.params.processes
+                self.generation, self.params.processes
             ),
         );
         // Replacements still starting on the old configuration are drained: their slot
@@ -1028,7 +1028,7 @@ impl Policy {
 
     /// Decide which serving workers must be replaced, and why.
     fn mark_recycles(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let epoch = self.epoch;
+        let generation = self.generation;
         let p = &self.params;
         for w in self.workers.values_mut() {
             if w.state != State::Ready || w.recycle.is_some() {
@@ -1039,7 +1039,7 @@ impl Policy {
                 Some(Reason::Stuck)
             } else if watchdog_due.is_some() {
                 Some(Reason::Watchdog)
-            } else if w.epoch < epoch {
+            } else if w.generation < generation {
                 Some(Reason::Reload)
             } else if let (Some(limit), Some(n)) = (w.request_limit, w.requests)
                 && n >= limit
@@ -1071,7 +1071,7 @@ impl Policy {
                         w.rss_kb.unwrap_or(0) / 1024,
                         p.reload_on_rss_mb.unwrap_or(0)
                     ),
-                    Reason::Reload => format!("configuration generation {epoch}"),
+                    Reason::Reload => format!("configuration generation {generation}"),
                     Reason::Stuck => "a request is stuck".into(),
                     Reason::Watchdog => {
                         let silent = now.saturating_duration_since(w.last_watchdog.unwrap_or(now));
@@ -1190,8 +1190,8 @@ impl Policy {
             };
             let p = &self.params;
             let s = &mut self.slots[idx];
-            s.gens += 1;
-            let generation = s.gens;
+            s.respawns += 1;
+            let respawn = s.respawns;
             let request_limit = p
                 .max_requests
                 .map(|n| n + (slot as u64 - 1) * p.max_requests_delta + jitter);
@@ -1208,8 +1208,8 @@ impl Policy {
                 Worker {
                     id,
                     slot,
-                    generation,
-                    epoch: self.epoch,
+                    respawn,
+                    generation: self.generation,
                     pid: None,
                     state: State::Starting,
                     started: now,
@@ -1240,8 +1240,8 @@ impl Policy {
             out.push(Action::Spawn {
                 id,
                 slot,
-                generation,
-                epoch: self.epoch,
+                respawn,
+                generation: self.generation,
             });
         }
     }

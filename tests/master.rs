@@ -834,9 +834,8 @@ fn watchdog_replaces_a_silent_worker() {
         "{msg}"
     );
 
-    // A replacement (generation 2, which keeps pinging) becomes ready; then the old one drains.
-    let is_replacement_ready =
-        |l: &Line| l.is_event("ready") && l.int_field("generation") == Some(2);
+    // A replacement (respawn 2, which keeps pinging) becomes ready; then the old one drains.
+    let is_replacement_ready = |l: &Line| l.is_event("ready") && l.int_field("respawn") == Some(2);
     let replacement = ebb.expect_after(0, "the replacement's READY", is_replacement_ready, SOON);
     assert_ne!(replacement.pid(), Some(old));
     let is_drained = |l: &Line| l.is_event("drained") && l.pid() == Some(old);

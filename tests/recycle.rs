@@ -221,7 +221,7 @@ fn recycling_under_load_loses_nothing() {
 }
 
 /// (14) The same load with SIGHUP three times: zero failures, zero lost jobs, and every worker
-/// ends on configuration epoch 4.
+/// ends on configuration generation 4.
 #[test]
 fn reloads_under_load_lose_nothing() {
     let _g = load_lock();
@@ -251,22 +251,22 @@ fn reloads_under_load_lose_nothing() {
         "{}",
         reloads[2].raw
     );
-    // All live workers converge on epoch 4 (old ones drain away).
+    // All live workers converge on generation 4 (old ones drain away).
     let converged = poll_until(Duration::from_secs(30), || {
         let ws = ebb.workers();
         (ws.len() == 2
             && ws
                 .iter()
-                .all(|(_, e)| e.get("EBB_EPOCH").map(String::as_str) == Some("4")))
+                .all(|(_, e)| e.get("EBB_CONFIG_GENERATION").map(String::as_str) == Some("4")))
         .then_some(ws)
     });
     if converged.is_none() {
         let ws: Vec<(i32, Option<String>)> = ebb
             .workers()
             .into_iter()
-            .map(|(p, e)| (p, e.get("EBB_EPOCH").cloned()))
+            .map(|(p, e)| (p, e.get("EBB_CONFIG_GENERATION").cloned()))
             .collect();
-        ebb.fail(&format!("workers did not converge on epoch 4: {ws:?}"));
+        ebb.fail(&format!("workers did not converge on generation 4: {ws:?}"));
     }
     // And each says so itself.
     let mut slots = BTreeSet::new();
@@ -275,7 +275,7 @@ fn reloads_under_load_lose_nothing() {
         let r = get_ok(&ebb, &t, "/env");
         let env = r.env();
         assert_eq!(
-            env.get("EBB_EPOCH").map(String::as_str),
+            env.get("EBB_CONFIG_GENERATION").map(String::as_str),
             Some("4"),
             "{}",
             r.body
@@ -296,7 +296,7 @@ fn reloads_under_load_lose_nothing() {
     );
     check_no_failures(&ebb, &stats);
     // Under this load most workers are already marked for max-requests when a reload comes,
-    // so few recycles carry the reason "reload"; the epoch check above is what proves that
+    // so few recycles carry the reason "reload"; the generation check above is what proves that
     // the reloads were applied.
 }
 
@@ -389,7 +389,7 @@ fn crashing_replacement_keeps_old_workers_serving() {
     assert!(new.is_disjoint(&old), "old {old:?} replaced by {new:?}");
     let r = get_ok(&ebb, &t, "/env");
     assert_eq!(
-        r.env().get("EBB_EPOCH").map(String::as_str),
+        r.env().get("EBB_CONFIG_GENERATION").map(String::as_str),
         Some("3"),
         "{}",
         r.body

@@ -224,13 +224,13 @@ fn motivating_scenario(how: &str) {
     let load_took = t0.elapsed();
     ebb.expect_after(hup_mark, "the reload", |l| l.is_event("reload"), SOON);
     // The rolling reload completes: every worker of the old configuration drains (its jobs
-    // done) and exits; the new generation serves.
+    // done) and exits; the new respawn serves.
     let old_epoch_gone = poll_until(Duration::from_secs(60), || {
         let ws = ebb.workers();
         (!ws.is_empty()
             && ws
                 .iter()
-                .all(|(_, env)| env.get("EBB_EPOCH").map(String::as_str) != Some("1")))
+                .all(|(_, env)| env.get("EBB_CONFIG_GENERATION").map(String::as_str) != Some("1")))
         .then_some(ws.len())
     });
     if old_epoch_gone.is_none() {

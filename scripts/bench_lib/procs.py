@@ -218,7 +218,7 @@ class ChildPoller(threading.Thread):
         super().__init__(daemon=True)
         self.pid = master_pid
         self.interval = interval
-        self.with_env = with_env          # environment key to read from each new child (EBB_EPOCH)
+        self.with_env = with_env          # environment key to read from each new child (EBB_CONFIG_GENERATION)
         self.stop_ev = threading.Event()
         self.events = []                  # (time, "spawn"|"exit", pid)
         self.current = set()

@@ -190,7 +190,7 @@ def write(path, data):
         L.append("wrk `GET /` for %s s with `/job` (2 s jobs) at %s/s on the side; `SIGHUP` to the "
                  "master a third of the way in. *All new* = time from the HUP until no worker "
                  "from before it is left (the master's children polled every 50 ms; for ebb "
-                 "the new workers' `EBB_EPOCH` is checked too). Lost = jobs without `done` after "
+                 "the new workers' `EBB_CONFIG_GENERATION` is checked too). Lost = jobs without `done` after "
                  "a graceful stop." % (data["settings"]["durations"]["hup"],
                                        data["settings"]["job_rate"]))
         L.append("")

@@ -353,7 +353,7 @@ class Hup(Scenario):
         tag = "s4-r%d" % (rep + 1)
         journal = os.path.join(self.workdir, "%s-%s.journal" % (tag, srv.name))
         run = srv.start(self.workdir, tag, journal=journal)
-        poller = ChildPoller(run.pid, 0.05, with_env="EBB_EPOCH" if srv.name == "ebb" else None)
+        poller = ChildPoller(run.pid, 0.05, with_env="EBB_CONFIG_GENERATION" if srv.name == "ebb" else None)
         sender = w = None
         try:
             initial = set(run.workers())
@@ -394,7 +394,7 @@ class Hup(Scenario):
                  first_new_s=round(min(spawns) - t_hup, 3) if spawns else None,
                  hup_at_s=round(t_hup - r["started"], 3))
         if srv.name == "ebb":
-            # Cross-check with EBB_EPOCH: every worker that appeared after the HUP carries a newer
+            # Cross-check with EBB_CONFIG_GENERATION: every worker that appeared after the HUP carries a newer
             # epoch than the first ones.
             epochs_old = {poller.env_of.get(p) for p in initial}
             epochs_new = {poller.env_of.get(p) for t, kind, p in poller.events

@@ -146,7 +146,7 @@ pub struct Config {
     pub max_requests: Option<u64>,
     /// uWSGI spread: slot k gets `max_requests + (k-1)·delta`.
     pub max_requests_delta: u64,
-    /// gunicorn spread: a random `0..=jitter` added per generation.
+    /// gunicorn spread: a random `0..=jitter` added per respawn.
     pub max_requests_jitter: u64,
     /// Recycle a worker after it has lived this long.
     pub max_worker_lifetime: Option<Duration>,

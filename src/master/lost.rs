@@ -17,7 +17,7 @@ impl Master {
         error!(
             worker = lost.worker.slot,
             pid = lost.worker.pid.unwrap_or(0),
-            generation = lost.worker.generation,
+            respawn = lost.worker.respawn,
             reason = %lost.reason,
             "LOST WORK: {} requests in flight and {} background jobs were lost{} \
              (as last reported by the worker {:.0} ms before)",
@@ -37,7 +37,7 @@ impl Master {
                     .map_or(0.0, |d| d.as_secs_f64()),
                 "worker": lost.worker.slot,
                 "pid": lost.worker.pid,
-                "generation": lost.worker.generation,
+                "respawn": lost.worker.respawn,
                 "reason": lost.reason,
                 "requests_in_flight": lost.requests_in_flight,
                 "jobs": lost.jobs,

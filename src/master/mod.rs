@@ -47,22 +47,18 @@ pub struct Master {
 }
 
 fn log_action(l: &Log) {
-    let (slot, pid, generation) = match l.worker {
-        Some(w) => (
-            w.slot as i64,
-            w.pid.unwrap_or(0) as i64,
-            w.generation as i64,
-        ),
+    let (slot, pid, respawn) = match l.worker {
+        Some(w) => (w.slot as i64, w.pid.unwrap_or(0) as i64, w.respawn as i64),
         None => (0, 0, 0),
     };
     let event = l.event;
     let msg = &l.message;
     if l.worker.is_some() {
         match l.level {
-            Level::Debug => debug!(worker = slot, pid, generation, event, "{msg}"),
-            Level::Info => info!(worker = slot, pid, generation, event, "{msg}"),
-            Level::Warn => warn!(worker = slot, pid, generation, event, "{msg}"),
-            Level::Error => error!(worker = slot, pid, generation, event, "{msg}"),
+            Level::Debug => debug!(worker = slot, pid, respawn, event, "{msg}"),
+            Level::Info => info!(worker = slot, pid, respawn, event, "{msg}"),
+            Level::Warn => warn!(worker = slot, pid, respawn, event, "{msg}"),
+            Level::Error => error!(worker = slot, pid, respawn, event, "{msg}"),
         }
     } else {
         match l.level {
@@ -185,10 +181,10 @@ impl Master {
             Action::Spawn {
                 id,
                 slot,
+                respawn,
                 generation,
-                epoch,
             } => {
-                let event = match self.spawn(id, slot, generation, epoch) {
+                let event = match self.spawn(id, slot, respawn, generation) {
                     Ok(pid) => Event::Spawned { id, pid },
                     Err(e) => {
                         self.forget(id);

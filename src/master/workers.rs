@@ -114,8 +114,8 @@ impl Master {
         &mut self,
         id: WorkerId,
         slot: usize,
+        respawn: u64,
         generation: u64,
-        epoch: u64,
     ) -> Result<i32> {
         let path = self.rundir.path().join(format!("w{id}.sock"));
         let _ = std::fs::remove_file(&path);
@@ -149,8 +149,8 @@ impl Master {
             ("LISTEN_FDNAMES", names.join(":")),
             ("NOTIFY_SOCKET", path.display().to_string()),
             ("EBB_WORKER_ID", slot.to_string()),
-            ("EBB_GENERATION", generation.to_string()),
-            ("EBB_EPOCH", epoch.to_string()),
+            ("EBB_RESPAWN", respawn.to_string()),
+            ("EBB_CONFIG_GENERATION", generation.to_string()),
             ("EBB_MASTER_PID", std::process::id().to_string()),
             ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
             // For a worker orphaned by a killed master: nobody enforces the deadline then.

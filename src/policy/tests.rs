@@ -218,11 +218,8 @@ fn summary(actions: &[Action], want_logs: &[&str]) -> Vec<String> {
         .iter()
         .filter_map(|a| match a {
             Action::Spawn {
-                id,
-                slot,
-                generation,
-                ..
-            } => Some(format!("spawn w{id} s{slot} g{generation}")),
+                id, slot, respawn, ..
+            } => Some(format!("spawn w{id} s{slot} g{respawn}")),
             Action::Drain { pid, .. } => Some(format!("drain w{}", wid(*pid))),
             Action::Quit { pid, .. } => Some(format!("quit w{}", wid(*pid))),
             Action::Kill { pid, .. } => Some(format!("kill w{}", wid(*pid))),
@@ -912,14 +909,14 @@ fn jitter_stays_within_bounds_and_varies() {
         p.max_requests_jitter = 10;
     }));
     h.input(0, In::Tick);
-    for generation in 1..40u64 {
-        h.input(generation * 10, In::Ready(generation));
-        let limit = h.p.worker(generation).unwrap().request_limit.unwrap();
+    for respawn in 1..40u64 {
+        h.input(respawn * 10, In::Ready(respawn));
+        let limit = h.p.worker(respawn).unwrap().request_limit.unwrap();
         assert!((100..=110).contains(&limit), "limit {limit}");
         limits.insert(limit);
-        h.input(generation * 10 + 1, In::Requests(generation, 1000));
-        h.input(generation * 10 + 2, In::Ready(generation + 1));
-        h.input(generation * 10 + 3, In::Exit(generation, 0));
+        h.input(respawn * 10 + 1, In::Requests(respawn, 1000));
+        h.input(respawn * 10 + 2, In::Ready(respawn + 1));
+        h.input(respawn * 10 + 3, In::Exit(respawn, 0));
     }
     assert!(limits.len() > 3, "jitter should vary: {limits:?}");
 }

@@ -9,7 +9,7 @@
 //!   absolute `X_EBB_*` values, coalesced off the hot path.
 //! * [`Drain`]: the drain signal as a flag every thread can check, and a descriptor every
 //!   thread can `poll()` next to its socket.
-//! * [`WorkerInfo`]: `EBB_WORKER_ID`, `EBB_GENERATION`, `EBB_MASTER_PID`.
+//! * [`WorkerInfo`]: `EBB_WORKER_ID`, `EBB_RESPAWN`, `EBB_MASTER_PID`.
 //!
 //! A worker's life with the SDK:
 //!
@@ -42,13 +42,13 @@ pub use listen::{LISTEN_FDS_START, Listener, Stream, listeners};
 pub use notify::{MAX_MESSAGE, Notifier};
 pub use report::{COALESCE, JobGuard, MAX_JOB_NAME_LEN, MAX_JOB_NAMES, Reporter, RequestGuard};
 
-/// Who this worker is, from `EBB_WORKER_ID`, `EBB_GENERATION` and `EBB_MASTER_PID`.
+/// Who this worker is, from `EBB_WORKER_ID`, `EBB_RESPAWN` and `EBB_MASTER_PID`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerInfo {
     /// Slot number, 1..=N (`None` when not run by ebb).
     pub id: Option<u32>,
     /// How many times this slot has been (re)started, per the master.
-    pub generation: Option<u64>,
+    pub respawn: Option<u64>,
     /// The master's pid.
     pub master_pid: Option<u32>,
 }
@@ -59,15 +59,15 @@ impl WorkerInfo {
         let get = |k: &str| std::env::var(k).ok();
         WorkerInfo::parse(
             get("EBB_WORKER_ID").as_deref(),
-            get("EBB_GENERATION").as_deref(),
+            get("EBB_RESPAWN").as_deref(),
             get("EBB_MASTER_PID").as_deref(),
         )
     }
 
-    fn parse(id: Option<&str>, generation: Option<&str>, master: Option<&str>) -> WorkerInfo {
+    fn parse(id: Option<&str>, respawn: Option<&str>, master: Option<&str>) -> WorkerInfo {
         WorkerInfo {
             id: id.and_then(|v| v.trim().parse().ok()),
-            generation: generation.and_then(|v| v.trim().parse().ok()),
+            respawn: respawn.and_then(|v| v.trim().parse().ok()),
             master_pid: master.and_then(|v| v.trim().parse().ok()),
         }
     }
@@ -151,7 +151,7 @@ mod tests {
             w,
             WorkerInfo {
                 id: Some(2),
-                generation: Some(7),
+                respawn: Some(7),
                 master_pid: Some(100)
             }
         );

@@ -9,7 +9,7 @@ must notice the silence, start a replacement and drain this one. Standard librar
 * It says READY=1, then sends WATCHDOG=1 every WATCHDOG_USEC/2 (systemd's convention), as
   sd_watchdog_enabled() would: only when WATCHDOG_USEC is set and WATCHDOG_PID, if set, is our
   pid. Without a watchdog it exits with status 2.
-* The first worker of each slot (EBB_GENERATION=1) stops after PINGS pings (default 3) and
+* The first worker of each slot (EBB_RESPAWN=1) stops after PINGS pings (default 3) and
   stays alive, silent. Later generations ping until they are told to drain.
 * The drain signal (SIGTERM) makes it exit 0 at once: it serves nothing, so it has nothing to
   finish. It never accepts on the sockets at fds 3.. (connections wait for other workers).
@@ -58,7 +58,7 @@ interval = watchdog_interval()
 if interval is None:
     print("watchdog_worker.py: no WATCHDOG_USEC: run it with ebb --watchdog SECS", file=sys.stderr)
     sys.exit(2)
-pings = int(os.environ.get("PINGS", "3")) if os.environ.get("EBB_GENERATION") == "1" else None
+pings = int(os.environ.get("PINGS", "3")) if os.environ.get("EBB_RESPAWN") == "1" else None
 
 signal.signal(signal.SIGTERM, drain)
 notify("READY=1", "STATUS=feeding the watchdog")

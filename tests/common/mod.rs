@@ -726,7 +726,7 @@ impl Response {
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 
-    /// `key=<number>` from the body (`worker=`, `pid=`, `gen=`).
+    /// `key=<number>` from the body (`worker=`, `pid=`, `respawn=`).
     pub fn num(&self, key: &str) -> Option<u64> {
         body_num(&self.body, key)
     }

@@ -83,7 +83,7 @@ class WorkerProc(object):
             "LISTEN_FDS": str(len(listeners)),
             "LISTEN_FDNAMES": ":".join(name for _, name in listeners),
             "EBB_WORKER_ID": str(worker_id),
-            "EBB_GENERATION": "1",
+            "EBB_RESPAWN": "1",
             "EBB_MASTER_PID": str(os.getpid()),
             "PYTHONPATH": PYDIR + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else ""),
             "PYTHONUNBUFFERED": "1",
