@@ -6,6 +6,7 @@
 
 mod lost;
 mod reload;
+mod rundir;
 mod setup;
 mod signals;
 mod workers;
@@ -13,7 +14,6 @@ mod workers;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -22,13 +22,13 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tracing::{debug, error, info, warn};
 
+use rundir::RunDir;
 pub use setup::redirect_output;
-use setup::{open_append, resolve_ids, runtime_base};
+use setup::{open_append, raise_nofile_limit, resolve_ids};
 use signals::{SIGNALS, Signals};
 use workers::WorkerIo;
 
 use crate::config::{Config, Loaded, Loader, WorkerCommand};
-use crate::embedded::write_python_files;
 use crate::policy::{Action, Event, Level, Log, Params, Policy, WorkerId};
 use crate::procinfo::rss_by_group;
 use crate::sockets::{self, Listener};
@@ -38,7 +38,7 @@ pub struct Master {
     config: Config,
     policy: Policy,
     listeners: Vec<Listener>,
-    rundir: tempfile::TempDir,
+    rundir: RunDir,
     io: HashMap<WorkerId, WorkerIo>,
     signals: Signals,
     ids: Option<(u32, u32)>,
@@ -77,6 +77,7 @@ impl Master {
         for w in &loaded.warnings {
             warn!("{w}");
         }
+        raise_nofile_limit();
         let signals = Signals::install()?;
         let mut listeners = sockets::from_systemd()?;
         if !listeners.is_empty() {
@@ -92,22 +93,8 @@ impl Master {
         if listeners.is_empty() {
             anyhow::bail!("no socket to listen on: add --http-socket 127.0.0.1:8000");
         }
-        let rundir = tempfile::Builder::new()
-            .prefix("ebb-")
-            .tempdir_in(runtime_base())
-            .context("creating the private runtime directory")?;
-        // Private to the master; traversable (not listable) by workers of another user,
-        // who reach their own notify socket and the Python files by path.
         let ids = resolve_ids(&config)?;
-        let mode = if ids.is_some() { 0o711 } else { 0o700 };
-        std::fs::set_permissions(rundir.path(), std::fs::Permissions::from_mode(mode))?;
-        write_python_files(rundir.path())?;
-        if let Some((uid, gid)) = ids {
-            // Workers of another user may write Python's bytecode cache next to the worker.
-            let py = rundir.path().join("python");
-            std::os::unix::fs::chown(&py, Some(uid), Some(gid))
-                .with_context(|| format!("chown {}", py.display()))?;
-        }
+        let rundir = RunDir::create(ids)?;
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
@@ -231,13 +218,17 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready) = {
-            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len());
+        let (sig_ready, notify_ready, rundir_changed) = {
+            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len() + 1);
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
             }
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
+            }
+            let watching = self.rundir.watch_fd().is_some();
+            if let Some(fd) = self.rundir.watch_fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -248,8 +239,9 @@ impl Master {
                 .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
-            let (s, n) = ready.split_at(SIGNALS.len());
-            (s.to_vec(), n.to_vec())
+            let (s, rest) = ready.split_at(SIGNALS.len());
+            let (n, w) = rest.split_at(ids.len());
+            (s.to_vec(), n.to_vec(), watching && w.first() == Some(&true))
         };
         let mut events = Vec::new();
         for sig in self.signals.drain(&sig_ready) {
@@ -259,6 +251,10 @@ impl Master {
             if ready {
                 self.read_notify(id, &mut events);
             }
+        }
+        if rundir_changed {
+            self.rundir.drain_events();
+            self.repair_rundir(&mut events);
         }
         events.extend(self.reap());
         Ok(events)
