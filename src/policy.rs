@@ -6,8 +6,11 @@
 //!
 //! A worker lives `Starting → Ready → Draining → Exited` (or `Killing` when a deadline runs
 //! out). Each worker belongs to a *slot* (1..=processes). Recycling slot k means: start a
-//! replacement in slot k, wait for its READY, then drain the old worker; at most
-//! `processes + max_surge` worker processes exist at any time.
+//! replacement in slot k, wait for its READY, then drain the old worker. As Kubernetes counts
+//! `maxSurge`, workers that are draining (they have stopped accepting) do not count against
+//! the surge: at most `processes + max_surge` workers are starting or serving, and at most
+//! `max_draining` are draining, so a long job in one old worker never holds back the
+//! replacement of the others.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,6 +38,8 @@ pub const REQUESTS_REPORT_GRACE: Duration = Duration::from_secs(10);
 pub struct Params {
     pub processes: usize,
     pub max_surge: usize,
+    /// Replaced workers that may be draining at once.
+    pub max_draining: usize,
     pub drain_timeout: Duration,
     pub ready_timeout: Duration,
     pub max_requests: Option<u64>,
@@ -55,6 +60,7 @@ impl Params {
         Params {
             processes: c.processes,
             max_surge: c.max_surge,
+            max_draining: c.max_draining.unwrap_or(c.processes),
             drain_timeout: c.drain_timeout,
             ready_timeout: c.ready_timeout,
             max_requests: c.max_requests,
@@ -611,7 +617,7 @@ impl Policy {
                     "worker reports a request stuck past the harakiri limit{}; replacing it",
                     w.status
                         .as_deref()
-                        .map(|s| format!(" ({s})"))
+                        .map(|s| format!(" ({})", clip(s, STATUS_IN_LOG)))
                         .unwrap_or_default()
                 ),
             );
@@ -706,6 +712,25 @@ impl Policy {
                     );
                 }
             }
+            State::Starting | State::Ready
+                if matches!(
+                    self.mode,
+                    Mode::Stopping {
+                        graceful: false,
+                        ..
+                    }
+                ) =>
+            {
+                // Told to quit: an exit is what was asked for, not a surprise.
+                log(
+                    out,
+                    Level::Info,
+                    Some(r),
+                    "quit",
+                    format!("worker quit ({status}) after {}", secs(lived)),
+                );
+                self.report_lost(&w, &format!("fast stop ({status})"), now, out);
+            }
             State::Starting | State::Ready => {
                 let before_ready = w.state == State::Starting;
                 let level = if before_ready || !clean {
@@ -787,10 +812,6 @@ impl Policy {
             } => return,
             Mode::Stopping { graceful: true, .. } if graceful => return,
             _ => {}
-        }
-        if !self.is_stopping() {
-            // The exit code tells whether the stop itself lost work.
-            self.lost_any = false;
         }
         self.mode = Mode::Stopping {
             graceful,
@@ -1119,12 +1140,24 @@ impl Policy {
         }
     }
 
-    fn alive(&self) -> usize {
-        self.workers.len()
+    /// Replacements started for a slot that still has its worker: each will send that worker
+    /// to drain once it is ready, so it holds a place under `max_draining` from the start.
+    fn replacements_pending(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.replacement.is_some() && s.current.is_some())
+            .count()
+    }
+
+    /// Workers starting or serving, and workers draining (or being killed).
+    fn counts_for_surge(&self) -> (usize, usize) {
+        let draining = self.workers.values().filter(|w| w.is_draining()).count();
+        (self.workers.len() - draining, draining)
     }
 
     fn spawn_needed(&mut self, now: Instant, out: &mut Vec<Action>) {
         let cap = self.params.processes + self.params.max_surge;
+        let draining_cap = self.params.max_draining.max(1);
         // Empty slots first (capacity), then recycles in the order they were asked for, so a
         // free surge place goes to the worker that has waited longest.
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
@@ -1156,8 +1189,27 @@ impl Policy {
                 continue;
             }
             // A slot with no worker at all is always filled (capacity first); a
-            // replacement waits for a free place under the surge cap.
-            if has_current && self.alive() >= cap {
+            // replacement waits for a free place under the surge cap, and for room among the
+            // draining (its READY will send the old worker there).
+            let (serving, draining) = self.counts_for_surge();
+            let wait = if !has_current {
+                None
+            } else if serving >= cap {
+                Some(format!(
+                    "{serving} of at most {cap} workers are starting or serving (--processes {} + \
+                     --max-surge {})",
+                    self.params.processes, self.params.max_surge
+                ))
+            } else if draining + self.replacements_pending() >= draining_cap {
+                Some(format!(
+                    "{draining} replaced workers are draining and {} more will once their \
+                     replacements are ready (--max-draining {draining_cap})",
+                    self.replacements_pending()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = wait {
                 let cid = s.current.expect("current is some");
                 let w = self.workers.get_mut(&cid).expect("current exists");
                 if !w.said_waiting {
@@ -1168,14 +1220,7 @@ impl Policy {
                         Level::Info,
                         Some(r),
                         "surge-wait",
-                        format!(
-                            "recycle waits: {} of at most {} worker processes exist \
-                             (--processes {} + --max-surge {}); it keeps serving meanwhile",
-                            self.workers.len(),
-                            cap,
-                            self.params.processes,
-                            self.params.max_surge
-                        ),
+                        format!("recycle waits: {why}; it keeps serving meanwhile"),
                     );
                 }
                 continue;
@@ -1321,6 +1366,17 @@ impl Policy {
             consider(t);
         }
         best
+    }
+}
+
+/// A worker's `STATUS=` text is shown in log lines cut to this many characters.
+const STATUS_IN_LOG: usize = 120;
+
+/// `s` cut to `max` characters, saying how long it was when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &s[..at], s.len()),
     }
 }
 

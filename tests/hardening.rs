@@ -67,3 +67,39 @@ fn a_removed_runtime_dir_is_recreated() {
     ebb.wait_ready(mark, 1, SOON);
     get_ok(&ebb, &t, "/");
 }
+
+/// A reload is not held back by one worker's long job: draining workers do not count against
+/// `--max-surge` (as Kubernetes counts `maxSurge`), so the other workers are replaced while it
+/// finishes; the job still completes.
+#[test]
+fn a_long_job_does_not_stall_a_reload() {
+    let ebb = Ebb::example(3).args(["--drain-timeout", "30"]).start();
+    let t = ebb.ready(3);
+    // The long job goes to slot 1, which is replaced first: with draining workers counted
+    // against the surge, slots 2 and 3 would wait for it.
+    let mut conn = poll_until(SOON, || {
+        let mut c = Conn::open(&t).ok()?;
+        let r = c.get("/", true).ok()?;
+        (r.num("worker") == Some(1)).then_some(c)
+    })
+    .unwrap_or_else(|| ebb.fail("no connection reached worker 1"));
+    conn.get("/job?ms=6000&id=long", false)
+        .unwrap_or_else(|e| ebb.fail(&format!("/job: {e}")));
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGHUP);
+    // All three replacements are ready well before the 6 s job ends.
+    ebb.wait_ready(mark, 3, Duration::from_secs(4));
+    ebb.wait_n_after(mark, 2, |l| l.is_event("drained"), Duration::from_secs(4))
+        .unwrap_or_else(|e| ebb.fail(&format!("the two idle old workers did not drain: {e}")));
+    assert_eq!(
+        ebb.count_after(mark, |l| l.is_event("drained")),
+        2,
+        "the busy old worker drained before its job ended"
+    );
+    ebb.expect_after(
+        mark,
+        "the long job's worker to drain once its job is done",
+        |l| l.is_event("drained") && l.message().contains("1 jobs done"),
+        SOON,
+    );
+}

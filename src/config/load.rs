@@ -431,6 +431,9 @@ fn build(
                     c.watchdog = (!d.is_zero()).then_some(d);
                 }
                 Id::MaxSurge => c.max_surge = values::parse_uint(raw, 1, 1024)? as usize,
+                Id::MaxDraining => {
+                    c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)
+                }
                 Id::DrainSignal => c.drain_signal = values::parse_signal(raw)?,
                 Id::DrainTimeout => c.drain_timeout = positive(values::parse_duration(raw)?)?,
                 Id::ReadyTimeout => c.ready_timeout = positive(values::parse_duration(raw)?)?,

@@ -156,6 +156,8 @@ pub struct Config {
     pub reload_on_rss_mb: Option<u64>,
     /// How many workers may exist beyond `processes` while recycling (`--max-surge`).
     pub max_surge: usize,
+    /// Replaced workers draining at once; `None`: as many as `processes`.
+    pub max_draining: Option<usize>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -192,6 +194,7 @@ impl Default for Config {
             max_worker_lifetime_delta: Duration::ZERO,
             reload_on_rss_mb: None,
             max_surge: 1,
+            max_draining: None,
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

@@ -43,6 +43,7 @@ pub enum Id {
     Harakiri,
     Watchdog,
     MaxSurge,
+    MaxDraining,
     DrainSignal,
     DrainTimeout,
     ReadyTimeout,
@@ -442,8 +443,19 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(MaxSurge, "max-surge", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
         .value("N")
         .default("1")
-        .help("How many workers may exist beyond --processes while workers are replaced.")
+        .help(
+            "How many workers may be starting beyond --processes while workers are replaced \
+             (draining workers do not count: see --max-draining).",
+        )
         .example("1"),
+    OptionSpec::new(MaxDraining, "max-draining", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
+        .value("N")
+        .help(
+            "How many replaced workers may be draining at once (default: --processes, so a \
+             reload replaces every worker while the old ones finish their jobs). At most \
+             processes + max-surge + max-draining worker processes exist.",
+        )
+        .example("4"),
     // Draining.
     OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
         .value("SIG")
