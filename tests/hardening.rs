@@ -103,3 +103,32 @@ fn a_long_job_does_not_stall_a_reload() {
         SOON,
     );
 }
+
+/// During a graceful stop, once no worker accepts any more, a new connection is refused at
+/// once (as gunicorn does) rather than waiting in a backlog nobody accepts from.
+#[test]
+fn a_graceful_stop_refuses_new_connections_at_once() {
+    let mut ebb = Ebb::example(2).start();
+    let t = ebb.ready(2);
+    let Target::Tcp(addr) = t else {
+        panic!("a TCP target")
+    };
+    get_ok(&ebb, &t, "/job?ms=3000&id=still-running");
+    ebb.signal(Signal::SIGTERM);
+    // The job keeps the master alive; meanwhile connecting must soon fail, and fail fast.
+    let refused = poll_until(Duration::from_secs(2), || {
+        let t0 = std::time::Instant::now();
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(t0.elapsed()),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| ebb.fail("new connections were still accepted 2 s into the stop"));
+    assert!(
+        ebb.try_status().is_none(),
+        "ebb exited before its job ended"
+    );
+    eprintln!("refused in {refused:?}");
+    let status = ebb.expect_exit(SOON);
+    assert_eq!(status.code(), Some(0));
+}

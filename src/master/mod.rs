@@ -43,6 +43,8 @@ pub struct Master {
     signals: Signals,
     ids: Option<(u32, u32)>,
     lost_log: Option<File>,
+    /// Unix socket files whose sockets were released at the stop, removed at exit.
+    released: Vec<std::path::PathBuf>,
     started: Instant,
 }
 
@@ -131,6 +133,7 @@ impl Master {
             signals,
             ids,
             lost_log,
+            released: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -154,6 +157,12 @@ impl Master {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
+            if self.policy.is_stopping() && !self.listeners.is_empty() {
+                // No worker starts again: the master's copies only keep connections waiting
+                // in a backlog that nobody will accept from once the workers stop accepting.
+                self.released
+                    .extend(self.listeners.drain(..).filter_map(Listener::release));
+            }
         }
     }
 
@@ -293,6 +302,9 @@ impl Master {
     fn cleanup(&mut self) {
         for l in self.listeners.drain(..) {
             l.close();
+        }
+        for p in self.released.drain(..) {
+            let _ = std::fs::remove_file(p);
         }
         if let Some(p) = &self.config.pidfile {
             let _ = std::fs::remove_file(p);
