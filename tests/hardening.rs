@@ -132,3 +132,38 @@ fn a_graceful_stop_refuses_new_connections_at_once() {
     let status = ebb.expect_exit(SOON);
     assert_eq!(status.code(), Some(0));
 }
+
+/// Work an orphaned worker gives up (its master was SIGKILLed, then its own drain bound
+/// passed) is named in the lost-work journal, as the master would have named it.
+#[test]
+fn an_orphans_losses_reach_the_lost_work_log() {
+    let dir = std::sync::Arc::new(tempdir());
+    let journal = dir.path().join("lost.jsonl");
+    let mut ebb = Ebb::example(1)
+        .dir(dir.clone())
+        .args(["--drain-timeout", "1"])
+        .arg(format!("--lost-work-log={}", journal.display()))
+        .start();
+    let t = ebb.ready(1);
+    let pid = get_ok(&ebb, &t, "/job?ms=30000&id=given-up")
+        .pid()
+        .expect("pid");
+    kill(Pid::from_raw(ebb.pid), Signal::SIGKILL).expect("kill -9 the master");
+    ebb.expect_exit(SOON);
+    poll_until(SOON, || (!is_alive(pid)).then_some(()))
+        .unwrap_or_else(|| ebb.fail("the orphaned worker outlived its drain bound"));
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each journal line is JSON"))
+        .collect();
+    let named = records.iter().any(|r| {
+        r["orphan"] == true
+            && r["pid"] == pid
+            && r["jobs"] == 1
+            && r["job_names"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n == "given-up"))
+    });
+    assert!(named, "no orphan record naming the job in {text:?}");
+}

@@ -165,6 +165,10 @@ impl Master {
         ] {
             set_env(&mut env, k, v);
         }
+        if let Some(p) = &self.config.lost_work_log {
+            // For a worker orphaned by a killed master: it appends its own losses.
+            set_env(&mut env, "EBB_LOST_WORK_LOG", p.display().to_string());
+        }
         if let Some(w) = self.config.watchdog {
             // systemd's convention: send WATCHDOG=1 every WATCHDOG_USEC/2. No WATCHDOG_PID,
             // which sd_watchdog_enabled() accepts: a `sh -c` wrapper's child may send too.
