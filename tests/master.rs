@@ -509,7 +509,7 @@ fn bad_config_reports_every_error_with_its_line() {
     assert_eq!(status.code(), Some(0), "a good config checks OK");
     for line in [
         "configuration OK",
-        "processes: 2 (+1 while replacing)",
+        "processes: 2 (+1 starting while replacing, up to 2 draining)",
         "worker: the bundled example app",
         "recycle: on reload only",
         "drain: SIGTERM signal, 5s timeout",
