@@ -53,7 +53,15 @@ pub struct Params {
     /// The drain signal's number: a draining worker killed by it exited as asked (some
     /// servers, uvicorn among them, re-raise it to exit).
     pub drain_signal: i32,
+    /// Before any worker was ever ready, a slot failing to start this many times in a row
+    /// ends ebb with [`EXIT_NO_APP`] (uWSGI's `need-app`, gunicorn's "worker failed to boot"),
+    /// so a service manager sees the failure. 0: keep trying with back-off.
+    pub start_attempts: u32,
 }
+
+/// ebb's exit status when no worker could ever start (gunicorn's for a worker that failed to
+/// boot).
+pub const EXIT_NO_APP: i32 = 3;
 
 impl Params {
     pub fn from_config(c: &crate::config::Config) -> Self {
@@ -71,6 +79,7 @@ impl Params {
             reload_on_rss_mb: c.reload_on_rss_mb,
             watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
+            start_attempts: c.start_attempts,
         }
     }
 }
@@ -363,6 +372,10 @@ pub struct Policy {
     warned_no_requests: bool,
     lost_any: bool,
     exit_sent: bool,
+    /// Some worker has been ready once: from then on crashes back off instead of ending ebb.
+    ever_ready: bool,
+    /// Set when ebb gives up starting workers: the exit status then.
+    exit_code: Option<i32>,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -397,6 +410,8 @@ impl Policy {
             warned_no_requests: false,
             lost_any: false,
             exit_sent: false,
+            ever_ready: false,
+            exit_code: None,
         }
     }
 
@@ -638,6 +653,7 @@ impl Policy {
                 slot.failures = 0;
                 slot.retry_at = None;
             }
+            self.ever_ready = true;
         }
     }
 
@@ -768,6 +784,27 @@ impl Policy {
             return;
         };
         s.failures += 1;
+        let failures = s.failures;
+        let attempts = self.params.start_attempts;
+        let stopping = matches!(self.mode, Mode::Stopping { .. });
+        if !self.ever_ready && attempts > 0 && failures >= attempts && !stopping {
+            s.retry_at = None;
+            log(
+                out,
+                Level::Error,
+                None,
+                "need-app",
+                format!(
+                    "no worker has ever become ready and slot {slot} failed to start {failures} \
+                     time{} in a row: giving up, exit status {EXIT_NO_APP}. Fix the app or its \
+                     command (its output is above); --start-attempts 0 keeps retrying",
+                    if failures == 1 { "" } else { "s" }
+                ),
+            );
+            self.exit_code = Some(EXIT_NO_APP);
+            self.on_stop(false, now, out);
+            return;
+        }
         let delay = backoff(s.failures);
         s.retry_at = Some(now + delay);
         log(
@@ -882,7 +919,7 @@ impl Policy {
         if let Mode::Stopping { .. } = self.mode {
             if self.workers.is_empty() && !self.exit_sent {
                 self.exit_sent = true;
-                let code = i32::from(self.lost_any);
+                let code = self.exit_code.unwrap_or(i32::from(self.lost_any));
                 log(
                     out,
                     Level::Info,
@@ -914,6 +951,7 @@ impl Policy {
                 State::Starting if w.pid.is_some() && now >= w.ready_deadline(p.ready_timeout) => {
                     w.state = State::Ready;
                     w.ready_at = Some(now);
+                    self.ever_ready = true;
                     started_slots.push(w.slot);
                     let r = w.reference();
                     log(

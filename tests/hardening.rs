@@ -167,3 +167,66 @@ fn an_orphans_losses_reach_the_lost_work_log() {
     });
     assert!(named, "no orphan record naming the job in {text:?}");
 }
+
+/// need-app: an app that cannot be imported ends ebb with exit status 3 after a bounded
+/// number of attempts, its error shown once per attempt, so a service manager or Kubernetes
+/// sees the failure instead of a master that retries for ever.
+#[test]
+fn an_app_that_cannot_start_ends_ebb() {
+    let dir = std::sync::Arc::new(tempdir());
+    let mut ebb = Ebb::builder()
+        .dir(dir)
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "-p",
+            "2",
+            "--module",
+            "no_such_module_here:app",
+            "--start-attempts",
+            "2",
+        ])
+        .start();
+    let status = ebb.expect_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "exit status 3: the app cannot start"
+    );
+    let giving_up = ebb.events("need-app");
+    assert_eq!(giving_up.len(), 1, "one line says ebb gives up");
+    assert_eq!(giving_up[0].level(), Some("ERROR"));
+    assert!(
+        giving_up[0].message().contains("failed to start 2 times"),
+        "{}",
+        giving_up[0].raw
+    );
+    let spawns = ebb.count(|l| l.is_event("spawn"));
+    assert!(
+        (2..=4).contains(&spawns),
+        "{spawns} attempts: at most 2 per slot"
+    );
+    assert!(
+        ebb.count(|l| l.contains("No module named 'no_such_module_here'")) >= 2,
+        "the import error is shown"
+    );
+}
+
+/// The same for a command that does not exist: ebb ends at once with the reason.
+#[test]
+fn a_missing_command_ends_ebb() {
+    let mut ebb = Ebb::builder()
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "--",
+            "/nonexistent/ebb-worker",
+        ])
+        .start();
+    let status = ebb.expect_exit(SOON);
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        ebb.count(|l| l.contains("/nonexistent/ebb-worker does not exist")) >= 1,
+        "the reason is shown"
+    );
+}

@@ -102,7 +102,12 @@ fn killed_worker_is_replaced_quickly() {
 #[test]
 fn crash_at_start_backs_off() {
     let ebb = Ebb::example(1)
-        .args(["--env", "EBB_EXAMPLE_CRASH_AT_START=1"])
+        .args([
+            "--env",
+            "EBB_EXAMPLE_CRASH_AT_START=1",
+            "--start-attempts",
+            "0",
+        ])
         .start();
     ebb.started_line(SOON);
     ebb.expect_after(0, "a back-off message", |l| l.is_event("backoff"), SOON);

@@ -1045,6 +1045,8 @@ fn import_error_is_reported_once_per_attempt_with_backoff() {
             "127.0.0.1:0",
             "--module",
             "nonexistent_mod:app",
+            "--start-attempts",
+            "0",
         ])
         .start();
     ebb.started_line(SOON);

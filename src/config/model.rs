@@ -158,6 +158,8 @@ pub struct Config {
     pub max_surge: usize,
     /// Replaced workers draining at once; `None`: as many as `processes`.
     pub max_draining: Option<usize>,
+    /// Failed starts in a row, before any worker was ready, that end ebb (0: never).
+    pub start_attempts: u32,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -195,6 +197,7 @@ impl Default for Config {
             reload_on_rss_mb: None,
             max_surge: 1,
             max_draining: None,
+            start_attempts: 3,
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

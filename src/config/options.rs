@@ -44,6 +44,7 @@ pub enum Id {
     Watchdog,
     MaxSurge,
     MaxDraining,
+    StartAttempts,
     DrainSignal,
     DrainTimeout,
     ReadyTimeout,
@@ -456,6 +457,16 @@ pub static OPTIONS: &[OptionSpec] = &[
              processes + max-surge + max-draining worker processes exist.",
         )
         .example("4"),
+    OptionSpec::new(StartAttempts, "start-attempts", Ty::Int { min: 0, max: 1000 }, H_RECYCLE)
+        .value("N")
+        .default("3")
+        .help(
+            "Until some worker has been ready once, a slot failing to start N times in a row \
+             ends ebb with exit status 3, so a service manager sees that the app cannot start \
+             (uWSGI's need-app). 0: keep retrying with back-off. Once a worker has served, \
+             crashes always back off and retry.",
+        )
+        .example("3"),
     // Draining.
     OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
         .value("SIG")

@@ -16,6 +16,7 @@ fn params() -> Params {
         processes: 1,
         max_surge: 1,
         max_draining: 1,
+        start_attempts: 0,
         drain_timeout: Duration::from_secs(10),
         ready_timeout: Duration::from_secs(5),
         max_requests: None,
@@ -588,6 +589,40 @@ fn lifecycle_table() {
                 step(5000, In::Exit(1, 0), &["spawn w5 s2 g2"]),
                 step(5010, In::Ready(5), &["drain w2"]),
                 step(5020, In::Exit(2, 0), &["spawn w6 s3 g2"]),
+            ],
+        ),
+        (
+            "need-app: no worker ever ready, the attempts run out: exit 3",
+            with(|p| p.start_attempts = 2),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Exit(1, 4), &["log backoff"]),
+                step(510, In::Tick, &["spawn w2 s1 g2"]),
+                step(520, In::Exit(2, 4), &["log need-app", "exit 3"]),
+                step(2000, In::Tick, &[]),
+            ],
+        ),
+        (
+            "need-app: the other starting workers are told to quit, then exit 3",
+            with(|p| {
+                p.processes = 2;
+                p.start_attempts = 1;
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(10, In::Exit(1, 4), &["log need-app", "quit w2"]),
+                step(20, In::Exit(2, 4), &["exit 3"]),
+            ],
+        ),
+        (
+            "need-app: once a worker was ready, failed starts back off as before",
+            with(|p| p.start_attempts = 1),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Exit(1, 1), &["spawn w2 s1 g2"]),
+                step(20, In::Exit(2, 4), &["log backoff", "no log need-app"]),
+                step(520, In::Tick, &["spawn w3 s1 g3"]),
             ],
         ),
         (
