@@ -230,3 +230,67 @@ fn a_missing_command_ends_ebb() {
         "the reason is shown"
     );
 }
+
+/// touch-reload (uWSGI's): a file whose mtime changes triggers a reload, seen through inotify
+/// even when the file did not exist at start; touch-workers-reload replaces the workers
+/// without reading the configuration again.
+#[test]
+fn touching_a_file_reloads() {
+    let dir = std::sync::Arc::new(tempdir());
+    let reload = dir.path().join("reload.txt");
+    let workers = dir.path().join("restart.txt");
+    std::fs::write(&workers, "").unwrap();
+    let ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .arg(format!("--touch-reload={}", reload.display()))
+        .arg(format!("--touch-workers-reload={}", workers.display()))
+        .start();
+    ebb.ready(2);
+    let touch = |p: &std::path::Path, secs: u64| {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs))
+            .unwrap();
+    };
+    for (n, (path, what)) in [
+        (&reload, "reloading"),
+        (&workers, "replacing every worker"),
+        (&reload, "reloading"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mark = ebb.mark();
+        touch(path, n as u64);
+        ebb.expect_after(
+            mark,
+            "the touch to be noticed",
+            |l| l.message().contains("touched") && l.message().contains(what),
+            SOON,
+        );
+        let generation = n + 2;
+        ebb.expect_after(
+            mark,
+            "the reload",
+            |l| l.is_event("reload") && l.message().contains(&format!("generation {generation}")),
+            SOON,
+        );
+        ebb.wait_ready(mark, 2, SOON);
+    }
+    // Another file in the same directory, or an event that leaves the mtime as it was,
+    // changes nothing; a later real touch shows those events were read.
+    let mark = ebb.mark();
+    std::fs::write(dir.path().join("unrelated.txt"), "x").unwrap();
+    touch(&reload, 2);
+    touch(&workers, 10);
+    ebb.expect_after(
+        mark,
+        "the last touch",
+        |l| l.message().contains("replacing every worker"),
+        SOON,
+    );
+    assert_eq!(ebb.count_after(mark, |l| l.is_event("reload")), 1);
+}

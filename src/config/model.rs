@@ -160,6 +160,9 @@ pub struct Config {
     pub max_draining: Option<usize>,
     /// Failed starts in a row, before any worker was ready, that end ebb (0: never).
     pub start_attempts: u32,
+    /// Files whose mtime change triggers a reload / a replacement of every worker.
+    pub touch_reload: Vec<PathBuf>,
+    pub touch_workers_reload: Vec<PathBuf>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -198,6 +201,8 @@ impl Default for Config {
             max_surge: 1,
             max_draining: None,
             start_attempts: 3,
+            touch_reload: Vec::new(),
+            touch_workers_reload: Vec::new(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

@@ -45,6 +45,8 @@ pub enum Id {
     MaxSurge,
     MaxDraining,
     StartAttempts,
+    TouchReload,
+    TouchWorkersReload,
     DrainSignal,
     DrainTimeout,
     ReadyTimeout,
@@ -467,6 +469,24 @@ pub static OPTIONS: &[OptionSpec] = &[
              crashes always back off and retry.",
         )
         .example("3"),
+    OptionSpec::new(TouchReload, "touch-reload", Ty::Path, H_RECYCLE)
+        .repeat()
+        .value("FILE")
+        .help(
+            "Reload (as on SIGHUP: read the configuration again, replace every worker) when \
+             FILE's modification time changes, e.g. after `touch FILE` in a deploy script. \
+             Watched with inotify: no polling. Repeatable.",
+        )
+        .example("[\"/srv/myproject/reload.txt\"]"),
+    OptionSpec::new(TouchWorkersReload, "touch-workers-reload", Ty::Path, H_RECYCLE)
+        .aliases(&["touch-chain-reload"])
+        .repeat()
+        .value("FILE")
+        .help(
+            "Replace every worker one by one (new code is loaded; the configuration is not read \
+             again) when FILE's modification time changes. Repeatable.",
+        )
+        .example("[\"/srv/myproject/restart.txt\"]"),
     // Draining.
     OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
         .value("SIG")

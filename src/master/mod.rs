@@ -9,11 +9,12 @@ mod reload;
 mod rundir;
 mod setup;
 mod signals;
+mod touch;
 mod workers;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -26,6 +27,7 @@ use rundir::RunDir;
 pub use setup::redirect_output;
 use setup::{open_append, raise_nofile_limit, resolve_ids};
 use signals::{SIGNALS, Signals};
+use touch::{Touch, TouchWatch};
 use workers::WorkerIo;
 
 use crate::config::{Config, Loaded, Loader, WorkerCommand};
@@ -39,6 +41,7 @@ pub struct Master {
     policy: Policy,
     listeners: Vec<Listener>,
     rundir: RunDir,
+    touch: TouchWatch,
     io: HashMap<WorkerId, WorkerIo>,
     signals: Signals,
     ids: Option<(u32, u32)>,
@@ -97,6 +100,7 @@ impl Master {
         }
         let ids = resolve_ids(&config)?;
         let rundir = RunDir::create(ids)?;
+        let touch = TouchWatch::new(&config.touch_reload, &config.touch_workers_reload);
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
@@ -129,6 +133,7 @@ impl Master {
             policy,
             listeners,
             rundir,
+            touch,
             io: HashMap::new(),
             signals,
             ids,
@@ -227,18 +232,17 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready, rundir_changed) = {
-            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len() + 1);
+        let (sig_ready, notify_ready, rundir_changed, touched) = {
+            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len() + 2);
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
             }
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
             }
-            let watching = self.rundir.watch_fd().is_some();
-            if let Some(fd) = self.rundir.watch_fd() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            }
+            // Optional descriptors go last, each remembered by its index.
+            let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
+            let touch_at = push_optional(&mut fds, self.touch.fd());
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => {}
@@ -248,9 +252,14 @@ impl Master {
                 .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
+            let at = |i: Option<usize>| i.is_some_and(|i| ready[i]);
             let (s, rest) = ready.split_at(SIGNALS.len());
-            let (n, w) = rest.split_at(ids.len());
-            (s.to_vec(), n.to_vec(), watching && w.first() == Some(&true))
+            (
+                s.to_vec(),
+                rest[..ids.len()].to_vec(),
+                at(rundir_at),
+                at(touch_at),
+            )
         };
         let mut events = Vec::new();
         for sig in self.signals.drain(&sig_ready) {
@@ -265,8 +274,40 @@ impl Master {
             self.rundir.drain_events();
             self.repair_rundir(&mut events);
         }
+        if touched {
+            self.on_touch(&mut events);
+        }
         events.extend(self.reap());
         Ok(events)
+    }
+
+    /// A `touch-reload` or `touch-workers-reload` file's mtime changed.
+    fn on_touch(&mut self, events: &mut Vec<Event>) {
+        let Some((touch, path)) = self.touch.touched() else {
+            return;
+        };
+        if self.policy.is_stopping() {
+            info!(path = %path.display(), "{} touched; ignored: ebb is stopping", path.display());
+            return;
+        }
+        match touch {
+            Touch::Reload => {
+                info!(path = %path.display(), "{} touched: reloading", path.display());
+                if let Some(e) = self.reload() {
+                    events.push(e);
+                }
+            }
+            Touch::Workers => {
+                info!(
+                    path = %path.display(),
+                    "{} touched: replacing every worker (the configuration is not read again)",
+                    path.display()
+                );
+                events.push(Event::Reload {
+                    params: Params::from_config(&self.config),
+                });
+            }
+        }
     }
 
     fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
@@ -314,6 +355,14 @@ impl Master {
             "ebb master exiting"
         );
     }
+}
+
+/// Add `fd` to the poll set if there is one; its index there.
+fn push_optional<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<BorrowedFd<'a>>) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
 }
 
 /// The worker, in words (the start-up log line, `--check-config`).
