@@ -183,6 +183,20 @@ impl Master {
             };
             set_env(&mut env, "PYTHONPATH", pp);
             set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
+            // Static files: one variable per option, repeated values one per line.
+            let mut statics: Vec<(&str, String)> = Vec::new();
+            for (k, v) in &self.config.static_files {
+                match statics.iter_mut().find(|(key, _)| key == k) {
+                    Some((_, all)) => {
+                        all.push('\n');
+                        all.push_str(v);
+                    }
+                    None => statics.push((k, v.clone())),
+                }
+            }
+            for (k, v) in statics {
+                set_env(&mut env, k, v);
+            }
         }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         let mut prepared = spawn::Prepared::new(&spawn::Command {
