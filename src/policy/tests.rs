@@ -8,6 +8,7 @@
 //! such event.
 
 use super::*;
+use crate::notify::Update;
 
 const MS: u64 = 1;
 
