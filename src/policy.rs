@@ -15,6 +15,7 @@
 //! surge cap), `deadlines` (time passing and the next wake-up). This file holds the state and
 //! [`Policy::handle`], which routes each event and then reconciles.
 
+mod counters;
 mod deadlines;
 mod exit;
 mod lifecycle;
@@ -26,6 +27,7 @@ mod types;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub use counters::{BUCKETS, Counters, Histogram, LastRecycle};
 pub use types::*;
 
 /// The supervisor state.
@@ -43,6 +45,7 @@ pub struct Policy {
     warned_no_requests: bool,
     lost_any: bool,
     exit_sent: bool,
+    counters: Counters,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -77,6 +80,7 @@ impl Policy {
             warned_no_requests: false,
             lost_any: false,
             exit_sent: false,
+            counters: Counters::default(),
         }
     }
 
@@ -94,6 +98,27 @@ impl Policy {
 
     pub fn worker(&self, id: WorkerId) -> Option<&Worker> {
         self.workers.get(&id)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Slot `slot`'s (1-based) last recycle, when it had one.
+    pub fn last_recycle(&self, slot: usize) -> Option<LastRecycle> {
+        self.slots.get(slot.checked_sub(1)?)?.last_recycle
+    }
+
+    /// Every serving slot has a ready worker of the current configuration, and no replacement
+    /// is under way: the state systemd's READY=1 announces.
+    pub fn settled(&self) -> bool {
+        !self.is_stopping()
+            && self.slots.iter().all(|s| {
+                s.replacement.is_none()
+                    && s.current
+                        .and_then(|id| self.workers.get(&id))
+                        .is_some_and(|w| w.state == State::Ready && w.generation == self.generation)
+            })
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -171,6 +196,12 @@ impl Policy {
                     );
                 }
             }
+            Event::Scale { processes } => self.scale(processes, &mut out),
+            Event::Recycle { slot } => {
+                if !self.is_stopping() {
+                    self.recycle_slot(slot, now, &mut out);
+                }
+            }
             Event::RemoveWorker => {
                 if !self.is_stopping() && self.params.processes > 1 {
                     self.params.processes -= 1;
@@ -194,6 +225,32 @@ impl Policy {
         }
         self.reconcile(now, &mut out);
         out
+    }
+
+    /// `ebb scale N`: the slots beyond N drain in `reconcile`; new ones are filled there.
+    fn scale(&mut self, processes: usize, out: &mut Vec<Action>) {
+        if self.is_stopping() {
+            return;
+        }
+        if processes == 0 {
+            log(
+                out,
+                Level::Warn,
+                None,
+                "scale",
+                "scale to 0 ignored: at least one worker must run (stop ebb instead)".into(),
+            );
+            return;
+        }
+        let before = self.params.processes;
+        self.params.processes = processes;
+        log(
+            out,
+            Level::Info,
+            None,
+            "scale",
+            format!("scaling from {before} to {processes} processes"),
+        );
     }
 
     /// Bring the world toward the desired state. Called after every event.

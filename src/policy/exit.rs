@@ -22,6 +22,7 @@ impl Policy {
             return; // not ours (a grandchild re-parented to us, say)
         };
         let w = self.workers.remove(&id).expect("found above");
+        self.counters.requests_retired += w.requests.unwrap_or(0);
         out.push(Action::Forget { id });
         let lived = now.saturating_duration_since(w.started);
         let r = w.reference();
@@ -48,6 +49,10 @@ impl Policy {
             }
             State::Draining { since } => {
                 let took = now.saturating_duration_since(since);
+                self.counters.drain_seconds.observe(took);
+                if !clean {
+                    self.counters.crashes += 1;
+                }
                 if clean {
                     log(
                         out,
@@ -84,6 +89,7 @@ impl Policy {
                 }
             }
             State::Starting | State::Ready => {
+                self.counters.crashes += 1;
                 let before_ready = w.state == State::Starting;
                 let level = if before_ready || !clean {
                     Level::Error
@@ -147,6 +153,8 @@ impl Policy {
         if w.inflight == 0 && w.jobs == 0 {
             return;
         }
+        self.counters.jobs_lost += w.jobs;
+        self.counters.requests_lost += w.inflight;
         self.lost_any = true;
         out.push(Action::Lost(LostWork {
             worker: w.reference(),

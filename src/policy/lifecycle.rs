@@ -56,6 +56,7 @@ impl Policy {
             return;
         }
         self.generation += 1;
+        self.counters.reloads += 1;
         self.params = params;
         log(
             out,

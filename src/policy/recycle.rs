@@ -40,9 +40,52 @@ impl Policy {
                 && let Some(w) = self.workers.get_mut(&oid)
                 && !w.is_draining()
             {
+                if let Some(since) = w.recycle_since {
+                    self.counters
+                        .replace_seconds
+                        .observe(now.saturating_duration_since(since));
+                }
                 begin_drain(w, now, out);
             }
         }
+    }
+
+    /// `ebb recycle N`: replace slot N's serving worker, as for any other recycle.
+    pub(super) fn recycle_slot(&mut self, slot: usize, now: Instant, out: &mut Vec<Action>) {
+        let Some(id) = self.slots.get(slot.wrapping_sub(1)).and_then(|s| s.current) else {
+            log(
+                out,
+                Level::Warn,
+                None,
+                "recycle",
+                format!(
+                    "recycle of worker {slot} ignored: there are workers 1 to {}",
+                    self.slots.len()
+                ),
+            );
+            return;
+        };
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        if w.recycle.is_some() || w.is_draining() {
+            return;
+        }
+        w.recycle = Some(Reason::Command);
+        w.recycle_since = Some(now);
+        self.counters.recycled(Reason::Command);
+        self.slots[slot - 1].last_recycle = Some(LastRecycle {
+            reason: Reason::Command,
+            at: now,
+        });
+        let r = w.reference();
+        log(
+            out,
+            Level::Info,
+            Some(r),
+            "recycle",
+            "recycling worker (command: asked for)".into(),
+        );
     }
 
     /// Decide which serving workers must be replaced, and why.
@@ -76,6 +119,10 @@ impl Policy {
             if let Some(reason) = reason {
                 w.recycle = Some(reason);
                 w.recycle_since = Some(now);
+                self.counters.recycled(reason);
+                if let Some(s) = self.slots.get_mut(w.slot - 1) {
+                    s.last_recycle = Some(LastRecycle { reason, at: now });
+                }
                 let detail = match reason {
                     Reason::MaxRequests => format!(
                         "{} requests served, limit {}",
@@ -92,6 +139,7 @@ impl Policy {
                     ),
                     Reason::Reload => format!("configuration generation {generation}"),
                     Reason::Stuck => "a request is stuck".into(),
+                    Reason::Command => "asked for".into(),
                     Reason::Watchdog => {
                         let silent = now.saturating_duration_since(w.last_watchdog.unwrap_or(now));
                         let r = w.reference();

@@ -83,6 +83,10 @@ pub enum Event {
     AddWorker,
     /// SIGTTOU: one worker less (the last slot is drained).
     RemoveWorker,
+    /// `ebb scale N`: run this many workers (the slots beyond it are drained).
+    Scale { processes: usize },
+    /// `ebb recycle N`: replace slot N's worker (new one first, as for any recycle).
+    Recycle { slot: usize },
 }
 
 /// How a process ended.
@@ -197,10 +201,12 @@ pub enum Reason {
     Stuck,
     /// It stopped sending `WATCHDOG=1`.
     Watchdog,
+    /// Asked for: `ebb recycle`, or every worker by the fifo's `w`.
+    Command,
 }
 
 impl Reason {
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Reason::MaxRequests => "max-requests",
             Reason::Lifetime => "max-worker-lifetime",
@@ -208,6 +214,7 @@ impl Reason {
             Reason::Reload => "reload",
             Reason::Stuck => "harakiri",
             Reason::Watchdog => "watchdog",
+            Reason::Command => "command",
         }
     }
 }
@@ -319,6 +326,8 @@ pub(super) struct Slot {
     pub(super) current: Option<WorkerId>,
     /// Its replacement, while a recycle is under way.
     pub(super) replacement: Option<WorkerId>,
+    /// Why and when this slot was last recycled.
+    pub(super) last_recycle: Option<super::LastRecycle>,
     /// Generations spawned in this slot so far.
     pub(super) respawns: u64,
     /// Consecutive failures to start; reset by a READY.
