@@ -48,6 +48,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Invocation::Control(c) => match control(&c) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("ebb {}: {e:#}", c.command.line());
+                ExitCode::from(2)
+            }
+        },
         Invocation::CheckConfig(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
@@ -72,6 +79,33 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `ebb status|reload|stop|scale|recycle`: ask the running master; 0 when it agreed, 1
+/// when it refused (the reason is printed), 2 when it could not be reached.
+fn control(c: &ebb::cli::Control) -> anyhow::Result<ExitCode> {
+    use ebb::live::{Command, control, table};
+    let path = control::find(c.control.as_deref(), c.pidfile.as_deref())?;
+    let answer = control::request(&path, &c.command)?;
+    if c.command == Command::Status {
+        if c.json {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        } else {
+            print!("{}", table::render(&answer));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if answer["ok"] == true {
+        println!("{}", answer["message"].as_str().unwrap_or("done"));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "ebb {}: {}",
+            c.command.line(),
+            answer["error"].as_str().unwrap_or("refused")
+        );
+        Ok(ExitCode::FAILURE)
     }
 }
 

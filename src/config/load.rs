@@ -442,6 +442,9 @@ fn build(
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
                 Id::Strict => strict = values::parse_bool(raw)?,
                 Id::Verbose | Id::Quiet | Id::Config | Id::Ini | Id::CheckConfig => {}
+                // Operating ebb (src/live/).
+                Id::Control => c.ops.control = Some(values::parse_path(raw, base, home)?),
+                Id::MasterFifo => c.ops.master_fifo = Some(values::parse_path(raw, base, home)?),
             }
             Ok(())
         })();

@@ -163,6 +163,18 @@ pub struct Config {
     /// A worker that sent `WATCHDOG=1` once and then none for this long is replaced
     /// (`--watchdog`); workers get `WATCHDOG_USEC`.
     pub watchdog: Option<Duration>,
+    /// Operating ebb: control, stats, metrics, titles, shutdown delay.
+    pub ops: Ops,
+}
+
+/// Operating ebb (issue 11): where the control socket, fifo, stats and metrics servers
+/// listen, and how the master announces itself. Used by `src/live/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ops {
+    /// The control socket (`--control`); `None`: the default path in the runtime dir.
+    pub control: Option<PathBuf>,
+    /// uWSGI's `master-fifo`.
+    pub master_fifo: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -195,6 +207,7 @@ impl Default for Config {
             lost_work_log: None,
             harakiri: None,
             watchdog: None,
+            ops: Ops::default(),
         }
     }
 }

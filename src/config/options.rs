@@ -56,6 +56,9 @@ pub enum Id {
     Ini,
     Strict,
     CheckConfig,
+    // Operating ebb (issue 11: control, stats, metrics, systemd, titles, Kubernetes).
+    Control,
+    MasterFifo,
 }
 
 /// The kind of value an option takes.
@@ -239,6 +242,7 @@ const H_RECYCLE: &str = "Recycling";
 const H_DRAIN: &str = "Draining";
 const H_LOG: &str = "Logging";
 const H_CONFIG: &str = "Configuration";
+const H_OPERATE: &str = "Operating";
 
 use Id::*;
 
@@ -520,6 +524,25 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(CheckConfig, "check-config", Ty::Flag, H_CONFIG)
         .scope(Scope::CLI)
         .help("Check the configuration, print a summary and exit (status 2 if it is invalid)."),
+    // Operating ebb: the control socket and uWSGI's master fifo, the stats and metrics
+    // servers, systemd notify, process titles, the Kubernetes shutdown delay. Served from
+    // the master's one poll loop (src/live/); see docs/operating.md.
+    OptionSpec::new(Control, "control", Ty::Path, H_OPERATE)
+        .value("PATH")
+        .help(
+            "Control socket for ebb status/reload/stop/scale/recycle (owner-only). Default: \
+             $XDG_RUNTIME_DIR/ebb/<pid>.ctl (/run/ebb as root, else /tmp/ebb-<uid>), which \
+             the commands find by themselves when one ebb runs.",
+        )
+        .example("\"/run/myapp/ebb.ctl\""),
+    OptionSpec::new(MasterFifo, "master-fifo", Ty::Path, H_OPERATE)
+        .value("PATH")
+        .help(
+            "A named pipe taking uWSGI's one-letter commands: r reload, w recycle every \
+             worker, q graceful stop, Q fast stop, + one worker more, - one less, s log \
+             status, l reopen the log.",
+        )
+        .example("\"/run/myapp/ebb.fifo\""),
 ];
 
 /// The option `id`.

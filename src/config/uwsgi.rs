@@ -369,10 +369,7 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "pidfile",
         "written by the master as the user ebb starts as",
     ),
-    no(
-        "master-fifo",
-        "use signals: HUP reload, TERM graceful stop, TTIN/TTOU one worker more/less",
-    ),
+    same("master-fifo"),
     no(
         "worker-exec",
         "run any program as the worker with -- CMD ARGS...",

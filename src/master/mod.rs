@@ -4,6 +4,7 @@
 //! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
 //! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
 
+mod live;
 mod lost;
 mod reload;
 mod setup;
@@ -44,6 +45,7 @@ pub struct Master {
     ids: Option<(u32, u32)>,
     lost_log: Option<File>,
     started: Instant,
+    live: crate::live::Live,
 }
 
 fn log_action(l: &Log) {
@@ -122,6 +124,7 @@ impl Master {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         let policy = Policy::new(Params::from_config(&config), seed);
+        let live = crate::live::Live::new(&config)?;
         let addrs: Vec<String> = listeners
             .iter()
             .map(|l| format!("{}://{}", l.name, l.local_addr()))
@@ -129,6 +132,7 @@ impl Master {
         info!(
             pid = std::process::id(),
             processes = config.processes,
+            control = %live.control_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
             "ebb {} master started, listening on {}; worker: {}",
             env!("CARGO_PKG_VERSION"),
             addrs.join(", "),
@@ -145,6 +149,7 @@ impl Master {
             ids,
             lost_log,
             started: Instant::now(),
+            live,
         })
     }
 
@@ -221,7 +226,11 @@ impl Master {
 
     /// Block until a signal, a datagram or the nearest deadline.
     fn wait(&mut self) -> Result<Vec<Event>> {
-        let timeout = match self.policy.next_deadline() {
+        let deadline = match (self.policy.next_deadline(), self.live.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(t) => {
                 let d = t.saturating_duration_since(Instant::now());
@@ -231,7 +240,7 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready) = {
+        let (sig_ready, notify_ready, live_ready) = {
             let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len());
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
@@ -239,17 +248,26 @@ impl Master {
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
             }
+            for (fd, flags) in self.live.poll_fds() {
+                fds.push(PollFd::new(fd, flags));
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e).context("poll failed"),
             }
-            let ready: Vec<bool> = fds
+            let revents: Vec<PollFlags> = fds
                 .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
                 .collect();
-            let (s, n) = ready.split_at(SIGNALS.len());
-            (s.to_vec(), n.to_vec())
+            let ready: Vec<bool> = revents.iter().map(|r| !r.is_empty()).collect();
+            let (s, rest) = ready.split_at(SIGNALS.len());
+            let n = &rest[..ids.len()];
+            (
+                s.to_vec(),
+                n.to_vec(),
+                revents[SIGNALS.len() + ids.len()..].to_vec(),
+            )
         };
         let mut events = Vec::new();
         for sig in self.signals.drain(&sig_ready) {
@@ -260,11 +278,15 @@ impl Master {
                 self.read_notify(id, &mut events);
             }
         }
+        let now = Instant::now();
+        let requests = self.live.on_poll(&live_ready, now);
+        self.serve_live(requests, &mut events);
+        self.live.expire(now);
         events.extend(self.reap());
         Ok(events)
     }
 
-    fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
+    pub(super) fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
         match sig {
             Signal::SIGTERM | Signal::SIGINT => {
                 info!(signal = sig.as_str(), "graceful stop requested");
@@ -295,6 +317,7 @@ impl Master {
     }
 
     fn cleanup(&mut self) {
+        self.live.cleanup();
         for l in self.listeners.drain(..) {
             l.close();
         }
