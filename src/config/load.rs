@@ -445,6 +445,9 @@ fn build(
                 // Operating ebb (src/live/).
                 Id::Control => c.ops.control = Some(values::parse_path(raw, base, home)?),
                 Id::MasterFifo => c.ops.master_fifo = Some(values::parse_path(raw, base, home)?),
+                Id::Stats => c.ops.stats = Some(values::parse_address(raw, base)?),
+                Id::StatsHttp => c.ops.stats_http = values::parse_bool(raw)?,
+                Id::Metrics => c.ops.metrics = Some(values::parse_address(raw, base)?),
             }
             Ok(())
         })();

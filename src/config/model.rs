@@ -175,6 +175,11 @@ pub struct Ops {
     pub control: Option<PathBuf>,
     /// uWSGI's `master-fifo`.
     pub master_fifo: Option<PathBuf>,
+    /// The stats server (`--stats`), and whether it speaks HTTP (`--stats-http`).
+    pub stats: Option<Address>,
+    pub stats_http: bool,
+    /// The Prometheus endpoint (`--metrics`).
+    pub metrics: Option<Address>,
 }
 
 impl Default for Config {

@@ -59,6 +59,9 @@ pub enum Id {
     // Operating ebb (issue 11: control, stats, metrics, systemd, titles, Kubernetes).
     Control,
     MasterFifo,
+    Stats,
+    StatsHttp,
+    Metrics,
 }
 
 /// The kind of value an option takes.
@@ -543,6 +546,24 @@ pub static OPTIONS: &[OptionSpec] = &[
              status, l reopen the log.",
         )
         .example("\"/run/myapp/ebb.fifo\""),
+    OptionSpec::new(Stats, "stats", Ty::Text, H_OPERATE)
+        .aliases(&["stats-server"])
+        .value("ADDR")
+        .help(
+            "uWSGI-compatible stats server on ADDR (host:port or a Unix socket path, made \
+             owner-only): a client connects and reads one JSON document (uwsgitop ADDR works).",
+        )
+        .example("\"127.0.0.1:9191\""),
+    OptionSpec::new(StatsHttp, "stats-http", Ty::Flag, H_OPERATE)
+        .help("Serve the stats document over HTTP (GET any path), as uWSGI's stats-http.")
+        .example("false"),
+    OptionSpec::new(Metrics, "metrics", Ty::Text, H_OPERATE)
+        .value("ADDR")
+        .help(
+            "Prometheus metrics on ADDR (host:port or a Unix socket path): GET /metrics in \
+             the text exposition format.",
+        )
+        .example("\"127.0.0.1:9100\""),
 ];
 
 /// The option `id`.

@@ -106,7 +106,8 @@ const LOGIC: &str = "configuration logic is not evaluated: use separate files or
                      environment variables";
 const INCLUDE: &str = "other configuration files are not read from here: pass each with --ini";
 const PROCNAME: &str = "process titles are not changed";
-const STATS: &str = "there is no stats server: ebb logs each worker's start, recycle and exit";
+const STATS: &str =
+    "ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push";
 const LOGGING: &str = "ebb logs to stderr or to the logto file";
 const PROTOCOL: &str = "ebb speaks HTTP (http-socket) and uwsgi (socket) only";
 const TLS: &str = "terminate TLS in nginx or a load balancer";
@@ -479,9 +480,9 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
     no("fs-reload", TOUCH),
     // Monitoring.
-    no("stats", STATS),
-    no("stats-server", STATS),
-    no_f("stats-http", STATS),
+    same("stats"),
+    alias("stats-server", "stats"),
+    same("stats-http"),
     no_f("stats-minified", STATS),
     no("stats-push", STATS),
     no_f("enable-metrics", STATS),
@@ -795,7 +796,7 @@ mod tests {
             matches!(classify("plugins", "python3,gevent"), Verdict::Unsupported(m) if m.contains("gevent"))
         );
         assert!(matches!(
-            classify("stats", ":9191"),
+            classify("stats-push", "statsd:127.0.0.1:8125"),
             Verdict::Unsupported(_)
         ));
     }

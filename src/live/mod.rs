@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod listenq;
+pub mod metrics;
 pub mod server;
 pub mod snapshot;
 pub mod table;
@@ -86,6 +87,13 @@ impl Live {
                 }
             }
         };
+        if let Some(a) = &config.ops.stats {
+            let http = config.ops.stats_http;
+            servers.push(Server::bind(Kind::Stats { http }, a, 0o600).context("--stats")?);
+        }
+        if let Some(a) = &config.ops.metrics {
+            servers.push(Server::bind(Kind::Metrics, a, 0o600).context("--metrics")?);
+        }
         let fifo = match &config.ops.master_fifo {
             Some(p) => Some(open_fifo(p)?),
             None => None,
@@ -97,6 +105,19 @@ impl Live {
             next_client: 0,
             control_path,
         })
+    }
+
+    /// Say where the stats and metrics servers listen (the port, when 0 was asked).
+    pub fn announce(&self) {
+        for s in &self.servers {
+            let (what, event) = match s.kind {
+                Kind::Control => continue,
+                Kind::Stats { http: false } => ("stats server", "stats-listen"),
+                Kind::Stats { http: true } => ("stats server (HTTP)", "stats-listen"),
+                Kind::Metrics => ("Prometheus metrics at /metrics", "metrics-listen"),
+            };
+            tracing::info!(event, address = %s.describe(), "{what} on {}", s.describe());
+        }
     }
 
     /// What to poll, in the order [`Live::on_poll`] expects the results.
@@ -228,10 +249,16 @@ impl Live {
         let Some(c) = self.clients.iter().find(|c| c.id == client) else {
             return;
         };
-        let body = format!("{doc}\n").into_bytes();
         let bytes = match c.kind {
-            Kind::Stats { http: true } => http_response("200 OK", "application/json", &body),
-            _ => body,
+            Kind::Stats { http: true } => {
+                http_response("200 OK", "application/json", format!("{doc}\n").as_bytes())
+            }
+            Kind::Metrics => http_response(
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                metrics::render(doc).as_bytes(),
+            ),
+            _ => format!("{doc}\n").into_bytes(),
         };
         self.answer_bytes(client, bytes);
     }
@@ -303,7 +330,14 @@ fn request_of(c: &Client, eof: bool) -> Option<Parsed> {
                     b"use GET\n",
                 )));
             }
-            let _ = path;
+            let path = path.split('?').next().unwrap_or("");
+            if c.kind == Kind::Metrics && path != "/metrics" && path != "/" {
+                return Some(Parsed::Answer(http_response(
+                    "404 Not Found",
+                    "text/plain",
+                    b"metrics are at /metrics\n",
+                )));
+            }
             Some(Parsed::Need(Request::Document { client: c.id }))
         }
     }

@@ -32,6 +32,18 @@ pub struct Inputs<'a> {
     /// RSS of each worker's process group, in KiB.
     pub rss_kb: &'a HashMap<WorkerId, u64>,
     pub listen: Vec<ListenInfo>,
+    /// Request threads per worker (`--threads`; 1 for other programs).
+    pub threads_per_worker: u64,
+}
+
+fn histogram(h: &crate::policy::Histogram) -> Value {
+    let cum = h.cumulative();
+    json!({
+        "buckets": cum[..cum.len() - 1].iter().map(|(_, c)| c).collect::<Vec<_>>(),
+        "le": crate::policy::BUCKETS,
+        "sum": h.sum,
+        "count": h.count,
+    })
 }
 
 fn state_name(s: State) -> &'static str {
@@ -145,6 +157,7 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
                 "max_queue": l.max_queue.unwrap_or(0),
                 "shared": 0,
                 "can_offload": 0,
+                "queue_known": l.queue.is_some(),
             })
         })
         .collect();
@@ -178,6 +191,9 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
             "requests_lost": c.requests_lost,
             "in_flight": p.workers().map(|w| w.inflight).sum::<u64>(),
             "jobs": p.workers().map(|w| w.jobs).sum::<u64>(),
+            "threads_per_worker": i.threads_per_worker,
+            "drain_seconds": histogram(&c.drain_seconds),
+            "replace_seconds": histogram(&c.replace_seconds),
         },
     })
 }

@@ -34,6 +34,10 @@ impl Master {
                 .unwrap_or_default(),
             started: self.started,
             rss_kb: &rss,
+            threads_per_worker: match &self.config.command {
+                crate::config::WorkerCommand::Python(app) => app.threads as u64,
+                _ => 1,
+            },
             listen: crate::live::listen_info(
                 &self.listeners,
                 &self.config.sockets,

@@ -138,6 +138,7 @@ impl Master {
             addrs.join(", "),
             describe(&config.command)
         );
+        live.announce();
         Ok(Master {
             loader,
             config,
