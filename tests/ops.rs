@@ -554,3 +554,184 @@ print(json.dumps(out))
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 }
+
+/// Datagrams the master sent to the test's NOTIFY_SOCKET, read until `pred` holds.
+fn notify_until(
+    ebb: &Ebb,
+    sock: &std::os::unix::net::UnixDatagram,
+    got: &mut Vec<String>,
+    what: &str,
+    pred: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + SOON;
+    let mut buf = [0u8; 4096];
+    while !pred(got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            ebb.fail(&format!("no {what} on NOTIFY_SOCKET; got {got:?}"));
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+}
+
+/// Type=notify: READY=1 only once every worker is ready; a reload says RELOADING=1 with
+/// MONOTONIC_USEC, then READY=1 when every worker runs the new generation; STATUS= follows;
+/// STOPPING=1; WATCHDOG=1 when WATCHDOG_USEC asks. The workers never see systemd's socket.
+#[test]
+fn systemd_notify_ready_reloading_stopping_watchdog() {
+    let dir = std::sync::Arc::new(tempdir());
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let mut ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start();
+    let mut got = Vec::new();
+    notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    assert_eq!(
+        ebb.events("ready").len(),
+        2,
+        "READY=1 before every worker was ready: {got:?}"
+    );
+    let ready = got.iter().find(|m| m.starts_with("READY=1")).unwrap();
+    assert!(
+        ready.contains("STATUS=2 workers, 0 draining, 0 jobs"),
+        "{ready}"
+    );
+    for (pid, env) in ebb.workers() {
+        let n = env.get("NOTIFY_SOCKET").cloned().unwrap_or_default();
+        assert_ne!(
+            n,
+            path.to_str().unwrap(),
+            "worker {pid} got systemd's socket"
+        );
+        assert!(
+            !env.contains_key("WATCHDOG_USEC"),
+            "worker {pid} got the master's watchdog"
+        );
+    }
+    // The watchdog: pings at half the period, and nothing else while idle.
+    let before = got.len();
+    notify_until(&ebb, &sock, &mut got, "3 watchdog pings", |g| {
+        g[before..].iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
+    });
+
+    got.clear();
+    ebb.signal(nix::sys::signal::Signal::SIGHUP);
+    notify_until(&ebb, &sock, &mut got, "RELOADING=1 then READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    let reloading = got
+        .iter()
+        .position(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("no RELOADING=1: {got:?}"));
+    let ready = got.iter().position(|m| m.starts_with("READY=1")).unwrap();
+    assert!(reloading < ready, "{got:?}");
+    let usec: u64 = got[reloading]
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(usec > 0);
+    // Every serving worker is of generation 2 when READY=1 is sent.
+    let new = ebb
+        .events("ready")
+        .iter()
+        .filter(|l| l.int_field("respawn") == Some(2))
+        .count();
+    assert_eq!(
+        new, 2,
+        "READY=1 before both replacements were ready: {got:?}"
+    );
+
+    got.clear();
+    ebb.signal(nix::sys::signal::Signal::SIGTERM);
+    notify_until(&ebb, &sock, &mut got, "STOPPING=1", |g| {
+        g.iter().any(|m| m.starts_with("STOPPING=1"))
+    });
+    assert!(ebb.expect_exit(SOON).success());
+}
+
+/// A process started outside the harness (under systemd-socket-activate): killed with its
+/// workers on drop.
+struct Started {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Started {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        if poll_until(SOON, || pred(&self.log()).then_some(())).is_none() {
+            panic!("no {what} in the log:\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        kill_workers_of(pid, SOON);
+    }
+}
+
+/// Socket activation as systemd does it (`systemd-socket-activate`, Debian's systemd
+/// package; it execs ebb in its own process, so LISTEN_PID is ebb's): ebb adopts the passed
+/// socket and its workers serve on it, the first connection included.
+#[test]
+fn systemd_socket_activation() {
+    let activate = [
+        "/usr/bin/systemd-socket-activate",
+        "/bin/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("systemd-socket-activate is missing: apt-get install systemd (.ci/run does)");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempdir();
+    let ctl = dir.path().join("ebb.ctl");
+    let log = dir.path().join("ebb.log");
+    let child = Command::new(activate)
+        .args(["-l", &addr, "--fdname=http", EBB])
+        .args(["-p", "2", "--example-app", "--log-format", "json"])
+        .args(["--control", ctl.to_str().unwrap()])
+        .env_remove("LISTEN_FDS")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let ebb = Started { child, log };
+    // It listens, and execs ebb when the first connection comes (which then waits in the
+    // socket's queue for a worker).
+    ebb.wait_log("systemd-socket-activate listening", |l| {
+        l.contains("Listening on")
+    });
+    let t = Target::Tcp(addr.parse().unwrap());
+    let r = get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()));
+    ebb.wait_log("adoption of the socket", |l| {
+        l.contains("using sockets passed by systemd")
+    });
+    ebb.wait_log("2 ready workers", |l| {
+        l.matches("\"event\":\"ready\"").count() >= 2
+    });
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("hello from worker="), "{}", r.body);
+    let v = status_json(&ctl);
+    assert_eq!(v["pid"], ebb.child.id());
+    assert_eq!(v["sockets"][0]["name"], addr);
+    assert_eq!(v["sockets"][0]["queue_known"], true);
+}

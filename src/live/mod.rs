@@ -8,6 +8,7 @@
 pub mod control;
 pub mod listenq;
 pub mod metrics;
+pub mod sdnotify;
 pub mod server;
 pub mod snapshot;
 pub mod table;

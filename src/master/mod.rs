@@ -46,6 +46,8 @@ pub struct Master {
     lost_log: Option<File>,
     started: Instant,
     live: crate::live::Live,
+    /// systemd's notify socket, when ebb runs as a `Type=notify` service.
+    sd: Option<crate::live::sdnotify::SdNotify>,
 }
 
 fn log_action(l: &Log) {
@@ -151,6 +153,7 @@ impl Master {
             lost_log,
             started: Instant::now(),
             live,
+            sd: crate::live::sdnotify::SdNotify::from_env(),
         })
     }
 
@@ -227,10 +230,18 @@ impl Master {
 
     /// Block until a signal, a datagram or the nearest deadline.
     fn wait(&mut self) -> Result<Vec<Event>> {
-        let deadline = match (self.policy.next_deadline(), self.live.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        if let Some(sd) = &mut self.sd {
+            sd.step(&self.policy, Instant::now());
+        }
+        let sd_deadline = self.sd.as_ref().and_then(|s| s.announcer.next_deadline());
+        let deadline = [
+            self.policy.next_deadline(),
+            self.live.next_deadline(),
+            sd_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(t) => {
