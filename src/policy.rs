@@ -112,13 +112,21 @@ impl Policy {
     /// Every serving slot has a ready worker of the current configuration, and no replacement
     /// is under way: the state systemd's READY=1 announces.
     pub fn settled(&self) -> bool {
-        !self.is_stopping()
+        self.mode == Mode::Running
             && self.slots.iter().all(|s| {
                 s.replacement.is_none()
                     && s.current
                         .and_then(|id| self.workers.get(&id))
                         .is_some_and(|w| w.state == State::Ready && w.generation == self.generation)
             })
+    }
+
+    /// A graceful stop is waiting out `--shutdown-delay` until this moment.
+    pub fn shutdown_delay_until(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Delaying { until } => Some(until),
+            _ => None,
+        }
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -594,11 +594,10 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
     notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
         g.iter().any(|m| m.starts_with("READY=1"))
     });
-    assert_eq!(
-        ebb.events("ready").len(),
-        2,
-        "READY=1 before every worker was ready: {got:?}"
-    );
+    // Both workers' ready lines were written before READY=1 (the harness may read them a
+    // moment later); the first word to systemd was that it was starting.
+    ebb.wait_ready(0, 2, SOON);
+    assert!(got[0].starts_with("STATUS=starting: "), "{got:?}");
     let ready = got.iter().find(|m| m.starts_with("READY=1")).unwrap();
     assert!(
         ready.contains("STATUS=2 workers, 0 draining, 0 jobs"),
@@ -641,15 +640,13 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         .unwrap();
     assert!(usec > 0);
     // Every serving worker is of generation 2 when READY=1 is sent.
-    let new = ebb
-        .events("ready")
-        .iter()
-        .filter(|l| l.int_field("respawn") == Some(2))
-        .count();
-    assert_eq!(
-        new, 2,
-        "READY=1 before both replacements were ready: {got:?}"
-    );
+    ebb.wait_n_after(
+        0,
+        2,
+        |l| l.is_event("ready") && l.int_field("respawn") == Some(2),
+        SOON,
+    )
+    .unwrap_or_else(|e| ebb.fail(&e));
 
     got.clear();
     ebb.signal(nix::sys::signal::Signal::SIGTERM);
@@ -734,4 +731,153 @@ fn systemd_socket_activation() {
     assert_eq!(v["pid"], ebb.child.id());
     assert_eq!(v["sockets"][0]["name"], addr);
     assert_eq!(v["sockets"][0]["queue_known"], true);
+}
+
+fn cmdline(pid: i32) -> String {
+    let b = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&b)
+        .replace('\0', " ")
+        .trim_end()
+        .to_string()
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
+/// `ps` says who is who: `ebb master ARGS` and `ebb worker N gen G`, with uWSGI's
+/// procname-prefix-spaced and procname-append; every worker gets its title in EBB_PROCNAME.
+#[test]
+fn process_titles() {
+    let ebb = Ebb::example(2)
+        .args([
+            "--procname-prefix-spaced",
+            "shop",
+            "--procname-append",
+            "+prod",
+        ])
+        .start();
+    ebb.ready(2);
+    let m = cmdline(ebb.pid);
+    assert!(m.starts_with("shop ebb master+prod --http-socket"), "{m}");
+    assert_eq!(comm(ebb.pid), "shop ebb master");
+    let mut titles: Vec<String> = ebb.worker_pids().into_iter().map(cmdline).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "shop ebb worker 1 gen 1+prod example-app",
+            "shop ebb worker 2 gen 1+prod example-app"
+        ]
+    );
+    for (_, env) in ebb.workers() {
+        assert!(
+            env["EBB_PROCNAME"].starts_with("shop ebb worker "),
+            "{env:?}"
+        );
+    }
+    drop(ebb);
+
+    let ebb = Ebb::example(1).start();
+    ebb.ready(1);
+    let mark = ebb.mark();
+    ebb.signal(nix::sys::signal::Signal::SIGHUP);
+    ebb.wait_ready(mark, 1, SOON);
+    let pid = poll_until(SOON, || {
+        let p = ebb.worker_pids();
+        (p.len() == 1).then(|| p[0])
+    })
+    .unwrap();
+    assert_eq!(cmdline(pid), "ebb worker 1 gen 2 example-app");
+    assert!(cmdline(ebb.pid).starts_with("ebb master --http-socket"));
+}
+
+/// `--shutdown-delay`: after SIGTERM ebb keeps serving (new connections too) for the delay,
+/// then drains and exits; `ebb status` says so meanwhile.
+#[test]
+fn shutdown_delay_keeps_serving_then_drains() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let mut ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .args([
+            "--shutdown-delay",
+            "1.5",
+            "--control",
+            ctl.to_str().unwrap(),
+        ])
+        .start();
+    let t = ebb.ready(2);
+    let mark = ebb.mark();
+    let t0 = Instant::now();
+    ebb.signal(nix::sys::signal::Signal::SIGTERM);
+    ebb.expect_after(
+        mark,
+        "the shutdown delay",
+        |l| l.is_event("shutdown-delay"),
+        SOON,
+    );
+    assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    let mut served = 0;
+    while t0.elapsed() < Duration::from_millis(1200) {
+        let r =
+            get(&t, "/").unwrap_or_else(|e| ebb.fail(&format!("refused during the delay: {e}")));
+        assert_eq!(r.status, 200);
+        served += 1;
+    }
+    assert!(served > 0);
+    assert_eq!(
+        ebb.count_after(mark, |l| l.is_event("drain")),
+        0,
+        "drained during the delay"
+    );
+    let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "stopped after {:?}: {}",
+        t0.elapsed(),
+        stop.message()
+    );
+    assert!(ebb.expect_exit(SOON).success());
+}
+
+/// conf/kubernetes.yaml adds up: ebb accepts its arguments, and the grace period covers the
+/// shutdown delay plus the drain timeout.
+#[test]
+fn kubernetes_manifest_adds_up() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/kubernetes.yaml"))
+            .unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} not in conf/kubernetes.yaml"))
+            .trim()
+            .to_string()
+    };
+    let grace: u64 = field("terminationGracePeriodSeconds:").parse().unwrap();
+    let args: Vec<String> = serde_json::from_str(&field("args:")).expect("args as a flow list");
+    let value = |flag: &str| -> u64 {
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("no {flag}"));
+        args[i + 1].parse().unwrap()
+    };
+    let (delay, drain) = (value("--shutdown-delay"), value("--drain-timeout"));
+    assert!(grace > delay + drain, "grace {grace} <= {delay} + {drain}");
+    let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
+    check.push("--check-config");
+    let (status, out, err) = run_ebb(&check, SOON);
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "shutdown delay {delay}s (stops within {}s",
+            delay + drain
+        )),
+        "{out}"
+    );
 }

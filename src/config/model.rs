@@ -180,6 +180,14 @@ pub struct Ops {
     pub stats_http: bool,
     /// The Prometheus endpoint (`--metrics`).
     pub metrics: Option<Address>,
+    /// Process titles: uWSGI's `procname`, `procname-prefix` (`-spaced` adds the space),
+    /// `procname-append`, `procname-master`.
+    pub procname: Option<String>,
+    pub procname_prefix: String,
+    pub procname_append: String,
+    pub procname_master: Option<String>,
+    /// After SIGTERM, keep serving this long before draining (`--shutdown-delay`).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Config {

@@ -62,6 +62,12 @@ pub enum Id {
     Stats,
     StatsHttp,
     Metrics,
+    Procname,
+    ProcnamePrefix,
+    ProcnamePrefixSpaced,
+    ProcnameAppend,
+    ProcnameMaster,
+    ShutdownDelay,
 }
 
 /// The kind of value an option takes.
@@ -564,6 +570,38 @@ pub static OPTIONS: &[OptionSpec] = &[
              the text exposition format.",
         )
         .example("\"127.0.0.1:9100\""),
+    OptionSpec::new(Procname, "procname", Ty::Text, H_OPERATE)
+        .value("NAME")
+        .help(
+            "Process title of every worker (and of the master, unless --procname-master), \
+             instead of ebb's: ebb worker N gen G APP, and ebb master ARGS.",
+        )
+        .example("\"myapp\""),
+    OptionSpec::new(ProcnamePrefix, "procname-prefix", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT before every process title.")
+        .example("\"myapp-\""),
+    OptionSpec::new(ProcnamePrefixSpaced, "procname-prefix-spaced", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT and a space before every process title.")
+        .example("\"myapp\""),
+    OptionSpec::new(ProcnameAppend, "procname-append", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT after every process title.")
+        .example("\"+prod\""),
+    OptionSpec::new(ProcnameMaster, "procname-master", Ty::Text, H_OPERATE)
+        .value("NAME")
+        .help("Process title of the master (its arguments follow it in ps).")
+        .example("\"myapp master\""),
+    OptionSpec::new(ShutdownDelay, "shutdown-delay", Ty::Duration, H_OPERATE)
+        .value("SECS")
+        .default("0")
+        .help(
+            "After SIGTERM (or ebb stop), keep serving SECS before draining, while a load \
+             balancer or Kubernetes removes the endpoint; a second TERM drains at once. Keep \
+             it + --drain-timeout under terminationGracePeriodSeconds / TimeoutStopSec.",
+        )
+        .example("\"5s\""),
 ];
 
 /// The option `id`.

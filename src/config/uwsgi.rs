@@ -105,7 +105,8 @@ const SYSTEMD: &str = "set it where ebb is started (e.g. in the systemd unit)";
 const LOGIC: &str = "configuration logic is not evaluated: use separate files or UWSGI_* \
                      environment variables";
 const INCLUDE: &str = "other configuration files are not read from here: pass each with --ini";
-const PROCNAME: &str = "process titles are not changed";
+const PROCNAME: &str =
+    "ebb takes procname, procname-prefix(-spaced), procname-append and procname-master";
 const STATS: &str =
     "ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push";
 const LOGGING: &str = "ebb logs to stderr or to the logto file";
@@ -467,12 +468,15 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "not supported: reload-on-rss measures memory",
     ),
     // Process names.
-    no_f("auto-procname", PROCNAME),
-    no("procname", PROCNAME),
-    no("procname-prefix", PROCNAME),
-    no("procname-prefix-spaced", PROCNAME),
-    no("procname-append", PROCNAME),
-    no("procname-master", PROCNAME),
+    on(
+        "auto-procname",
+        "ebb always sets titles: ebb master ..., ebb worker N gen G APP",
+    ),
+    same("procname"),
+    same("procname-prefix"),
+    same("procname-prefix-spaced"),
+    same("procname-append"),
+    same("procname-master"),
     // Reloading.
     no("touch-reload", TOUCH),
     no("touch-chain-reload", TOUCH),

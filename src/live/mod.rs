@@ -12,6 +12,7 @@ pub mod sdnotify;
 pub mod server;
 pub mod snapshot;
 pub mod table;
+pub mod title;
 
 use std::fs::File;
 use std::io::Read;

@@ -40,12 +40,14 @@ impl View {
         );
         if p.is_stopping() {
             status = format!("stopping: {status}");
+        } else if p.shutdown_delay_until().is_some() {
+            status = format!("stopping after --shutdown-delay: {status}");
         } else if !p.settled() && p.generation() > 1 {
             status += &format!(", reloading to configuration generation {}", p.generation());
         }
         View {
             settled: p.settled(),
-            stopping: p.is_stopping(),
+            stopping: p.is_stopping() || p.shutdown_delay_until().is_some(),
             generation: p.generation(),
             status,
         }

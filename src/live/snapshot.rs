@@ -177,7 +177,16 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
         "sockets": sockets,
         "workers": list,
         "ebb": {
-            "state": if p.is_stopping() { "stopping" } else { "running" },
+            "state": if p.is_stopping() {
+                "stopping"
+            } else if p.shutdown_delay_until().is_some() {
+                "shutdown-delay"
+            } else {
+                "running"
+            },
+            "shutdown_in_s": p
+                .shutdown_delay_until()
+                .map(|t| round1(t.saturating_duration_since(i.now))),
             "config_generation": p.generation(),
             "processes": p.params().processes,
             "max_surge": p.params().max_surge,

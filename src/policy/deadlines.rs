@@ -7,6 +7,11 @@ use super::*;
 
 impl Policy {
     pub(super) fn check_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Mode::Delaying { until } = self.mode
+            && now >= until
+        {
+            self.on_stop(true, now, out);
+        }
         let p = self.params.clone();
         let mut lost = Vec::new();
         let mut started_slots = Vec::new();
@@ -182,6 +187,9 @@ impl Policy {
         }
         if let (Some(t), Mode::Running) = (self.next_rss, self.mode) {
             consider(t);
+        }
+        if let Mode::Delaying { until } = self.mode {
+            consider(until);
         }
         best
     }

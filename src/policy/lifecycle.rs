@@ -11,6 +11,22 @@ impl Policy {
                 graceful: false, ..
             } => return,
             Mode::Stopping { graceful: true, .. } if graceful => return,
+            Mode::Running if graceful && !self.params.shutdown_delay.is_zero() => {
+                let delay = self.params.shutdown_delay;
+                self.mode = Mode::Delaying { until: now + delay };
+                log(
+                    out,
+                    Level::Info,
+                    None,
+                    "shutdown-delay",
+                    format!(
+                        "graceful stop in {}: serving meanwhile, as the endpoint is removed \
+                         (--shutdown-delay; another TERM stops at once)",
+                        given(delay)
+                    ),
+                );
+                return;
+            }
             _ => {}
         }
         if !self.is_stopping() {
@@ -53,6 +69,16 @@ impl Policy {
 
     pub(super) fn on_reload(&mut self, params: Params, now: Instant, out: &mut Vec<Action>) {
         if self.is_stopping() {
+            return;
+        }
+        if self.shutdown_delay_until().is_some() {
+            log(
+                out,
+                Level::Info,
+                None,
+                "reload",
+                "reload ignored: ebb is shutting down (--shutdown-delay)".into(),
+            );
             return;
         }
         self.generation += 1;

@@ -26,6 +26,7 @@ fn params() -> Params {
         reload_on_rss_mb: None,
         watchdog: None,
         drain_signal: 15,
+        shutdown_delay: Duration::ZERO,
     }
 }
 
@@ -303,7 +304,33 @@ fn lifecycle_table() {
         p.max_requests = Some(10);
     });
     let watchdog2 = with(|p| p.watchdog = Some(Duration::from_secs(2)));
+    let delay2 = with(|p| p.shutdown_delay = Duration::from_secs(2));
     let cases: Vec<(&str, Params, Vec<Step>)> = vec![
+        (
+            "shutdown delay: keep serving (and replacing a crash), then drain",
+            delay2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(100, In::Stop, &["log shutdown-delay ~graceful stop in 2s"]),
+                step(200, In::Reload(delay2.clone()), &["log reload ~ignored"]),
+                step(300, In::Exit(1, 1), &["spawn w2 s1 g2"]),
+                step(400, In::Ready(2), &[]),
+                step(2100, In::Tick, &["log stop", "drain w2"]),
+                step(2200, In::Exit(2, 0), &["exit 0"]),
+            ],
+        ),
+        (
+            "shutdown delay: a second TERM stops at once, QUIT is fast",
+            delay2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(100, In::Stop, &[]),
+                step(200, In::Stop, &["drain w1"]),
+                step(300, In::Quit, &["quit w1"]),
+            ],
+        ),
         (
             "ebb recycle: the slot's replacement starts first, then the old one drains",
             two.clone(),

@@ -39,6 +39,9 @@ pub struct Params {
     /// The drain signal's number: a draining worker killed by it exited as asked (some
     /// servers, uvicorn among them, re-raise it to exit).
     pub drain_signal: i32,
+    /// After a graceful stop is asked, keep serving this long before draining
+    /// (`--shutdown-delay`, for Kubernetes endpoint removal).
+    pub shutdown_delay: Duration,
 }
 
 impl Params {
@@ -56,6 +59,7 @@ impl Params {
             reload_on_rss_mb: c.reload_on_rss_mb,
             watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
+            shutdown_delay: c.ops.shutdown_delay,
         }
     }
 }
@@ -339,5 +343,13 @@ pub(super) struct Slot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Running,
-    Stopping { graceful: bool, since: Instant },
+    /// A graceful stop was asked with a shutdown delay: serving as usual until `until`
+    /// (while a load balancer takes the endpoint out), then the stop begins.
+    Delaying {
+        until: Instant,
+    },
+    Stopping {
+        graceful: bool,
+        since: Instant,
+    },
 }
