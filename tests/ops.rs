@@ -881,3 +881,68 @@ fn kubernetes_manifest_adds_up() {
         "{out}"
     );
 }
+
+/// The stats and metrics servers too: a slow request head, an endless one, and many
+/// clients that never read cannot stall the loop or keep the master's memory.
+#[test]
+fn hostile_stats_and_metrics_clients_are_dropped() {
+    let ebb = Ebb::example(1)
+        .args(["--stats", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .start();
+    ebb.ready(1);
+    let stats = listen_addr(&ebb, "stats-listen");
+    let metrics = listen_addr(&ebb, "metrics-listen");
+    let scrape = || {
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        s.set_read_timeout(Some(SOON)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    };
+    // A head that never ends (slowloris), and one that is too long.
+    let mut slow = std::net::TcpStream::connect(&metrics).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    let mut long = std::net::TcpStream::connect(&metrics).unwrap();
+    long.set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let junk = vec![b'a'; 16 * 1024];
+    let _ = long.write_all(&junk);
+    // Stats clients that never read (the document waits in their socket buffers).
+    let idle: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&stats).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    scrape();
+    let mut s = std::net::TcpStream::connect(&stats).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let mut doc = String::new();
+    s.read_to_string(&mut doc).unwrap();
+    assert!(serde_json::from_str::<Value>(&doc).is_ok());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "answers took {:?}",
+        t0.elapsed()
+    );
+    // The long head is refused at once; the slow one when its deadline (5 s) passes.
+    long.set_read_timeout(Some(SOON)).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(long.read(&mut buf), Ok(0) | Err(_)),
+        "the long head was answered"
+    );
+    slow.set_read_timeout(Some(SOON)).unwrap();
+    let t1 = Instant::now();
+    assert!(matches!(slow.read(&mut buf), Ok(0) | Err(_)));
+    assert!(t1.elapsed() < Duration::from_secs(8));
+    drop(idle);
+    let fds = poll_until(SOON, || {
+        let n = std::fs::read_dir(format!("/proc/{}/fd", ebb.pid))
+            .unwrap()
+            .count();
+        (n < 30).then_some(n)
+    });
+    assert!(fds.is_some(), "the master still holds the clients' fds");
+    scrape();
+}
