@@ -104,6 +104,22 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Remove the sockets of masters that were killed (nobody answers on them) from `dir`.
+pub fn prune_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "ctl")
+            && let Err(err) = UnixStream::connect(&path)
+            && err.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// The default control path of the master with pid `pid`.
 pub fn default_path(pid: u32) -> PathBuf {
     default_dir().join(format!("{pid}.ctl"))
@@ -127,20 +143,14 @@ pub fn find(control: Option<&Path>, pidfile: Option<&Path>) -> Result<PathBuf> {
         return Ok(default_path(pid));
     }
     let dir = default_dir();
+    // Files left by masters that were killed: nobody answers.
+    prune_stale(&dir);
     let mut live = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let path = e.path();
-            if path.extension().is_none_or(|x| x != "ctl") {
-                continue;
-            }
-            match UnixStream::connect(&path) {
-                Ok(_) => live.push(path),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    // Left by a master that was killed: nobody answers.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(_) => {}
+            if path.extension().is_some_and(|x| x == "ctl") && UnixStream::connect(&path).is_ok() {
+                live.push(path);
             }
         }
     }

@@ -72,9 +72,11 @@ impl Live {
                 // The default place is a convenience: if it cannot be used, say so and run.
                 let dir = control::default_dir();
                 let path = control::default_path(std::process::id());
-                match control::prepare_dir(&dir)
-                    .and_then(|()| Server::bind(Kind::Control, &Address::Unix(path.clone()), 0o600))
-                {
+                match control::prepare_dir(&dir).and_then(|()| {
+                    // Sockets of masters that were killed are left behind: clear them.
+                    control::prune_stale(&dir);
+                    Server::bind(Kind::Control, &Address::Unix(path.clone()), 0o600)
+                }) {
                     Ok(s) => {
                         servers.push(s);
                         Some(path)
