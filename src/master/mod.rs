@@ -163,10 +163,12 @@ impl Master {
         loop {
             while let Some(action) = queue.pop_front() {
                 if let Some(code) = self.execute(action, &mut queue)? {
+                    self.notify_systemd();
                     self.cleanup();
                     return Ok(code);
                 }
             }
+            self.notify_systemd();
             let mut events = self.reap();
             if events.is_empty() {
                 events = self.wait()?;
@@ -176,6 +178,13 @@ impl Master {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
+        }
+    }
+
+    /// Tell systemd what changed this turn (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
+    fn notify_systemd(&mut self) {
+        if let Some(sd) = &mut self.sd {
+            sd.step(&self.policy, Instant::now());
         }
     }
 
@@ -230,9 +239,6 @@ impl Master {
 
     /// Block until a signal, a datagram or the nearest deadline.
     fn wait(&mut self) -> Result<Vec<Event>> {
-        if let Some(sd) = &mut self.sd {
-            sd.step(&self.policy, Instant::now());
-        }
         let sd_deadline = self.sd.as_ref().and_then(|s| s.announcer.next_deadline());
         let deadline = [
             self.policy.next_deadline(),
