@@ -6,8 +6,110 @@
 
 use std::ffi::OsString;
 
-pub use crate::config::command_line;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
 use crate::config::{ConfigError, ConfigErrors, Loaded, Loader};
+use crate::live::Command as ControlCommand;
+
+/// The `ebb` command line: the options (from the registry) and every subcommand, among them
+/// the commands that steer a running ebb through its control socket.
+pub fn command_line() -> Command {
+    let target = |c: Command| {
+        c.arg(
+            Arg::new("control")
+                .long("control")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(
+                    "The master's control socket (default: the one ebb running as this user, \
+                     found in $XDG_RUNTIME_DIR/ebb, /run/ebb or /tmp/ebb-<uid>)",
+                ),
+        )
+        .arg(
+            Arg::new("pidfile")
+                .long("pidfile")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Talk to the master whose pid is in FILE (its --pidfile)"),
+        )
+    };
+    let number = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .required(true)
+            .value_name(if name == "worker" { "WORKER" } else { "N" })
+            .value_parser(clap::value_parser!(u64).range(1..=1024))
+            .help(help)
+    };
+    crate::config::command_line()
+        .subcommand(target(
+            Command::new("status")
+                .about("Show a running ebb's workers: pid, generation, state, requests, jobs, RSS")
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .action(ArgAction::SetTrue)
+                        .help("Print the stats document (uWSGI's fields and ebb's) as JSON"),
+                ),
+        ))
+        .subcommand(target(Command::new("reload").about(
+            "Reload a running ebb: read the configuration again, replace every worker (new first)",
+        )))
+        .subcommand(target(
+            Command::new("stop")
+                .about("Stop a running ebb gracefully: every worker drains, then it exits")
+                .arg(
+                    Arg::new("fast")
+                        .long("fast")
+                        .action(ArgAction::SetTrue)
+                        .help("Fast stop: workers get SIGQUIT, their groups are killed after 3 s"),
+                ),
+        ))
+        .subcommand(target(
+            Command::new("scale")
+                .about("Run N workers (the removed ones drain)")
+                .arg(number("n", "How many workers")),
+        ))
+        .subcommand(target(
+            Command::new("recycle")
+                .about("Replace worker WORKER (its replacement starts first, then it drains)")
+                .arg(number(
+                    "worker",
+                    "The worker's number, as ebb status shows it",
+                )),
+        ))
+}
+
+/// A command for a running master (`ebb status`, `ebb reload`…).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub command: ControlCommand,
+    /// `ebb status --json`.
+    pub json: bool,
+    pub control: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+}
+
+fn control_of(name: &str, m: &ArgMatches) -> Option<Control> {
+    let n = |k: &str| m.get_one::<u64>(k).map_or(0, |&v| v as usize);
+    let command = match name {
+        "status" => ControlCommand::Status,
+        "reload" => ControlCommand::Reload,
+        "stop" => ControlCommand::Stop {
+            fast: m.get_flag("fast"),
+        },
+        "scale" => ControlCommand::Scale(n("n")),
+        "recycle" => ControlCommand::Recycle(n("worker")),
+        _ => return None,
+    };
+    Some(Control {
+        command,
+        json: name == "status" && m.get_flag("json"),
+        control: m.get_one::<PathBuf>("control").cloned(),
+        pidfile: m.get_one::<PathBuf>("pidfile").cloned(),
+    })
+}
 
 /// What `ebb` was asked to do.
 #[derive(Debug)]
@@ -20,6 +122,8 @@ pub enum Invocation {
     ExampleApp(Vec<String>),
     /// `ebb python-path`: print a directory to put on PYTHONPATH to import `ebb`.
     PythonPath,
+    /// `ebb status`, `reload`, `stop`, `scale N`, `recycle N`: talk to a running master.
+    Control(Control),
 }
 
 /// Why the command line could not be used.
@@ -63,6 +167,11 @@ pub fn try_parse_with(loader: Loader) -> Result<Invocation, ParseError> {
             return Ok(Invocation::ExampleApp(args));
         }
         Some(("python-path", _)) => return Ok(Invocation::PythonPath),
+        Some((name, sub)) if control_of(name, sub).is_some() => {
+            return Ok(Invocation::Control(
+                control_of(name, sub).expect("checked in the guard"),
+            ));
+        }
         Some((other, _)) => {
             return Err(ParseError::Config(ConfigErrors(vec![ConfigError {
                 file: None,
@@ -120,6 +229,25 @@ mod tests {
             matches!(run(&["example-app", "--help"]), Ok(Invocation::ExampleApp(a)) if a == ["--help"])
         );
         assert!(matches!(run(&["python-path"]), Ok(Invocation::PythonPath)));
+        // Commands for a running ebb are never read as an app called "status".
+        let control = |args: &[&str]| match run(args) {
+            Ok(Invocation::Control(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(control(&["status"]).command, ControlCommand::Status);
+        assert!(control(&["status", "--json"]).json);
+        assert_eq!(
+            control(&["stop", "--fast"]).command,
+            ControlCommand::Stop { fast: true }
+        );
+        assert_eq!(control(&["scale", "3"]).command, ControlCommand::Scale(3));
+        assert_eq!(
+            control(&["recycle", "2", "--control", "/x.ctl"]).control,
+            Some(PathBuf::from("/x.ctl"))
+        );
+        assert_eq!(control(&["reload"]).command, ControlCommand::Reload);
+        assert!(matches!(run(&["scale", "0"]), Err(ParseError::Clap(_))));
+        assert!(matches!(run(&["recycle"]), Err(ParseError::Clap(_))));
         assert!(matches!(
             run(&["--example-app", "-b", ":1", "--check-config"]),
             Ok(Invocation::CheckConfig(_))

@@ -31,13 +31,16 @@ fn main() -> ExitCode {
         }
     };
     match invocation {
-        Invocation::ExampleApp(args) => match ebb::example_app::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ebb example-app: {e:#}");
-                ExitCode::FAILURE
+        Invocation::ExampleApp(args) => {
+            titled_worker();
+            match ebb::example_app::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ebb example-app: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Invocation::PythonPath => match python_path() {
             Ok(dir) => {
                 println!("{}", dir.display());
@@ -48,6 +51,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Invocation::Control(c) => match control(&c) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("ebb {}: {e:#}", c.command.line());
+                ExitCode::from(2)
+            }
+        },
         Invocation::CheckConfig(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
@@ -56,6 +66,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Invocation::Run(loader, loaded) => {
+            // Re-executed with the master's title as argv[0] (once; see live::title).
+            let title = ebb::live::title::master(&loaded.config.ops);
+            let _ = ebb::live::title::become_titled(&title);
+            ebb::live::title::set_comm(&title);
             if let Some(path) = &loaded.config.logto
                 && let Err(e) = ebb::master::redirect_output(path)
             {
@@ -72,6 +86,43 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `ebb status|reload|stop|scale|recycle`: ask the running master; 0 when it agreed, 1
+/// when it refused (the reason is printed), 2 when it could not be reached.
+fn control(c: &ebb::cli::Control) -> anyhow::Result<ExitCode> {
+    use ebb::live::{Command, control, table};
+    let path = control::find(c.control.as_deref(), c.pidfile.as_deref())?;
+    let answer = control::request(&path, &c.command)?;
+    if c.command == Command::Status {
+        if c.json {
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        } else {
+            print!("{}", table::render(&answer));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if answer["ok"] == true {
+        println!("{}", answer["message"].as_str().unwrap_or("done"));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "ebb {}: {}",
+            c.command.line(),
+            answer["error"].as_str().unwrap_or("refused")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `ebb example-app` as a worker: take the title the master chose (`EBB_PROCNAME`).
+fn titled_worker() {
+    if let Ok(t) = std::env::var("EBB_PROCNAME")
+        && !t.is_empty()
+    {
+        let _ = ebb::live::title::become_titled(&t);
+        ebb::live::title::set_comm(&t);
     }
 }
 
@@ -154,6 +205,30 @@ fn summary(c: &Config) -> String {
             secs(c.ready_timeout)
         ),
     ];
+    let mut operate = Vec::new();
+    if let Some(a) = &c.ops.stats {
+        let http = if c.ops.stats_http { " (HTTP)" } else { "" };
+        operate.push(format!("stats on {a}{http}"));
+    }
+    if let Some(a) = &c.ops.metrics {
+        operate.push(format!("metrics on {a}/metrics"));
+    }
+    if let Some(p) = &c.ops.control {
+        operate.push(format!("control socket {}", p.display()));
+    }
+    if let Some(p) = &c.ops.master_fifo {
+        operate.push(format!("master fifo {}", p.display()));
+    }
+    if !c.ops.shutdown_delay.is_zero() {
+        operate.push(format!(
+            "shutdown delay {} (stops within {} of SIGTERM)",
+            secs(c.ops.shutdown_delay),
+            secs(c.ops.shutdown_delay + c.drain_timeout)
+        ));
+    }
+    if !operate.is_empty() {
+        lines.push(format!("operate: {}", operate.join("; ")));
+    }
     if let Some(src) = &c.source {
         lines.push(format!("read from: {}", src.display()));
     }

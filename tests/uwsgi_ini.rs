@@ -353,7 +353,7 @@ fn placeholders_ini_serves_on_every_socket() {
 #[test]
 fn unsupported_ini_warns_once_and_strict_refuses() {
     let expected = [
-        ("stats", 5),
+        ("stats-push", 5),
         ("memory-report", 6),
         ("static-skip-ext", 7),
         ("hook-pre-app", 8),

@@ -111,7 +111,7 @@ const LOGGING: &str = "ebb logs to stderr or to the logto file (--log-format jso
                        structured lines); configure the app's own logging in its WSGI module";
 const SYSLOG: &str =
     "ebb logs to stderr or to the logto file: let journald (or your log shipper) collect it";
-const STATS: &str = "no metrics are sent: ebb logs each worker's start, recycle and exit";
+const STATS: &str = "ebb pushes no metrics: scrape --metrics (Prometheus) or read --stats";
 const PROCNAME: &str = "process titles are not changed";
 const TLS: &str = "terminate TLS in nginx or a load balancer";
 const MASTER_HOOK: &str = "ebb runs no Python in the master: run these steps from the service \

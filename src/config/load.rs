@@ -519,6 +519,22 @@ fn build(
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
                 Id::Strict => strict = values::parse_bool(raw)?,
                 Id::Verbose | Id::Quiet | Id::Config | Id::Ini | Id::CheckConfig => {}
+                // Operating ebb (src/live/).
+                Id::Control => c.ops.control = Some(values::parse_path(raw, base, home)?),
+                Id::MasterFifo => c.ops.master_fifo = Some(values::parse_path(raw, base, home)?),
+                Id::Stats => c.ops.stats = Some(values::parse_address(raw, base)?),
+                Id::StatsHttp => c.ops.stats_http = values::parse_bool(raw)?,
+                Id::Metrics => c.ops.metrics = Some(values::parse_address(raw, base)?),
+                Id::Procname => c.ops.procname = Some(values::parse_text(raw, "a name")?),
+                Id::ProcnamePrefix => c.ops.procname_prefix = values::parse_text(raw, "a prefix")?,
+                Id::ProcnamePrefixSpaced => {
+                    c.ops.procname_prefix = format!("{} ", values::parse_text(raw, "a prefix")?)
+                }
+                Id::ProcnameAppend => c.ops.procname_append = values::parse_text(raw, "text")?,
+                Id::ShutdownDelay => c.ops.shutdown_delay = values::parse_duration(raw)?,
+                Id::ProcnameMaster => {
+                    c.ops.procname_master = Some(values::parse_text(raw, "a name")?)
+                }
             }
             Ok(())
         })();

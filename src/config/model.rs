@@ -173,6 +173,31 @@ pub struct Config {
     /// A worker that sent `WATCHDOG=1` once and then none for this long is replaced
     /// (`--watchdog`); workers get `WATCHDOG_USEC`.
     pub watchdog: Option<Duration>,
+    /// Operating ebb: control, stats, metrics, titles, shutdown delay.
+    pub ops: Ops,
+}
+
+/// Operating ebb (issue 11): where the control socket, fifo, stats and metrics servers
+/// listen, and how the master announces itself. Used by `src/live/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ops {
+    /// The control socket (`--control`); `None`: the default path in the runtime dir.
+    pub control: Option<PathBuf>,
+    /// uWSGI's `master-fifo`.
+    pub master_fifo: Option<PathBuf>,
+    /// The stats server (`--stats`), and whether it speaks HTTP (`--stats-http`).
+    pub stats: Option<Address>,
+    pub stats_http: bool,
+    /// The Prometheus endpoint (`--metrics`).
+    pub metrics: Option<Address>,
+    /// Process titles: uWSGI's `procname`, `procname-prefix` (`-spaced` adds the space),
+    /// `procname-append`, `procname-master`.
+    pub procname: Option<String>,
+    pub procname_prefix: String,
+    pub procname_append: String,
+    pub procname_master: Option<String>,
+    /// After SIGTERM, keep serving this long before draining (`--shutdown-delay`).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Config {
@@ -210,6 +235,7 @@ impl Default for Config {
             lost_work_log: None,
             harakiri: None,
             watchdog: None,
+            ops: Ops::default(),
         }
     }
 }

@@ -71,6 +71,18 @@ pub enum Id {
     Ini,
     Strict,
     CheckConfig,
+    // Operating ebb (issue 11: control, stats, metrics, systemd, titles, Kubernetes).
+    Control,
+    MasterFifo,
+    Stats,
+    StatsHttp,
+    Metrics,
+    Procname,
+    ProcnamePrefix,
+    ProcnamePrefixSpaced,
+    ProcnameAppend,
+    ProcnameMaster,
+    ShutdownDelay,
 }
 
 /// The kind of value an option takes.
@@ -254,6 +266,7 @@ const H_RECYCLE: &str = "Recycling";
 const H_DRAIN: &str = "Draining";
 const H_LOG: &str = "Logging";
 const H_CONFIG: &str = "Configuration";
+const H_OPERATE: &str = "Operating";
 
 use Id::*;
 
@@ -649,6 +662,75 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(CheckConfig, "check-config", Ty::Flag, H_CONFIG)
         .scope(Scope::CLI)
         .help("Check the configuration, print a summary and exit (status 2 if it is invalid)."),
+    // Operating ebb: the control socket and uWSGI's master fifo, the stats and metrics
+    // servers, systemd notify, process titles, the Kubernetes shutdown delay. Served from
+    // the master's one poll loop (src/live/); see docs/operating.md.
+    OptionSpec::new(Control, "control", Ty::Path, H_OPERATE)
+        .value("PATH")
+        .help(
+            "Control socket for ebb status/reload/stop/scale/recycle (owner-only). Default: \
+             $XDG_RUNTIME_DIR/ebb/<pid>.ctl (/run/ebb as root, else /tmp/ebb-<uid>), which \
+             the commands find by themselves when one ebb runs.",
+        )
+        .example("\"/run/myapp/ebb.ctl\""),
+    OptionSpec::new(MasterFifo, "master-fifo", Ty::Path, H_OPERATE)
+        .value("PATH")
+        .help(
+            "A named pipe taking uWSGI's one-letter commands: r reload, w recycle every \
+             worker, q graceful stop, Q fast stop, + one worker more, - one less, s log \
+             status, l reopen the log.",
+        )
+        .example("\"/run/myapp/ebb.fifo\""),
+    OptionSpec::new(Stats, "stats", Ty::Text, H_OPERATE)
+        .aliases(&["stats-server"])
+        .value("ADDR")
+        .help(
+            "uWSGI-compatible stats server on ADDR (host:port or a Unix socket path, made \
+             owner-only): a client connects and reads one JSON document (uwsgitop ADDR works).",
+        )
+        .example("\"127.0.0.1:9191\""),
+    OptionSpec::new(StatsHttp, "stats-http", Ty::Flag, H_OPERATE)
+        .help("Serve the stats document over HTTP (GET any path), as uWSGI's stats-http.")
+        .example("false"),
+    OptionSpec::new(Metrics, "metrics", Ty::Text, H_OPERATE)
+        .value("ADDR")
+        .help(
+            "Prometheus metrics on ADDR (host:port or a Unix socket path): GET /metrics in \
+             the text exposition format.",
+        )
+        .example("\"127.0.0.1:9100\""),
+    OptionSpec::new(Procname, "procname", Ty::Text, H_OPERATE)
+        .value("NAME")
+        .help(
+            "Process title of every worker (and of the master, unless --procname-master), \
+             instead of ebb's: ebb worker N gen G APP, and ebb master ARGS.",
+        )
+        .example("\"myapp\""),
+    OptionSpec::new(ProcnamePrefix, "procname-prefix", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT before every process title.")
+        .example("\"myapp-\""),
+    OptionSpec::new(ProcnamePrefixSpaced, "procname-prefix-spaced", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT and a space before every process title.")
+        .example("\"myapp\""),
+    OptionSpec::new(ProcnameAppend, "procname-append", Ty::Text, H_OPERATE)
+        .value("TEXT")
+        .help("Put TEXT after every process title.")
+        .example("\"+prod\""),
+    OptionSpec::new(ProcnameMaster, "procname-master", Ty::Text, H_OPERATE)
+        .value("NAME")
+        .help("Process title of the master (its arguments follow it in ps).")
+        .example("\"myapp master\""),
+    OptionSpec::new(ShutdownDelay, "shutdown-delay", Ty::Duration, H_OPERATE)
+        .value("SECS")
+        .default("0")
+        .help(
+            "After SIGTERM (or ebb stop), keep serving SECS before draining, while a load \
+             balancer or Kubernetes removes the endpoint; a second TERM drains at once. Keep \
+             it + --drain-timeout under terminationGracePeriodSeconds / TimeoutStopSec.",
+        )
+        .example("\"5s\""),
 ];
 
 /// The option `id`.

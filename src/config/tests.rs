@@ -292,22 +292,28 @@ fn cli_options_and_aliases() {
 #[test]
 fn uwsgi_flags_on_the_command_line() {
     let l = load(
-        &with_ex(&["--stats", ":9191", "--master", "--py-autoreload", "1"]),
+        &with_ex(&[
+            "--stats-push",
+            "statsd:x",
+            "--master",
+            "--py-autoreload",
+            "1",
+        ]),
         &[],
     )
     .unwrap();
     assert_eq!(
         l.warnings,
         vec![
-            "unsupported uWSGI options ignored: --stats, --py-autoreload; set strict = true \
+            "unsupported uWSGI options ignored: --stats-push, --py-autoreload; set strict = true \
              to make these errors"
                 .to_string()
         ]
     );
-    let errs = errors(&with_ex(&["--stats", ":9191", "--strict"]), &[]);
+    let errs = errors(&with_ex(&["--stats-push", "statsd:x", "--strict"]), &[]);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errs[0].starts_with("--stats: unsupported uWSGI option (strict mode): "),
+        errs[0].starts_with("--stats-push: unsupported uWSGI option (strict mode): "),
         "{errs:?}"
     );
 }
@@ -660,13 +666,13 @@ fn gunicorn_flags_on_the_command_line() {
         warnings(&with_py(&[
             "--statsd-host",
             "localhost:8125",
-            "--stats",
+            "--stats-push",
             ":1"
         ])),
         [
-            "unsupported uWSGI options ignored: --stats; set strict = true to make these errors",
-            "gunicorn's --statsd-host is ignored: no metrics are sent: ebb logs each worker's \
-             start, recycle and exit (--strict makes this an error)",
+            "unsupported uWSGI options ignored: --stats-push; set strict = true to make these errors",
+            "gunicorn's --statsd-host is ignored: ebb pushes no metrics: scrape --metrics \
+             (Prometheus) or read --stats (--strict makes this an error)",
         ]
     );
 
@@ -1007,14 +1013,14 @@ fn environment_variables() {
 
     let l = load(
         &with_ex(&[]),
-        &[("UWSGI_STATS", ":9191"), ("UWSGI_PROCESES", "2")],
+        &[("UWSGI_STATS_PUSH", "statsd:x"), ("UWSGI_PROCESES", "2")],
     )
     .unwrap();
     assert_eq!(
         l.warnings,
         [
             "unsupported uWSGI options ignored: proceses (UWSGI_PROCESES: unknown option, did you \
-          mean processes?), stats (UWSGI_STATS); set strict = true to make these errors"
+          mean processes?), stats-push (UWSGI_STATS_PUSH); set strict = true to make these errors"
         ]
     );
 }
@@ -1325,7 +1331,7 @@ fn corpus_unsupported_options() {
     assert_eq!(
         l.warnings,
         [
-            "unsupported uWSGI options ignored: stats (line 5), memory-report (line 6), static-skip-ext \
+            "unsupported uWSGI options ignored: stats-push (line 5), memory-report (line 6), static-skip-ext \
           (line 7), hook-pre-app (line 8), cheaper (line 9), proceses (line 10: unknown option, \
           did you mean processes?), plugins (line 11), route (line 12); set strict = true to \
           make these errors"
@@ -1360,7 +1366,7 @@ fn strict_mode_makes_them_errors() {
         assert_eq!(
             errs[0],
             format!(
-                "{f}:5: stats: unsupported uWSGI option (strict mode): there is no stats server: ebb logs each worker's start, recycle and exit"
+                "{f}:5: stats-push: unsupported uWSGI option (strict mode): ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push"
             )
         );
         assert_eq!(
@@ -1377,13 +1383,13 @@ fn strict_mode_makes_them_errors() {
     write(
         dir.path(),
         "s.ini",
-        "[uwsgi]\nstrict = true\nexample-app\nhttp = :1\nmaster\nstats = :2\n",
+        "[uwsgi]\nstrict = true\nexample-app\nhttp = :1\nmaster\nstats-push = :2\n",
     );
     let e = load_in(dir.path(), &["s.ini"], &[])
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("s.ini:6: stats: unsupported uWSGI option (strict mode)"),
+        e.starts_with("s.ini:6: stats-push: unsupported uWSGI option (strict mode)"),
         "{e}"
     );
 }

@@ -105,8 +105,10 @@ const SYSTEMD: &str = "set it where ebb is started (e.g. in the systemd unit)";
 const LOGIC: &str = "configuration logic is not evaluated: use separate files or UWSGI_* \
                      environment variables";
 const INCLUDE: &str = "other configuration files are not read from here: pass each with --ini";
-const PROCNAME: &str = "process titles are not changed";
-const STATS: &str = "there is no stats server: ebb logs each worker's start, recycle and exit";
+const PROCNAME: &str =
+    "ebb takes procname, procname-prefix(-spaced), procname-append and procname-master";
+const STATS: &str =
+    "ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push";
 const LOGGING: &str = "ebb logs to stderr or to the logto file";
 const PROTOCOL: &str = "ebb speaks HTTP (http-socket) and uwsgi (socket) only";
 const TLS: &str = "terminate TLS in nginx or a load balancer";
@@ -369,10 +371,7 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "pidfile",
         "written by the master as the user ebb starts as",
     ),
-    no(
-        "master-fifo",
-        "use signals: HUP reload, TERM graceful stop, TTIN/TTOU one worker more/less",
-    ),
+    same("master-fifo"),
     no(
         "worker-exec",
         "run any program as the worker with -- CMD ARGS...",
@@ -469,12 +468,15 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "not supported: reload-on-rss measures memory",
     ),
     // Process names.
-    no_f("auto-procname", PROCNAME),
-    no("procname", PROCNAME),
-    no("procname-prefix", PROCNAME),
-    no("procname-prefix-spaced", PROCNAME),
-    no("procname-append", PROCNAME),
-    no("procname-master", PROCNAME),
+    on(
+        "auto-procname",
+        "ebb always sets titles: ebb master ..., ebb worker N gen G APP",
+    ),
+    same("procname"),
+    same("procname-prefix"),
+    same("procname-prefix-spaced"),
+    same("procname-append"),
+    same("procname-master"),
     // Reloading.
     diff(
         "touch-reload",
@@ -492,9 +494,9 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
     no("fs-reload", TOUCH),
     // Monitoring.
-    no("stats", STATS),
-    no("stats-server", STATS),
-    no_f("stats-http", STATS),
+    same("stats"),
+    alias("stats-server", "stats"),
+    same("stats-http"),
     no_f("stats-minified", STATS),
     no("stats-push", STATS),
     no_f("enable-metrics", STATS),
@@ -844,7 +846,7 @@ mod tests {
             matches!(classify("plugins", "python3,gevent"), Verdict::Unsupported(m) if m.contains("gevent"))
         );
         assert!(matches!(
-            classify("stats", ":9191"),
+            classify("stats-push", "statsd:127.0.0.1:8125"),
             Verdict::Unsupported(_)
         ));
     }

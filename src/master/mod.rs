@@ -4,6 +4,7 @@
 //! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
 //! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
 
+mod live;
 mod lost;
 mod reload;
 mod rundir;
@@ -49,6 +50,9 @@ pub struct Master {
     /// Unix socket files whose sockets were released at the stop, removed at exit.
     released: Vec<std::path::PathBuf>,
     started: Instant,
+    live: crate::live::Live,
+    /// systemd's notify socket, when ebb runs as a `Type=notify` service.
+    sd: Option<crate::live::sdnotify::SdNotify>,
 }
 
 fn log_action(l: &Log) {
@@ -115,6 +119,7 @@ impl Master {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         let policy = Policy::new(Params::from_config(&config), seed);
+        let live = crate::live::Live::new(&config)?;
         let addrs: Vec<String> = listeners
             .iter()
             .map(|l| format!("{}://{}", l.name, l.local_addr()))
@@ -122,11 +127,13 @@ impl Master {
         info!(
             pid = std::process::id(),
             processes = config.processes,
+            control = %live.control_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
             "ebb {} master started, listening on {}; worker: {}",
             env!("CARGO_PKG_VERSION"),
             addrs.join(", "),
             describe(&config.command)
         );
+        live.announce();
         Ok(Master {
             loader,
             config,
@@ -140,6 +147,8 @@ impl Master {
             lost_log,
             released: Vec::new(),
             started: Instant::now(),
+            live,
+            sd: crate::live::sdnotify::SdNotify::from_env(),
         })
     }
 
@@ -149,10 +158,12 @@ impl Master {
         loop {
             while let Some(action) = queue.pop_front() {
                 if let Some(code) = self.execute(action, &mut queue)? {
+                    self.notify_systemd();
                     self.cleanup();
                     return Ok(code);
                 }
             }
+            self.notify_systemd();
             let mut events = self.reap();
             if events.is_empty() {
                 events = self.wait()?;
@@ -168,6 +179,13 @@ impl Master {
                 self.released
                     .extend(self.listeners.drain(..).filter_map(Listener::release));
             }
+        }
+    }
+
+    /// Tell systemd what changed this turn (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
+    fn notify_systemd(&mut self) {
+        if let Some(sd) = &mut self.sd {
+            sd.step(&self.policy, Instant::now());
         }
     }
 
@@ -222,7 +240,16 @@ impl Master {
 
     /// Block until a signal, a datagram or the nearest deadline.
     fn wait(&mut self) -> Result<Vec<Event>> {
-        let timeout = match self.policy.next_deadline() {
+        let sd_deadline = self.sd.as_ref().and_then(|s| s.announcer.next_deadline());
+        let deadline = [
+            self.policy.next_deadline(),
+            self.live.next_deadline(),
+            sd_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(t) => {
                 let d = t.saturating_duration_since(Instant::now());
@@ -232,7 +259,7 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready, rundir_changed, touched) = {
+        let (sig_ready, notify_ready, live_ready, rundir_changed, touched) = {
             let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len() + 2);
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
@@ -240,6 +267,11 @@ impl Master {
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
             }
+            let live_from = fds.len();
+            for (fd, flags) in self.live.poll_fds() {
+                fds.push(PollFd::new(fd, flags));
+            }
+            let live_to = fds.len();
             // Optional descriptors go last, each remembered by its index.
             let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
             let touch_at = push_optional(&mut fds, self.touch.fd());
@@ -248,15 +280,17 @@ impl Master {
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e).context("poll failed"),
             }
-            let ready: Vec<bool> = fds
+            let revents: Vec<PollFlags> = fds
                 .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
                 .collect();
+            let ready: Vec<bool> = revents.iter().map(|r| !r.is_empty()).collect();
             let at = |i: Option<usize>| i.is_some_and(|i| ready[i]);
             let (s, rest) = ready.split_at(SIGNALS.len());
             (
                 s.to_vec(),
                 rest[..ids.len()].to_vec(),
+                revents[live_from..live_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
             )
@@ -277,6 +311,10 @@ impl Master {
         if touched {
             self.on_touch(&mut events);
         }
+        let now = Instant::now();
+        let requests = self.live.on_poll(&live_ready, now);
+        self.serve_live(requests, &mut events);
+        self.live.expire(now);
         events.extend(self.reap());
         Ok(events)
     }
@@ -310,7 +348,7 @@ impl Master {
         }
     }
 
-    fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
+    pub(super) fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
         match sig {
             Signal::SIGTERM | Signal::SIGINT => {
                 info!(signal = sig.as_str(), "graceful stop requested");
@@ -341,6 +379,7 @@ impl Master {
     }
 
     fn cleanup(&mut self) {
+        self.live.cleanup();
         for l in self.listeners.drain(..) {
             l.close();
         }

@@ -156,6 +156,11 @@ impl Master {
             ("EBB_RESPAWN", respawn.to_string()),
             ("EBB_CONFIG_GENERATION", generation.to_string()),
             ("EBB_MASTER_PID", std::process::id().to_string()),
+            // The worker's process title (see crate::live::title).
+            (
+                "EBB_PROCNAME",
+                crate::live::title::worker(&self.config, slot, generation),
+            ),
             ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
             // For a worker orphaned by a killed master: nobody enforces the deadline then.
             (

@@ -8,6 +8,7 @@
 //! such event.
 
 use super::*;
+use crate::notify::Update;
 
 const MS: u64 = 1;
 
@@ -27,6 +28,7 @@ fn params() -> Params {
         reload_on_rss_mb: None,
         watchdog: None,
         drain_signal: 15,
+        shutdown_delay: Duration::ZERO,
     }
 }
 
@@ -53,6 +55,10 @@ enum In {
     Extend(u64, u64),
     /// `ERRNO=N`.
     Errno(u64, i32),
+    /// `ebb scale N`.
+    Scale(usize),
+    /// `ebb recycle SLOT`.
+    Recycle(usize),
 }
 
 struct Step {
@@ -176,6 +182,8 @@ impl Harness {
             In::Reload(p) => Event::Reload { params: p },
             In::Ttin => Event::AddWorker,
             In::Ttou => Event::RemoveWorker,
+            In::Scale(n) => Event::Scale { processes: n },
+            In::Recycle(slot) => Event::Recycle { slot },
             In::RssKb(id, kb) => Event::Rss {
                 samples: vec![(id, kb)],
             },
@@ -307,7 +315,71 @@ fn lifecycle_table() {
         p.max_requests = Some(10);
     });
     let watchdog2 = with(|p| p.watchdog = Some(Duration::from_secs(2)));
+    let delay2 = with(|p| p.shutdown_delay = Duration::from_secs(2));
     let cases: Vec<(&str, Params, Vec<Step>)> = vec![
+        (
+            "shutdown delay: keep serving (and replacing a crash), then drain",
+            delay2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(100, In::Stop, &["log shutdown-delay ~graceful stop in 2s"]),
+                step(200, In::Reload(delay2.clone()), &["log reload ~ignored"]),
+                step(300, In::Exit(1, 1), &["spawn w2 s1 g2"]),
+                step(400, In::Ready(2), &[]),
+                step(2100, In::Tick, &["log stop", "drain w2"]),
+                step(2200, In::Exit(2, 0), &["exit 0"]),
+            ],
+        ),
+        (
+            "shutdown delay: a second TERM stops at once, QUIT is fast",
+            delay2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(100, In::Stop, &[]),
+                step(200, In::Stop, &["drain w1"]),
+                step(300, In::Quit, &["quit w1"]),
+            ],
+        ),
+        (
+            "ebb recycle: the slot's replacement starts first, then the old one drains",
+            two.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(10, In::Ready(2), &[]),
+                step(
+                    20,
+                    In::Recycle(2),
+                    &["log recycle ~command", "spawn w3 s2 g2"],
+                ),
+                step(25, In::Recycle(2), &[]),
+                step(30, In::Ready(3), &["drain w2"]),
+                step(
+                    40,
+                    In::Recycle(7),
+                    &["log recycle ~there are workers 1 to 2"],
+                ),
+            ],
+        ),
+        (
+            "ebb scale: up fills new slots, down drains the last ones, 0 is refused",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Ready(1), &[]),
+                step(
+                    20,
+                    In::Scale(3),
+                    &["log scale", "spawn w2 s2 g1", "spawn w3 s3 g1"],
+                ),
+                step(30, In::Ready(2), &[]),
+                step(30, In::Ready(3), &[]),
+                step(40, In::Scale(1), &["log scale", "drain w3", "drain w2"]),
+                step(50, In::Scale(0), &["log scale ~at least one"]),
+            ],
+        ),
         (
             "starts one worker per slot, no idle deadlines once ready",
             two.clone(),
@@ -1056,6 +1128,38 @@ fn backoff_is_capped() {
     assert_eq!(backoff(1), BACKOFF_FIRST);
     assert_eq!(backoff(2), BACKOFF_FIRST * 2);
     assert_eq!(backoff(40), BACKOFF_MAX);
+}
+
+#[test]
+fn counters_follow_recycles_drains_crashes_and_reloads() {
+    let mut h = Harness::new(with(|p| p.max_requests = Some(10)));
+    h.input(0, In::Tick);
+    h.input(10, In::Ready(1));
+    assert!(h.p.settled());
+    h.input(20, In::Requests(1, 10));
+    assert!(!h.p.settled(), "a replacement is under way");
+    h.input(520, In::Ready(2));
+    h.input(1520, In::Exit(1, 0));
+    h.input(2000, In::Jobs(2, 1, &["mail"]));
+    h.input(2100, In::Killed(2));
+    h.input(2200, In::Reload(with(|p| p.max_requests = Some(10))));
+    let c = h.p.counters();
+    assert_eq!(c.recycles.get("max-requests"), Some(&1));
+    assert_eq!(c.requests_retired, 10);
+    assert_eq!(c.drain_seconds.count, 1);
+    assert!((c.drain_seconds.sum - 1.0).abs() < 1e-9);
+    assert_eq!(c.replace_seconds.count, 1);
+    assert!((c.replace_seconds.sum - 0.5).abs() < 1e-9);
+    assert_eq!(c.crashes, 1);
+    assert_eq!(c.jobs_lost, 1);
+    assert_eq!(c.reloads, 1);
+    let last = h.p.last_recycle(1).expect("slot 1 was recycled");
+    assert_eq!(last.reason, Reason::MaxRequests);
+    assert_eq!(h.p.last_recycle(2), None);
+    let cum = c.drain_seconds.cumulative();
+    assert_eq!(cum.last(), Some(&(f64::INFINITY, 1)));
+    assert_eq!(cum.iter().find(|(b, _)| *b == 1.0).map(|x| x.1), Some(1));
+    assert_eq!(cum.iter().find(|(b, _)| *b == 0.5).map(|x| x.1), Some(0));
 }
 
 #[test]

@@ -1,0 +1,213 @@
+//! A worker exited (or never started): what it lost, and the back-off before its slot is
+//! tried again.
+
+use std::time::Instant;
+
+use super::*;
+
+impl Policy {
+    pub(super) fn on_exit(
+        &mut self,
+        pid: i32,
+        status: ExitStatus,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(id) = self
+            .workers
+            .values()
+            .find(|w| w.pid == Some(pid))
+            .map(|w| w.id)
+        else {
+            return; // not ours (a grandchild re-parented to us, say)
+        };
+        let w = self.workers.remove(&id).expect("found above");
+        self.counters.requests_retired += w.requests.unwrap_or(0);
+        out.push(Action::Forget { id });
+        let lived = now.saturating_duration_since(w.started);
+        let r = w.reference();
+        if let Some(slot) = self.slots.get_mut(w.slot - 1) {
+            if slot.current == Some(id) {
+                slot.current = None;
+            }
+            if slot.replacement == Some(id) {
+                slot.replacement = None;
+            }
+        }
+        let clean = status == ExitStatus::Code(0)
+            || (matches!(w.state, State::Draining { .. })
+                && status == ExitStatus::Signal(self.params.drain_signal));
+        match w.state {
+            State::Killing => {
+                log(
+                    out,
+                    Level::Warn,
+                    Some(r),
+                    "exit",
+                    format!("killed worker reaped ({status}) after {}", secs(lived)),
+                );
+            }
+            State::Draining { since } => {
+                let took = now.saturating_duration_since(since);
+                self.counters.drain_seconds.observe(took);
+                if !clean {
+                    self.counters.crashes += 1;
+                }
+                if clean {
+                    log(
+                        out,
+                        Level::Info,
+                        Some(r),
+                        "drained",
+                        format!(
+                            "worker drained in {}: {} requests finished, {} jobs done; lived {}, served {}",
+                            secs(took),
+                            w.drain_inflight,
+                            w.drain_jobs_peak,
+                            secs(lived),
+                            w.requests.map_or("?".into(), |n| n.to_string()),
+                        ),
+                    );
+                } else {
+                    log(
+                        out,
+                        Level::Warn,
+                        Some(r),
+                        "exit",
+                        format!(
+                            "draining worker exited with {status} after {}{}",
+                            secs(took),
+                            w.errno_note()
+                        ),
+                    );
+                    self.report_lost(
+                        &w,
+                        &format!("exited with {status} while draining"),
+                        now,
+                        out,
+                    );
+                }
+            }
+            State::Starting | State::Ready
+                if matches!(
+                    self.mode,
+                    Mode::Stopping {
+                        graceful: false,
+                        ..
+                    }
+                ) =>
+            {
+                // Told to quit: an exit is what was asked for, not a surprise.
+                log(
+                    out,
+                    Level::Info,
+                    Some(r),
+                    "quit",
+                    format!("worker quit ({status}) after {}", secs(lived)),
+                );
+                self.report_lost(&w, &format!("fast stop ({status})"), now, out);
+            }
+            State::Starting | State::Ready => {
+                self.counters.crashes += 1;
+                let before_ready = w.state == State::Starting;
+                let level = if before_ready || !clean {
+                    Level::Error
+                } else {
+                    Level::Warn
+                };
+                log(
+                    out,
+                    level,
+                    Some(r),
+                    "exit",
+                    format!(
+                        "worker exited unexpectedly with {status} after {}{}{}",
+                        secs(lived),
+                        if before_ready {
+                            " before it was ready"
+                        } else {
+                            ""
+                        },
+                        w.errno_note()
+                    ),
+                );
+                self.report_lost(&w, &format!("exited with {status}"), now, out);
+                if before_ready && !self.is_stopping() {
+                    self.start_failed(w.slot, now, out);
+                }
+            }
+        }
+    }
+
+    /// A worker of `slot` died before READY (or could not be forked): back off.
+    pub(super) fn start_failed(&mut self, slot: usize, now: Instant, out: &mut Vec<Action>) {
+        let Some(s) = self.slots.get_mut(slot - 1) else {
+            return;
+        };
+        s.failures += 1;
+        let failures = s.failures;
+        let attempts = self.params.start_attempts;
+        let stopping = matches!(self.mode, Mode::Stopping { .. });
+        if !self.ever_ready && attempts > 0 && failures >= attempts && !stopping {
+            s.retry_at = None;
+            log(
+                out,
+                Level::Error,
+                None,
+                "need-app",
+                format!(
+                    "no worker has ever become ready and slot {slot} failed to start {failures} \
+                     time{} in a row: giving up, exit status {EXIT_NO_APP}. Fix the app or its \
+                     command (its output is above); --start-attempts 0 keeps retrying",
+                    if failures == 1 { "" } else { "s" }
+                ),
+            );
+            self.exit_code = Some(EXIT_NO_APP);
+            self.on_stop(false, now, out);
+            return;
+        }
+        let delay = backoff(s.failures);
+        s.retry_at = Some(now + delay);
+        log(
+            out,
+            Level::Warn,
+            None,
+            "backoff",
+            format!(
+                "slot {slot}: worker failed to start {} time{} in a row; next attempt in {} \
+                 (fix the app or its command; see its output above)",
+                s.failures,
+                if s.failures == 1 { "" } else { "s" },
+                secs(delay)
+            ),
+        );
+    }
+
+    pub(super) fn report_lost(
+        &mut self,
+        w: &Worker,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if w.inflight == 0 && w.jobs == 0 {
+            return;
+        }
+        self.counters.jobs_lost += w.jobs;
+        self.counters.requests_lost += w.inflight;
+        self.lost_any = true;
+        out.push(Action::Lost(LostWork {
+            worker: w.reference(),
+            reason: reason.to_string(),
+            requests_in_flight: w.inflight,
+            jobs: w.jobs,
+            job_names: w
+                .job_names
+                .iter()
+                .map(|(n, t)| (n.clone(), now.saturating_duration_since(*t)))
+                .collect(),
+            lived: now.saturating_duration_since(w.started),
+            reported_ago: now.saturating_duration_since(w.last_report),
+        }));
+    }
+}
