@@ -5,8 +5,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::compat::Dialect;
 use super::gunicorn::{self, GUNICORN_SETTINGS};
-use super::load::{Collected, Origin, Setting};
 use super::options::{self, Id, OPTIONS, Ty};
+use super::source::{Collected, Origin, Setting};
 use super::uwsgi::{self, UWSGI_OPTIONS};
 use super::values::Raw;
 

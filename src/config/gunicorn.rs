@@ -14,8 +14,8 @@
 //! in gunicorn's meaning are errors that say so ([`short_flag_clash`]).
 
 pub use super::compat::{Status, Verdict};
-use super::load::Origin;
 use super::options::{self, Id};
+use super::source::Origin;
 use super::values::Raw;
 
 /// One gunicorn setting, or one group of its values (`worker_class` has a row for `sync` and

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::compat::Dialect;
-use super::load::{Collected, Context, Origin, Setting};
 use super::options::{self, Front};
+use super::source::{Collected, Context, Origin, Setting};
 use super::uwsgi;
 use super::values::Raw;
 

@@ -16,6 +16,7 @@
 //! - [`options`]: the option registry (names, aliases, types, help) that drives all of it.
 //! - [`uwsgi`], [`gunicorn`]: how each uWSGI option and gunicorn setting is treated (same,
 //!   alias, different, always on, unsupported), with the types they share in [`compat`].
+//! - `source`: what the front ends share (origins, settings, what was collected).
 //! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: merging and validation.
 
 mod args;
@@ -26,6 +27,7 @@ mod ini;
 mod load;
 mod model;
 pub mod options;
+mod source;
 #[cfg(test)]
 mod tests;
 mod toml_file;
@@ -102,7 +104,7 @@ impl Loader {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
         };
-        let ctx = load::Context {
+        let ctx = source::Context {
             cwd: self.cwd.clone(),
             env,
             pid: std::process::id(),

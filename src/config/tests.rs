@@ -1449,7 +1449,7 @@ fn example_config_loads_and_shows_every_option() {
         let snippet = line.trim_start_matches('#').trim_start();
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "one.toml", &format!("{snippet}\n"));
-        let mut out = load::Collected::default();
+        let mut out = source::Collected::default();
         toml_file::collect(Path::new("one.toml"), dir.path(), snippet, &mut out);
         assert!(out.errors.is_empty(), "{snippet}: {:?}", out.errors);
         assert!(!out.settings.is_empty(), "{snippet}");
@@ -1507,13 +1507,13 @@ fn cases_first() -> ConfigError {
 fn example_ini_maps_every_option() {
     let path = root().join("conf/uwsgi-example.ini");
     let text = std::fs::read_to_string(&path).expect("conf/uwsgi-example.ini exists");
-    let ctx = load::Context {
+    let ctx = source::Context {
         cwd: root(),
         env: Default::default(),
         pid: 1,
         is_root: false,
     };
-    let mut out = load::Collected::default();
+    let mut out = source::Collected::default();
     let named = Path::new("conf/uwsgi-example.ini");
     ini::collect(
         named,

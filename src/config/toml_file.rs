@@ -11,8 +11,8 @@ use ::toml::de::{DeTable, DeValue};
 
 use super::compat::{Status, Verdict};
 use super::gunicorn;
-use super::load::{Collected, Origin, Setting};
 use super::options::{self, Front, Id, Ty};
+use super::source::{Collected, Origin, Setting};
 use super::uwsgi;
 use super::values::Raw;
 
