@@ -23,10 +23,17 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> ExitCode {
-    let invocation = match cli::parse(std::env::args_os().collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invocation = match cli::parse(args.clone()) {
         Ok(i) => i,
         Err(errors) => {
             eprintln!("ebb: the configuration has errors:\n{errors}");
+            // The unsupported-options line may name the option behind a failure.
+            if let Err((_, warnings)) = ebb::config::Loader::new(args).load_all() {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
             return ExitCode::from(2);
         }
     };

@@ -22,10 +22,20 @@ fn general(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Load the configuration `args` (with `argv[0]`) describe.
-pub(crate) fn load(argv: &[OsString], ctx: &Context) -> Result<Loaded, ConfigErrors> {
+/// On errors, also the warnings (the unsupported-options line may name the option behind a
+/// failure).
+pub(crate) fn load(
+    argv: &[OsString],
+    ctx: &Context,
+) -> Result<Loaded, (ConfigErrors, Vec<String>)> {
     let m = args::command_line()
         .try_get_matches_from(argv)
-        .map_err(|e| ConfigErrors(vec![general("command line", e.to_string().trim_end())]))?;
+        .map_err(|e| {
+            (
+                ConfigErrors(vec![general("command line", e.to_string().trim_end())]),
+                Vec::new(),
+            )
+        })?;
     let mut out = Collected::default();
 
     let mut files: Vec<(bool, String)> = Vec::new();
@@ -80,15 +90,7 @@ fn read_file(is_ini: bool, spec: &str, ctx: &Context, out: &mut Collected) -> Op
         .parent()
         .map_or_else(|| ctx.cwd.clone(), Path::to_path_buf);
     if is_ini {
-        ini::collect(
-            &display,
-            &abs,
-            &dir,
-            section.unwrap_or("uwsgi"),
-            &text,
-            ctx,
-            out,
-        );
+        ini::collect(&display, &abs, section.unwrap_or("uwsgi"), &text, ctx, out);
     } else {
         if let Some(s) = section {
             out.file_error(
@@ -135,7 +137,7 @@ fn build(
     source: Option<PathBuf>,
     verbose: u8,
     quiet: u8,
-) -> Result<Loaded, ConfigErrors> {
+) -> Result<Loaded, (ConfigErrors, Vec<String>)> {
     let mut c = Config {
         source,
         ..Config::default()
@@ -143,7 +145,12 @@ fn build(
     let home = ctx.home();
     let settings = std::mem::take(&mut out.settings);
     let mut errors = std::mem::take(&mut out.errors);
+    // A file that could not be read or parsed: what it would have given is missing, and
+    // "no worker" or "no socket" would only add noise.
+    let file_failed = errors.iter().any(|e| e.key.is_empty() && e.file.is_some());
     let mut warnings = std::mem::take(&mut out.warnings);
+    // Problems --check-config fails on, that only warn when ebb starts.
+    let mut typos: Vec<ConfigError> = Vec::new();
 
     // Index of the setting that gave each single value (for later checks).
     let mut last: HashMap<Id, usize> = HashMap::new();
@@ -163,6 +170,7 @@ fn build(
     let mut keep_alive: Option<Duration> = None;
     // A worker was named, but wrongly: "no worker to run" would only add noise.
     let mut bad_worker = false;
+    let mut wsgi_file_ignored = false;
 
     for (i, s) in settings.iter().enumerate() {
         let base = match &s.origin {
@@ -307,35 +315,48 @@ fn build(
     }
 
     // uWSGI and gunicorn options ebb does not take: one warning line for the uWSGI ones,
-    // one per gunicorn option (with what to do instead), or errors in strict mode.
+    // one per gunicorn option (with what to do instead). In strict mode, as in uWSGI,
+    // unknown uWSGI keys and undeclared placeholders are errors (valid uWSGI options ebb does
+    // not support stay warnings); gunicorn's unsupported settings are errors.
     let extras = std::mem::take(&mut out.extras);
+    let (uwsgi, gunicorn): (Vec<Extra>, Vec<Extra>) = extras
+        .into_iter()
+        .partition(|e| e.dialect == Dialect::Uwsgi);
+    let mut unsupported: Vec<Extra> = Vec::new();
+    for e in uwsgi {
+        match (&e.verdict, strict) {
+            (Verdict::Unknown(s), true) => errors.push(e.origin.error(match s {
+                Some(s) => format!("unknown option (strict mode); did you mean {s}?"),
+                None => "unknown option (strict mode): fix the name or remove it".to_string(),
+            })),
+            (Verdict::Unknown(Some(s)), false) => {
+                typos.push(e.origin.error(format!(
+                    "unknown option; did you mean {s}? (ignored when ebb starts)"
+                )));
+                unsupported.push(e);
+            }
+            _ => unsupported.push(e),
+        }
+    }
     if strict {
-        for e in &extras {
-            let message = match &e.verdict {
-                Verdict::Unsupported(hint) => {
-                    format!(
-                        "unsupported {} option (strict mode): {hint}",
-                        e.dialect.name()
-                    )
-                }
-                Verdict::Unknown(Some(s)) => {
-                    format!("unknown option (strict mode); did you mean {s}?")
-                }
-                Verdict::Unknown(None) | Verdict::Quiet | Verdict::Error(_) => {
-                    "unknown option (strict mode)".to_string()
-                }
-            };
-            errors.push(e.origin.error(message));
+        for o in std::mem::take(&mut out.placeholders) {
+            errors.push(o.error(
+                "not an option (strict mode): uWSGI's strict mode allows no ad hoc \
+                 placeholders; declare it with set-placeholder = NAME=VALUE",
+            ));
         }
-    } else {
-        let (uwsgi, gunicorn): (Vec<Extra>, Vec<Extra>) = extras
-            .into_iter()
-            .partition(|e| e.dialect == Dialect::Uwsgi);
-        if !uwsgi.is_empty() {
-            warnings.push(extras_warning(&uwsgi, out.files.len()));
-        }
-        for e in &gunicorn {
-            if let Verdict::Unsupported(hint) = &e.verdict {
+    }
+    if !unsupported.is_empty() {
+        warnings.push(extras_warning(&unsupported, out.files.len()));
+    }
+    for e in &gunicorn {
+        if let Verdict::Unsupported(hint) = &e.verdict {
+            if strict {
+                errors.push(
+                    e.origin
+                        .error(format!("unsupported gunicorn option (strict mode): {hint}")),
+                );
+            } else {
                 warnings.push(format!(
                     "gunicorn's {} is ignored: {hint} (--strict makes this an error)",
                     e.origin.key()
@@ -360,7 +381,7 @@ fn build(
     let choices = "give exactly one of --example-app, --module MOD (or --wsgi-file FILE), \
                    or -- CMD ARGS... (the worker command)";
     if chosen.is_empty() {
-        if !bad_worker {
+        if !bad_worker && !file_failed {
             errors.push(general("worker", format!("no worker to run: {choices}")));
         }
     } else if distinct.len() > 1 {
@@ -386,11 +407,16 @@ fn build(
             Kind::Python => {
                 let module = module.as_ref().filter(|(_, i)| in_layer(*i));
                 let file = wsgi_file.as_ref().filter(|d| in_layer(d.at));
-                if let (Some((_, mi)), Some(f)) = (module, file) {
-                    errors.push(settings[f.at].origin.error(format!(
-                        "both a module ({}) and a wsgi-file are given: give one",
+                if let (Some((m, mi)), Some(f)) = (module, file) {
+                    // uWSGI loads the module first; the file's app, at the same mount
+                    // point, is then skipped ("mountpoint already configured").
+                    warnings.push(format!(
+                        "{} is ignored: the module {m} ({}) is given too, and uWSGI runs \
+                         the module in that case; remove one of them",
+                        settings[f.at].origin.describe(),
                         settings[*mi].origin.describe()
-                    )));
+                    ));
+                    wsgi_file_ignored = true;
                 }
                 python.module = module.map(|(m, _)| m.clone());
                 WorkerCommand::Python(python.clone())
@@ -411,7 +437,7 @@ fn build(
         let layer = top.unwrap_or(0);
         app.wsgi_file = wsgi_file
             .as_ref()
-            .filter(|d| settings[d.at].origin.layer() == layer)
+            .filter(|d| settings[d.at].origin.layer() == layer && !wsgi_file_ignored)
             .map(resolve);
         app.pythonpath = pythonpath.iter().map(resolve).collect();
         app.pythonpath.dedup();
@@ -504,7 +530,7 @@ fn build(
         seen.insert(spec.address.clone(), (spec.protocol, i));
         c.sockets.push(spec);
     }
-    if c.sockets.is_empty() && !systemd_sockets(ctx) {
+    if c.sockets.is_empty() && !systemd_sockets(ctx) && !file_failed {
         errors.push(general(
             "http-socket",
             "no socket to listen on: add --http-socket 127.0.0.1:8000 (or http-socket = \
@@ -549,10 +575,11 @@ fn build(
         Ok(Loaded {
             config: c,
             warnings,
+            typos,
         })
     } else {
         sort_errors(&mut errors, &out.files);
-        Err(ConfigErrors(errors))
+        Err((ConfigErrors(errors), warnings))
     }
 }
 
@@ -585,7 +612,7 @@ impl Need {
             )),
             Need::Dir if !p.is_dir() => Some(format!("{d} is not a directory")),
             Need::File if !p.exists() => Some(format!(
-                "file {d} does not exist: fix the path (relative paths start from chdir when set, else from the config file's directory)"
+                "file {d} does not exist: fix the path (relative paths start from chdir when set, else from the current directory; in an ini file %d is the file's directory)"
             )),
             Need::File if p.is_dir() => Some(format!("{d} is a directory, not a file")),
             Need::Exists if !p.exists() && d.to_string().contains(',') => Some(format!(
@@ -668,7 +695,7 @@ fn extras_warning(extras: &[Extra], files: usize) -> String {
         })
         .collect();
     format!(
-        "unsupported uWSGI options ignored: {}; set strict = true to make these errors",
+        "unsupported uWSGI options ignored: {} (see docs/uwsgi-compat.md)",
         items.join(", ")
     )
 }

@@ -49,6 +49,9 @@ pub struct Loaded {
     /// E.g. unsupported uWSGI or gunicorn options that were ignored, or `uid` given while
     /// not root.
     pub warnings: Vec<String>,
+    /// Keys that look like misspelt options (`proceses`) and that no placeholder uses:
+    /// `--check-config` fails on them; at start they are only warned about (in `warnings`).
+    pub typos: Vec<ConfigError>,
 }
 
 /// Loads the configuration again from the same arguments, files and environment: SIGHUP
@@ -98,6 +101,12 @@ impl Loader {
 
     /// Read the files and environment again and validate the result.
     pub fn load(&self) -> Result<Loaded, ConfigErrors> {
+        self.load_all().map_err(|(e, _)| e)
+    }
+
+    /// [`Loader::load`], with the warnings also when there are errors: the
+    /// unsupported-options line may name the option behind a failure.
+    pub fn load_all(&self) -> Result<Loaded, (ConfigErrors, Vec<String>)> {
         let env = match &self.env {
             Some(env) => env.clone(),
             None => std::env::vars_os()

@@ -125,6 +125,9 @@ pub(crate) struct Collected {
     pub extras: Vec<Extra>,
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<String>,
+    /// ini keys that are only placeholders (`base = /srv` used as `%(base)`): errors in
+    /// strict mode, as in uWSGI (declare them with `set-placeholder`).
+    pub placeholders: Vec<Origin>,
     /// Files read, as named, in order.
     pub files: Vec<PathBuf>,
 }

@@ -85,15 +85,7 @@ fn example_ini_maps_every_option() {
     };
     let mut out = source::Collected::default();
     let named = Path::new("conf/uwsgi-example.ini");
-    ini::collect(
-        named,
-        &path,
-        &root().join("conf"),
-        "uwsgi",
-        &text,
-        &ctx,
-        &mut out,
-    );
+    ini::collect(named, &path, "uwsgi", &text, &ctx, &mut out);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert!(out.extras.is_empty(), "{:?}", out.extras);
     assert_eq!(out.settings.len(), 20);

@@ -180,7 +180,7 @@ fn gunicorn_flags_on_the_command_line() {
             ":1"
         ])),
         [
-            "unsupported uWSGI options ignored: --stats; set strict = true to make these errors",
+            "unsupported uWSGI options ignored: --stats (see docs/uwsgi-compat.md)",
             "gunicorn's --statsd-host is ignored: no metrics are sent: ebb logs each worker's \
              start, recycle and exit (--strict makes this an error)",
         ]

@@ -120,7 +120,7 @@ fn environment_variables() {
         l.warnings,
         [
             "unsupported uWSGI options ignored: proceses (UWSGI_PROCESES: unknown option, did you \
-          mean processes?), stats (UWSGI_STATS); set strict = true to make these errors"
+          mean processes?), stats (UWSGI_STATS) (see docs/uwsgi-compat.md)"
         ]
     );
 }

@@ -83,10 +83,10 @@ pub(super) const NO_ROUTER: &str = "ebb has no HTTP router process: workers spea
      clients belong in nginx";
 pub(super) const ASYNC: &str = "ebb's Python worker uses threads: set threads";
 pub(super) const SYSTEMD: &str = "set it where ebb is started (e.g. in the systemd unit)";
-pub(super) const LOGIC: &str = "configuration logic is not evaluated: use separate files or UWSGI_* \
-                     environment variables";
+pub(super) const LOGIC: &str =
+    "evaluated while an ini file is read (not on the command line or in UWSGI_* variables)";
 pub(super) const INCLUDE: &str =
-    "other configuration files are not read from here: pass each with --ini";
+    "read where it appears in an ini file (on the command line: --ini FILE)";
 pub(super) const PROCNAME: &str = "process titles are not changed";
 pub(super) const STATS: &str =
     "there is no stats server: ebb logs each worker's start, recycle and exit";
@@ -511,24 +511,41 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     // Configuration.
     same("strict"),
-    no("ini", INCLUDE),
-    no("inherit", INCLUDE),
-    no("include", INCLUDE),
-    no("xml", INCLUDE),
-    no("yaml", INCLUDE),
-    no("yml", INCLUDE),
-    no("json", INCLUDE),
-    no(
-        "set-placeholder",
-        "write the placeholder as an ini key: name = value",
-    ),
-    no(
-        "set-ph",
-        "write the placeholder as an ini key: name = value",
-    ),
-    no("endif", LOGIC),
-    no("for", LOGIC),
-    no("endfor", LOGIC),
+    on_v("ini", INCLUDE),
+    on_v("inherit", INCLUDE),
+    on_v("include", INCLUDE),
+    no("xml", "only ini and TOML files are read"),
+    no("yaml", "only ini and TOML files are read"),
+    no("yml", "only ini and TOML files are read"),
+    no("json", "only ini and TOML files are read"),
+    on_v("set-placeholder", LOGIC),
+    on_v("set-ph", LOGIC),
+    on_v("if-env", LOGIC),
+    on_v("if-not-env", LOGIC),
+    on_v("if-exists", LOGIC),
+    on_v("if-not-exists", LOGIC),
+    on_v("if-file", LOGIC),
+    on_v("if-not-file", LOGIC),
+    on_v("if-dir", LOGIC),
+    on_v("if-not-dir", LOGIC),
+    on_v("if-opt", LOGIC),
+    on_v("if-not-opt", LOGIC),
+    on_v("if-hostname", LOGIC),
+    on_v("if-not-hostname", LOGIC),
+    on_v("if-plugin", LOGIC),
+    on_v("if-not-plugin", LOGIC),
+    on_v("if-reload", LOGIC),
+    on_v("if-not-reload", LOGIC),
+    on_v("else", LOGIC),
+    on_v("endif", LOGIC),
+    on_v("end-if", LOGIC),
+    on_v("for", LOGIC),
+    on_v("for-glob", LOGIC),
+    on_v("for-times", LOGIC),
+    on_v("for-readline", LOGIC),
+    on_v("endfor", LOGIC),
+    on_v("end-for", LOGIC),
+    on_v("end", LOGIC),
     no_f("show-config", "use ebb --check-config"),
     no("print", "not supported"),
 ];
@@ -587,9 +604,18 @@ pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
     ("ssl-", TLS),
     ("log-", LOGGING),
     ("logger-", LOGGING),
-    ("if-", LOGIC),
-    ("for-", LOGIC),
-    ("declare-option", LOGIC),
+    (
+        "if-",
+        "this condition is not evaluated: use if-env, if-exists, if-file, if-dir, if-opt",
+    ),
+    (
+        "for-",
+        "this loop is not evaluated: use for, for-glob, for-times, for-readline",
+    ),
+    (
+        "declare-option",
+        "not supported: write the options it stands for",
+    ),
     ("harakiri-", "not supported"),
     ("py-", "not supported"),
     ("python-", "not supported"),
