@@ -123,7 +123,10 @@ struct Hidden {
 /// both have is classified as uWSGI's; the tables' tests check that they agree). A short
 /// flag is given only when ebb has no other use for the letter.
 fn hidden_flags() -> Vec<Hidden> {
-    let is_option = |name: &str| OPTIONS.iter().any(|o| o.names().any(|n| n == name));
+    let is_option = |name: &str| {
+        let name = options::normalize_key(name);
+        OPTIONS.iter().any(|o| o.names().any(|n| n == name))
+    };
     let mut taken: Vec<char> = OPTIONS
         .iter()
         .filter(|o| o.scope.cli)
@@ -176,6 +179,14 @@ fn arg_for(o: &'static options::OptionSpec) -> Arg {
     }
     for alias in o.hidden_aliases {
         a = a.alias(*alias);
+    }
+    // gunicorn's spellings with an underscore (--limit-request-field_size).
+    for g in GUNICORN_SETTINGS {
+        for f in g.flags {
+            if o.names().any(|n| n != *f && n == options::normalize_key(f)) {
+                a = a.alias(*f);
+            }
+        }
     }
     if let Some(c) = o.short {
         a = a.short(c);
@@ -289,8 +300,16 @@ pub(crate) fn collect(m: &ArgMatches, out: &mut Collected) {
         }
         let indices: Vec<usize> = m.indices_of(o.name).into_iter().flatten().collect();
         match (o.id, o.ty) {
-            (Id::Config | Id::Ini | Id::CheckConfig | Id::Verbose | Id::Quiet | Id::Command, _) => {
-            }
+            (
+                Id::Config
+                | Id::Ini
+                | Id::CheckConfig
+                | Id::NoApp
+                | Id::Verbose
+                | Id::Quiet
+                | Id::Command,
+                _,
+            ) => {}
             (_, Ty::Flag) => {
                 let at = indices.first().copied().unwrap_or(0);
                 given.push((at, Setting::new(o.id, Raw::Bool(true), cli(o.name))));

@@ -171,6 +171,10 @@ fn build(
     // A worker was named, but wrongly: "no worker to run" would only add noise.
     let mut bad_worker = false;
     let mut wsgi_file_ignored = false;
+    let mut socket_http = false;
+    let mut mount: Option<((String, String), usize)> = None;
+    let mut worker = WorkerSettings::default();
+    let mut script_name: Option<String> = None;
 
     for (i, s) in settings.iter().enumerate() {
         let base = match &s.origin {
@@ -296,7 +300,63 @@ fn build(
                 Id::LogFormat => c.log_format = values::parse_log_format(raw)?,
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
                 Id::Strict => strict = values::parse_bool(raw)?,
-                Id::Verbose | Id::Quiet | Id::Config | Id::Ini | Id::CheckConfig => {}
+                Id::Verbose | Id::Quiet | Id::Config | Id::Ini | Id::CheckConfig | Id::NoApp => {}
+                // ---- Added with issues 13 and 14 (cfg).
+                Id::SocketProtocol => {
+                    let p = values::parse_text(raw, "uwsgi or http")?.to_ascii_lowercase();
+                    socket_http = match p.as_str() {
+                        "uwsgi" => false,
+                        "http" | "http11" => true,
+                        _ => {
+                            return Err(format!(
+                                "expected uwsgi or http, got {raw}: ebb speaks only these two"
+                            ));
+                        }
+                    };
+                }
+                Id::ClientTimeout => {
+                    worker.client_timeout = Some(positive(values::parse_duration(raw)?)?)
+                }
+                Id::Mount => {
+                    let text = values::parse_text(raw, "/PREFIX=APP")?;
+                    let Some((prefix, app)) = text.split_once('=') else {
+                        return Err(format!(
+                            "expected /PREFIX=APP (a module or a .py file), got {raw}"
+                        ));
+                    };
+                    let (prefix, app) = (prefix.trim(), app.trim());
+                    if !prefix.is_empty() && !prefix.starts_with('/') {
+                        return Err(format!("the prefix must start with '/', got {prefix:?}"));
+                    }
+                    if app.is_empty() {
+                        return Err("no app after '=': write /PREFIX=APP".to_string());
+                    }
+                    if let Some((_, first)) = &mount {
+                        return Err(format!(
+                            "a second mount: ebb runs one app (the first is at {}); run one ebb \
+                             per app",
+                            settings[*first].origin.describe()
+                        ));
+                    }
+                    mount = Some((
+                        (prefix.trim_end_matches('/').to_string(), app.to_string()),
+                        i,
+                    ));
+                    kinds.push((Kind::Python, i));
+                }
+                Id::ManageScriptName => worker.manage_script_name = values::parse_bool(raw)?,
+                Id::LimitRequestLine => {
+                    worker.line = Some(values::parse_uint(raw, 0, spec_max(spec))?)
+                }
+                Id::LimitRequestFields => {
+                    worker.fields = Some(values::parse_uint(raw, 0, spec_max(spec))?)
+                }
+                Id::LimitRequestFieldSize => {
+                    worker.field_size = Some(values::parse_uint(raw, 0, spec_max(spec))?)
+                }
+                Id::BufferSize => {
+                    worker.head = Some(values::parse_uint(raw, 1024, spec_max(spec))?)
+                }
             }
             Ok(())
         })();
@@ -405,6 +465,38 @@ fn build(
             Kind::Example => WorkerCommand::ExampleApp,
             Kind::Exec => WorkerCommand::Exec(exec.clone().unwrap_or_default()),
             Kind::Python => {
+                if let Some(((prefix, app), mi)) = mount.as_ref().filter(|(_, i)| in_layer(*i)) {
+                    let has_module = module.as_ref().is_some_and(|(_, i)| in_layer(*i));
+                    let has_file = wsgi_file.as_ref().is_some_and(|d| in_layer(d.at));
+                    if !has_module && !has_file {
+                        if looks_like_a_file(app) {
+                            wsgi_file = Some(Deferred {
+                                text: app.clone(),
+                                at: *mi,
+                            });
+                        } else {
+                            match values::parse_module(&Raw::Str(app.clone())) {
+                                Ok(m) => module = Some((m, *mi)),
+                                Err(e) => errors.push(settings[*mi].origin.error(e)),
+                            }
+                        }
+                    } else {
+                        let same = module
+                            .as_ref()
+                            .is_some_and(|(m, _)| m == app || m.split(':').next() == Some(app))
+                            || wsgi_file.as_ref().is_some_and(|d| d.text == *app);
+                        if !same {
+                            errors.push(settings[*mi].origin.error(format!(
+                                "mount names the app {app}, and module or wsgi-file names \
+                                 another: ebb runs one app; keep one (the mount's prefix \
+                                 becomes SCRIPT_NAME with manage-script-name)"
+                            )));
+                        }
+                    }
+                    if worker.manage_script_name && !prefix.is_empty() {
+                        script_name = Some(prefix.clone());
+                    }
+                }
                 let module = module.as_ref().filter(|(_, i)| in_layer(*i));
                 let file = wsgi_file.as_ref().filter(|d| in_layer(d.at));
                 if let (Some((m, mi)), Some(f)) = (module, file) {
@@ -441,12 +533,22 @@ fn build(
             .map(resolve);
         app.pythonpath = pythonpath.iter().map(resolve).collect();
         app.pythonpath.dedup();
+        let mut set = |k: &str, v: String| {
+            c.env.retain(|(old, _)| old != k);
+            c.env.push((k.to_string(), v));
+        };
         if let Some(d) = keep_alive {
-            c.env.retain(|(k, _)| k != "EBB_KEEPALIVE_TIMEOUT");
-            c.env.push((
-                "EBB_KEEPALIVE_TIMEOUT".to_string(),
-                d.as_secs_f64().to_string(),
-            ));
+            set("EBB_KEEPALIVE_TIMEOUT", d.as_secs_f64().to_string());
+        }
+        // ---- Added with issues 13 and 14 (cfg): the Python worker reads these.
+        if let Some(d) = worker.client_timeout {
+            set("EBB_REQUEST_TIMEOUT", d.as_secs_f64().to_string());
+        }
+        if let Some(prefix) = &script_name {
+            set("SCRIPT_NAME", prefix.clone());
+        }
+        for (k, v) in worker.limits() {
+            set(k, v.to_string());
         }
     } else if !chosen.is_empty() {
         let mut unused: Vec<&str> = Vec::new();
@@ -457,6 +559,12 @@ fn build(
             (Id::Virtualenv, "virtualenv"),
             (Id::Python, "python"),
             (Id::KeepAlive, "keep-alive"),
+            (Id::ClientTimeout, "client-timeout"),
+            (Id::ManageScriptName, "manage-script-name"),
+            (Id::LimitRequestLine, "limit-request-line"),
+            (Id::LimitRequestFields, "limit-request-fields"),
+            (Id::LimitRequestFieldSize, "limit-request-field-size"),
+            (Id::BufferSize, "buffer-size"),
         ] {
             if last.contains_key(&id) {
                 unused.push(name);
@@ -506,6 +614,14 @@ fn build(
         }
     }
 
+    // `protocol = http`: the `socket` sockets speak HTTP.
+    if socket_http {
+        for (spec, i) in &mut sockets {
+            if settings[*i].id == Id::Socket {
+                spec.protocol = super::Protocol::Http;
+            }
+        }
+    }
     // Sockets: an address given twice is bound once.
     let mut seen: HashMap<super::Address, (super::Protocol, usize)> = HashMap::new();
     for (spec, i) in sockets {
@@ -581,6 +697,69 @@ fn build(
         sort_errors(&mut errors, &out.files);
         Err((ConfigErrors(errors), warnings))
     }
+}
+
+/// Settings for the Python worker, given to it in its environment.
+#[derive(Debug, Default)]
+struct WorkerSettings {
+    client_timeout: Option<Duration>,
+    manage_script_name: bool,
+    line: Option<u64>,
+    fields: Option<u64>,
+    field_size: Option<u64>,
+    /// `buffer-size`: the whole request head.
+    head: Option<u64>,
+}
+
+impl WorkerSettings {
+    /// The request limits as the worker's variables, when any was set. `buffer-size` bounds
+    /// the head, and the line and field limits never exceed it; 0 (gunicorn: unlimited) means
+    /// only the head's bound, or gunicorn's maximum of 32768 fields.
+    fn limits(&self) -> Vec<(&'static str, u64)> {
+        if self.line.is_none()
+            && self.fields.is_none()
+            && self.field_size.is_none()
+            && self.head.is_none()
+        {
+            return Vec::new();
+        }
+        let head = self.head.unwrap_or(DEFAULT_HEAD);
+        let cap = |v: Option<u64>, default: u64| match v {
+            Some(0) => head,
+            Some(n) => n.min(head),
+            None => default.min(head),
+        };
+        vec![
+            ("EBB_LIMIT_REQUEST_LINE", cap(self.line, 8190)),
+            (
+                "EBB_LIMIT_REQUEST_FIELDS",
+                match self.fields {
+                    Some(0) => 32768,
+                    Some(n) => n,
+                    None => 100,
+                },
+            ),
+            ("EBB_LIMIT_REQUEST_FIELD_SIZE", cap(self.field_size, 8190)),
+            ("EBB_LIMIT_REQUEST_HEAD", head),
+        ]
+    }
+}
+
+/// The Python worker's bound on a request head when buffer-size is not set.
+const DEFAULT_HEAD: u64 = 65536;
+
+/// The largest value an integer option takes.
+fn spec_max(spec: &options::OptionSpec) -> u64 {
+    match spec.ty {
+        Ty::Int { max, .. } => max,
+        _ => u64::MAX,
+    }
+}
+
+/// A mount's app that is a file (`app.py`, `/srv/app/wsgi.py`), not a module.
+fn looks_like_a_file(app: &str) -> bool {
+    let lower = app.to_ascii_lowercase();
+    lower.ends_with(".py") || lower.ends_with(".wsgi") || app.contains('/')
 }
 
 fn positive(d: Duration) -> Result<Duration, String> {

@@ -157,17 +157,19 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
     row(
         "limit_request_line",
         &["limit-request-line"],
-        Unsupported("fixed in ebb's Python worker: a request line over 8190 bytes gets 414"),
+        Different(
+            "limit-request-line",
+            "default 8190 (gunicorn: 4094); 0 means the whole head's limit (buffer-size)",
+        ),
     ),
-    row(
-        "limit_request_fields",
-        &["limit-request-fields"],
-        Unsupported("fixed in ebb's Python worker: more than 100 header fields get 431"),
-    ),
+    row("limit_request_fields", &["limit-request-fields"], Same),
     row(
         "limit_request_field_size",
         &["limit-request-field_size"],
-        Unsupported("fixed in ebb's Python worker: a header field over 8190 bytes gets 431"),
+        Different(
+            "limit-request-field-size",
+            "0 means the whole head's limit (buffer-size)",
+        ),
     )
     .note("gunicorn spells the flag with an underscore"),
     // Server hooks (gunicorn's Python config file only).

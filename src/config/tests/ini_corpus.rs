@@ -35,7 +35,12 @@ fn corpus_django_behind_nginx() {
                 "DJANGO_SETTINGS_MODULE".into(),
                 "mysite.settings.production".into()
             ),
-            ("LANG".into(), "en_US.UTF-8".into())
+            ("LANG".into(), "en_US.UTF-8".into()),
+            // buffer-size = 32768 bounds the head, and the line and fields within it.
+            ("EBB_LIMIT_REQUEST_LINE".into(), "8190".into()),
+            ("EBB_LIMIT_REQUEST_FIELDS".into(), "100".into()),
+            ("EBB_LIMIT_REQUEST_FIELD_SIZE".into(), "8190".into()),
+            ("EBB_LIMIT_REQUEST_HEAD".into(), "32768".into()),
         ]
     );
     assert_eq!(c.pidfile, Some("/tmp/mysite-master.pid".into()));

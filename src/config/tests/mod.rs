@@ -492,4 +492,5 @@ mod example_toml;
 mod gunicorn_cli;
 mod ini_corpus;
 mod layering;
+mod mapped;
 mod toml;

@@ -29,6 +29,10 @@ pub struct UwsgiOption {
 /// `plugins`: python plugins are built in, others are not.
 pub fn classify(key: &str, value: &str) -> Verdict {
     let key = options::normalize_key(key);
+    if key == "hook-master-start" && graceful_stop_hook(value) {
+        // Makes SIGTERM (or SIGINT) stop gracefully: what ebb does anyway.
+        return Verdict::Quiet;
+    }
     if let Some(opt) = UWSGI_OPTIONS.iter().find(|o| o.name == key) {
         return match opt.status {
             Status::AlwaysOn(_) if key.starts_with("plugin") && !key.contains("dir") => {
@@ -61,6 +65,19 @@ pub fn classify(key: &str, value: &str) -> Verdict {
     }
     let known = options::names_for(Front::Ini).chain(UWSGI_OPTIONS.iter().map(|o| o.name));
     Verdict::Unknown(options::suggest(&key, known))
+}
+
+/// `unix_signal:15 gracefully_kill_them_all` (also for 2, SIGINT): the hook people add so
+/// that SIGTERM stops uWSGI gracefully instead of reloading it.
+pub fn graceful_stop_hook(value: &str) -> bool {
+    let mut words = value.split_whitespace();
+    let (Some(sig), Some(action), None) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    matches!(
+        sig.strip_prefix("unix_signal:"),
+        Some("15" | "2" | "SIGTERM" | "SIGINT")
+    ) && action == "gracefully_kill_them_all"
 }
 
 fn is_builtin_plugin(p: &str) -> bool {

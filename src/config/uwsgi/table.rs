@@ -99,6 +99,7 @@ pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     // Sockets.
     same("http-socket"),
+    alias("http11-socket", "http-socket"),
     diff(
         "http",
         "http-socket",
@@ -120,8 +121,16 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no_f("so-keepalive", "not configurable"),
     no_f("tcp-nodelay", "not configurable"),
     no_f("freebind", "not configurable"),
-    no("protocol", PROTOCOL),
-    no("socket-protocol", PROTOCOL),
+    diff(
+        "protocol",
+        "socket-protocol",
+        "uwsgi or http only (for the sockets given with socket)",
+    ),
+    diff(
+        "socket-protocol",
+        "socket-protocol",
+        "uwsgi or http only (for the sockets given with socket)",
+    ),
     no("fastcgi-socket", PROTOCOL),
     no("scgi-socket", PROTOCOL),
     no("suwsgi-socket", PROTOCOL),
@@ -129,12 +138,22 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("udp", PROTOCOL),
     no("https", TLS),
     no("https-socket", TLS),
-    no("socket-timeout", NO_ROUTER),
+    diff(
+        "socket-timeout",
+        "client-timeout",
+        "the Python worker's timeout for a request head once begun and for each read or send \
+         (default 30 s; uWSGI: 4 s)",
+    ),
     on_v(
         "http-keepalive",
         "workers keep HTTP/1.1 connections alive, and close them gently when they drain",
     ),
-    no("http-timeout", NO_ROUTER),
+    diff(
+        "http-timeout",
+        "client-timeout",
+        "no router process: the Python worker's timeout for a request head once begun and for \
+         each read or send (default 30 s)",
+    ),
     no_f("enable-proxy-protocol", "not supported"),
     // The app.
     same("module"),
@@ -157,14 +176,16 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     alias("pyhome", "virtualenv"),
     same("env"),
     no("unenv", "unset it in the environment ebb starts with"),
-    no(
+    diff(
         "mount",
-        "one app per ebb: mount it under a prefix in nginx (SCRIPT_NAME) or in the app",
+        "mount",
+        "one mount, one app per ebb: the app runs under the prefix (with manage-script-name \
+         the prefix is SCRIPT_NAME); module or wsgi-file, if given too, must name the same app",
     ),
-    no_f(
-        "manage-script-name",
-        "one app per ebb: set SCRIPT_NAME in nginx (uwsgi_param) or in the app",
-    ),
+    UwsgiOption {
+        takes_value: false,
+        ..same("manage-script-name")
+    },
     no("import", "import it from your WSGI module"),
     no("pyimport", "import it from your WSGI module"),
     no("python-import", "import it from your WSGI module"),
@@ -261,9 +282,11 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     on_v("plugin-dir", "Python support is built in"),
     on_v("plugins-dir", "Python support is built in"),
-    on_v(
+    diff(
         "buffer-size",
-        "request headers are not limited to a fixed-size buffer",
+        "buffer-size",
+        "bounds the whole request head in the Python worker (default 64 KiB; uWSGI: 4 KiB); \
+         the request line and each header field are bounded by it too",
     ),
     on_v(
         "post-buffering",
@@ -546,6 +569,11 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     on_v("endfor", LOGIC),
     on_v("end-for", LOGIC),
     on_v("end", LOGIC),
+    no(
+        "hook-master-start",
+        "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \
+         already stop gracefully; other master-start hooks: run them from the service manager",
+    ),
     no_f("show-config", "use ebb --check-config"),
     no("print", "not supported"),
 ];
