@@ -42,7 +42,7 @@ pub(crate) fn load(
     if let Some(ini) = ctx.env.get("UWSGI_INI").filter(|s| !s.is_empty()) {
         files.push((true, ini.clone()));
     }
-    files.extend(args::config_files(&m));
+    files.extend(args::config_files(&m, &ctx.cwd));
     let mut source = None;
     for (is_ini, spec) in &files {
         let path = read_file(*is_ini, spec, ctx, &mut out);
@@ -51,9 +51,56 @@ pub(crate) fn load(
         }
     }
     env::collect(ctx, &mut out);
-    args::collect(&m, &mut out);
+    gunicorn_cmd_args(ctx, &mut out);
+    args::collect(&m, &ctx.cwd, &mut out);
     let (verbose, quiet) = args::verbosity(&m);
     build(out, ctx, source, verbose, quiet)
+}
+
+/// `GUNICORN_CMD_ARGS="--workers 3 --threads 2"`: gunicorn's flags in a variable, above the
+/// config files and below the command line (as gunicorn reads it).
+fn gunicorn_cmd_args(ctx: &Context, out: &mut Collected) {
+    const VAR: &str = "GUNICORN_CMD_ARGS";
+    let Some(text) = ctx.env.get(VAR).filter(|t| !t.trim().is_empty()) else {
+        return;
+    };
+    let words = match values::shell_words(text) {
+        Ok(w) => w,
+        Err(e) => {
+            out.errors.push(general(VAR, e));
+            return;
+        }
+    };
+    let argv: Vec<OsString> = std::iter::once(OsString::from("ebb"))
+        .chain(words.iter().map(OsString::from))
+        .collect();
+    let m = match args::command_line().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => {
+            out.errors.push(general(VAR, e.to_string().trim_end()));
+            return;
+        }
+    };
+    let mut sub = Collected::default();
+    args::collect(&m, &ctx.cwd, &mut sub);
+    let relabel = |o: Origin| match o {
+        Origin::Cli { flag } => Origin::Env {
+            var: format!("{VAR} {flag}"),
+        },
+        other => other,
+    };
+    for mut s in sub.settings {
+        s.origin = relabel(s.origin);
+        out.settings.push(s);
+    }
+    for mut e in sub.extras {
+        e.origin = relabel(e.origin);
+        out.extras.push(e);
+    }
+    for mut e in sub.errors {
+        e.key = format!("{VAR} {}", e.key);
+        out.errors.push(e);
+    }
 }
 
 /// Read one config file into `out`; returns its absolute path.
@@ -171,6 +218,8 @@ fn build(
     // A worker was named, but wrongly: "no worker to run" would only add noise.
     let mut bad_worker = false;
     let mut wsgi_file_ignored = false;
+    // Likewise for a socket given wrongly: "no socket to listen on" would be noise.
+    let mut bad_socket = false;
     let mut socket_http = false;
     let mut mount: Option<((String, String), usize)> = None;
     let mut worker = WorkerSettings::default();
@@ -367,8 +416,9 @@ fn build(
             Err(message) => {
                 bad_worker |= matches!(
                     s.id,
-                    Id::ExampleApp | Id::Module | Id::WsgiFile | Id::Command
+                    Id::ExampleApp | Id::Module | Id::WsgiFile | Id::Command | Id::Mount
                 );
+                bad_socket |= matches!(s.id, Id::HttpSocket | Id::Socket);
                 errors.push(s.origin.error(message));
             }
         }
@@ -614,6 +664,41 @@ fn build(
         }
     }
 
+    // gunicorn's defaults from the environment: WEB_CONCURRENCY workers when processes is
+    // not set; a socket on 0.0.0.0:$PORT when none is.
+    if !last.contains_key(&Id::Processes)
+        && let Some(v) = ctx
+            .env
+            .get("WEB_CONCURRENCY")
+            .filter(|v| !v.trim().is_empty())
+    {
+        match values::parse_uint(
+            &Raw::Str(v.clone()),
+            1,
+            spec_max(options::spec(Id::Processes)),
+        ) {
+            Ok(n) => c.processes = n as usize,
+            Err(e) => errors.push(general("WEB_CONCURRENCY", e)),
+        }
+    }
+    if sockets.is_empty()
+        && !systemd_sockets(ctx)
+        && let Some(v) = ctx.env.get("PORT").filter(|v| !v.trim().is_empty())
+    {
+        match v.trim().parse::<u16>() {
+            Ok(port) => c.sockets.push(SocketSpec {
+                address: super::Address::Tcp {
+                    host: "0.0.0.0".to_string(),
+                    port,
+                },
+                protocol: super::Protocol::Http,
+            }),
+            Err(_) => errors.push(general(
+                "PORT",
+                format!("expected a port number (0 to 65535), got {v:?}"),
+            )),
+        }
+    }
     // `protocol = http`: the `socket` sockets speak HTTP.
     if socket_http {
         for (spec, i) in &mut sockets {
@@ -646,7 +731,12 @@ fn build(
         seen.insert(spec.address.clone(), (spec.protocol, i));
         c.sockets.push(spec);
     }
-    if c.sockets.is_empty() && !systemd_sockets(ctx) && !file_failed {
+    if c.sockets.is_empty()
+        && !systemd_sockets(ctx)
+        && !file_failed
+        && !bad_socket
+        && !ctx.env.contains_key("PORT")
+    {
         errors.push(general(
             "http-socket",
             "no socket to listen on: add --http-socket 127.0.0.1:8000 (or http-socket = \

@@ -403,3 +403,118 @@ keepalive = 3
         "{e}"
     );
 }
+
+#[test]
+fn django_documented_command_runs_the_module() {
+    // `gunicorn myproject.wsgi`: no such file here, so the module.
+    let c = ok(&["-b", ":8000", "myproject.wsgi"]);
+    assert_eq!(python(&c).module.as_deref(), Some("myproject.wsgi"));
+    assert_eq!(python(&c).wsgi_file, None);
+    // A file by that name: the file (mod_wsgi's app.wsgi).
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "site.wsgi", "");
+    let c = load_in(dir.path(), &["-b", ":8000", "site.wsgi"], &[])
+        .unwrap()
+        .config;
+    assert_eq!(python(&c).wsgi_file, Some(dir.path().join("site.wsgi")));
+}
+
+#[test]
+fn gunicorn_environment_variables() {
+    let env = [
+        ("GUNICORN_CMD_ARGS", "--workers 3 --threads '2' --preload"),
+        ("WEB_CONCURRENCY", "5"),
+    ];
+    let l = load(&["-b", ":8000", "app:application"], &env).unwrap();
+    assert_eq!(
+        l.config.processes, 3,
+        "GUNICORN_CMD_ARGS wins over WEB_CONCURRENCY"
+    );
+    assert_eq!(python(&l.config).threads, 2);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].starts_with("gunicorn's GUNICORN_CMD_ARGS --preload is ignored"),
+        "{:?}",
+        l.warnings
+    );
+    // The command line wins over GUNICORN_CMD_ARGS.
+    let c = load(&["-b", ":8000", "app:application", "-p", "2"], &env)
+        .unwrap()
+        .config;
+    assert_eq!(c.processes, 2);
+    // WEB_CONCURRENCY is the default number of workers; PORT the default socket.
+    let c = load(
+        &["app:application"],
+        &[("WEB_CONCURRENCY", "4"), ("PORT", "5000")],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.processes, 4);
+    assert_eq!(c.sockets, [tcp("0.0.0.0", 5000, Protocol::Http)]);
+    let c = load(&["-b", ":8000", "app:application"], &[("PORT", "5000")])
+        .unwrap()
+        .config;
+    assert_eq!(c.sockets, [tcp("", 8000, Protocol::Http)]);
+    let errs = errors(
+        &["app:application"],
+        &[("WEB_CONCURRENCY", "many"), ("PORT", "http")],
+    );
+    assert_eq!(
+        errs,
+        [
+            "WEB_CONCURRENCY: expected a positive integer, got \"many\"",
+            "PORT: expected a port number (0 to 65535), got \"http\"",
+        ]
+    );
+    let errs = errors(
+        &["-b", ":1", "app:application"],
+        &[("GUNICORN_CMD_ARGS", "--workers 'x")],
+    );
+    assert_eq!(errs, ["GUNICORN_CMD_ARGS: a ' quote is not closed"]);
+    let errs = errors(
+        &["-b", ":1", "app:application"],
+        &[("GUNICORN_CMD_ARGS", "--workers zero")],
+    );
+    assert_eq!(
+        errs,
+        ["GUNICORN_CMD_ARGS --processes: expected a positive integer, got \"zero\""]
+    );
+}
+
+#[test]
+fn numbers_out_of_range_say_the_range() {
+    for (args, want) in [
+        (
+            vec!["--processes", "-1"],
+            "--processes: must be between 1 and 1024, got -1",
+        ),
+        (
+            vec!["--processes", "5000"],
+            "--processes: must be between 1 and 1024, got 5000",
+        ),
+        (
+            vec!["--max-requests", "-5"],
+            "--max-requests: must be 0 or more, got -5",
+        ),
+        (
+            vec!["--max-requests", "99999999999999999999999"],
+            "--max-requests: 99999999999999999999999 is too large: at most 18446744073709551615",
+        ),
+        (
+            vec!["--harakiri", "-3"],
+            "--harakiri: must not be negative, got \"-3\": give a duration like 30, 30s, \
+             500ms, 2m or 1h",
+        ),
+    ] {
+        let errs = errors(&with_py(&args), &[]);
+        assert_eq!(errs, [want], "{args:?}");
+    }
+    let errs = errors(&["-b", "0.0.0.0", "app:application"], &[]);
+    assert_eq!(
+        errs,
+        [
+            "--http-socket: \"0.0.0.0\" has no port: write 0.0.0.0:8000 (gunicorn's default \
+          port), or :8000 for every interface"
+        ]
+    );
+}
