@@ -331,10 +331,12 @@ fn placeholders_ini_serves_on_every_socket() {
         );
         assert!(!sock.exists(), "the uwsgi socket file is removed at exit");
     }
-    // Its [production] section (`--ini file:section`) is read instead of [uwsgi].
+    // Its [production] section (`--ini file:section`) is read instead of [uwsgi]
+    // (`--no-app`: the corpus file's app is not on this import path).
     let (status, out, err) = run_ebb(
         &[
             "--check-config",
+            "--no-app",
             "--ini",
             &format!("{}:production", corpus("placeholders.ini").display()),
         ],
