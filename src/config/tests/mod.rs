@@ -492,4 +492,5 @@ mod gunicorn_cli;
 mod ini_corpus;
 mod layering;
 mod mapped;
+mod props;
 mod toml;
