@@ -600,3 +600,155 @@ fn uwsgi_env_and_command_line_override_the_ini() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// (13) The ini language: includes and conditionals, evaluated while reading
+
+/// An ini tree as real deployments write it: a base file, a per-environment file chosen by
+/// `if-env`, an optional local override found by `if-exists`, a section of the same file
+/// (`ini = :section`), a `for` loop, `%(key)` placeholders across files, inline comments,
+/// and the graceful-stop hook. It serves with what each branch gave.
+#[test]
+fn ini_tree_with_includes_and_conditionals_serves() {
+    for how in BOTH {
+        let dir = Arc::new(tempdir());
+        let d = dir.path();
+        std::fs::copy(wsgi_app("hello.py"), d.join("app.py")).unwrap();
+        std::fs::create_dir_all(d.join("conf")).unwrap();
+        let port = free_port();
+        std::fs::write(
+            d.join("conf/base.ini"),
+            "[uwsgi]\nmaster = true\nmodule = app:application ; the WSGI app\nenv = APP_NAME=%(name)\nprocesses = 1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("conf/prod.ini"),
+            "[uwsgi]\nprocesses = 2 ; two in production\nenv = GREETING=production\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("local.ini"), "[uwsgi]\nenv = FROM_INI=local\n").unwrap();
+        let main = d.join("site.ini");
+        std::fs::write(
+            &main,
+            format!(
+                "[uwsgi]\n\
+                 name = tree\n\
+                 base = %d\n\
+                 ini = %(base)conf/base.ini\n\
+                 if-env = APP_ENV=prod\n\
+                 ini = %(base)conf/prod.ini\n\
+                 endif =\n\
+                 if-not-env = APP_ENV\n\
+                 env = GREETING=development\n\
+                 endif =\n\
+                 if-exists = %(base)local.ini\n\
+                 include = %(_)\n\
+                 endif =\n\
+                 if-exists = %(base)missing.ini\n\
+                 env = FROM_INI=wrong\n\
+                 endif =\n\
+                 ini = :sockets\n\
+                 chdir = %(base)\n\
+                 hook-master-start = unix_signal:15 gracefully_kill_them_all\n\
+                 \n\
+                 [sockets]\n\
+                 for = 127.0.0.1\n\
+                 http-socket = %(_):{port}\n\
+                 endfor =\n"
+            ),
+        )
+        .unwrap();
+        let mut ebb = Ebb::builder()
+            .dir(dir.clone())
+            .args(ini_args(how, &main))
+            .env("APP_ENV", "prod")
+            .start();
+        ebb.wait_ready(0, 2, START);
+        assert_eq!(
+            direct_workers_of(ebb.pid).len(),
+            2,
+            "processes from prod.ini"
+        );
+        let r = ok(
+            &ebb,
+            "GET /",
+            http_request(
+                &Target::Tcp(([127, 0, 0, 1], port).into()),
+                "GET",
+                "/",
+                &[],
+                b"",
+            ),
+        );
+        for want in [
+            "APP_ENV=prod",
+            "APP_NAME=tree",
+            "GREETING=production",
+            "FROM_INI=local",
+        ] {
+            assert!(r.body.contains(want), "{how:?}: {want:?} in {:?}", r.body);
+        }
+        let warns: Vec<Line> = ebb
+            .lines()
+            .into_iter()
+            .filter(|l| l.level() == Some("WARN"))
+            .collect();
+        assert!(warns.is_empty(), "no warnings: {warns:?}");
+        stop_ok(&mut ebb);
+    }
+}
+
+/// `--check-config` imports the app in a child interpreter: an app that raises at import
+/// fails with its traceback (exit 1); `--no-app` checks the configuration alone; a near-miss
+/// key fails with the suggestion (exit 2).
+#[test]
+fn check_config_imports_the_app() {
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::copy(wsgi_app("hello.py"), d.join("app.py")).unwrap();
+    std::fs::write(
+        d.join("broken.py"),
+        "raise RuntimeError('boom at import')\n",
+    )
+    .unwrap();
+    let ini = d.join("site.ini");
+    let check = |module: &str, extra: &str, flags: &[&str]| {
+        std::fs::write(
+            &ini,
+            format!(
+                "[uwsgi]\nhttp-socket = 127.0.0.1:0\nchdir = {}\nmodule = {module}\n{extra}",
+                d.display()
+            ),
+        )
+        .unwrap();
+        let ini_s = ini.display().to_string();
+        let mut args = vec!["--check-config", ini_s.as_str()];
+        args.extend_from_slice(flags);
+        run_ebb(&args, START)
+    };
+    let (status, out, err) = check("app:application", "", &[]);
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("configuration OK"), "{out}");
+
+    let (status, out, err) = check("broken", "", &[]);
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("RuntimeError: boom at import"),
+        "the traceback: {err}"
+    );
+    assert!(
+        err.contains("--no-app"),
+        "says how to skip the import: {err}"
+    );
+    assert!(!out.contains("configuration OK"), "{out}");
+
+    let (status, out, err) = check("broken", "", &["--no-app"]);
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+
+    let (status, out, err) = check("app:application", "proceses = 4\n", &[]);
+    assert_eq!(status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("site.ini:5: proceses: unknown option; did you mean processes?"),
+        "{err}"
+    );
+}
