@@ -482,7 +482,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .example("\"/var/log/myapp/lost-work.jsonl\""),
     // Logging.
     OptionSpec::new(Logto, "logto", Ty::Path, H_LOG)
-        .hidden(&["logto2", "log-file", "error-logfile"])
+        .hidden(&["logto2", "log-file", "error-logfile", "daemonize", "daemonize2"])
         .value("FILE")
         .help("Write the master's log and the workers' output to FILE instead of stderr.")
         .example("\"/var/log/myapp/ebb.log\""),

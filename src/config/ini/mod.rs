@@ -181,10 +181,6 @@ pub(crate) fn collect(
         if e.placeholder || e.key.is_empty() {
             continue;
         }
-        let raw = match &e.value {
-            Some(v) => Raw::Str(v.clone()),
-            None => Raw::Bare,
-        };
         let Some(o) = options::lookup(&e.key, Front::Ini) else {
             let key = options::normalize_key(&e.key);
             let verdict = uwsgi::classify(&key, e.value.as_deref().unwrap_or(""));
@@ -215,8 +211,43 @@ pub(crate) fn collect(
             out.error_at(&origin, message);
             continue;
         }
+        let raw = match &e.value {
+            // `max-requests = 1000   # per worker`: uWSGI reads the number and ignores the
+            // rest (atoi); text and paths keep a `#`, as in uWSGI.
+            Some(v) if takes_a_number(o.ty) => Raw::Str(strip_hash_comment(v).to_string()),
+            Some(v) => Raw::Str(v.clone()),
+            None => Raw::Bare,
+        };
         out.push(Setting::new(o.id, raw, origin));
     }
+}
+
+/// Options whose value uWSGI reads as a number, a flag or an address.
+fn takes_a_number(ty: options::Ty) -> bool {
+    use options::Ty;
+    matches!(
+        ty,
+        Ty::Flag
+            | Ty::Count
+            | Ty::Int { .. }
+            | Ty::Duration
+            | Ty::SizeMb
+            | Ty::Octal
+            | Ty::Signal
+            | Ty::Address(_)
+            | Ty::Choice(_)
+    )
+}
+
+/// `1000   # comment` → `1000`: a `#` after a space or tab.
+fn strip_hash_comment(v: &str) -> &str {
+    let b = v.as_bytes();
+    for i in 1..b.len() {
+        if b[i] == b'#' && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return v[..i].trim_end();
+        }
+    }
+    v
 }
 
 #[cfg(test)]

@@ -174,10 +174,10 @@ fn corpus_unsupported_options() {
     assert_eq!(
         l.warnings,
         [
-            "unsupported uWSGI options ignored: stats (line 5), memory-report (line 6), static-map \
-          (line 7), hook-pre-app (line 8), cheaper (line 9), proceses (line 10: unknown option, \
-          did you mean processes?), plugins (line 11), route (line 12) (see \
-          docs/uwsgi-compat.md)"
+            // memory-report (line 6) and cheaper (line 9) have no effect in ebb: quiet.
+            "unsupported uWSGI options ignored: stats (line 5), static-map (line 7), hook-pre-app \
+          (line 8), proceses (line 10: unknown option, did you mean processes?), plugins (line \
+          11), route (line 12) (see docs/uwsgi-compat.md)"
         ]
     );
 }

@@ -173,3 +173,17 @@ fn near_misses_are_typos_for_check_config() {
     );
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
 }
+
+#[test]
+fn hash_comments_after_numbers_as_uwsgi_reads_them() {
+    // City of Helsinki's uwsgi.ini: `max-requests = 1000       # Restart workers after...`.
+    let l = ini(
+        "[uwsgi]\nhttp = :8000 # the port\nmodule = app\nmax-requests = 1000       # restart\n\
+         harakiri = 30 # secs\nmaster = true # yes\nenv = A=b # kept, as in uWSGI\n",
+    )
+    .unwrap();
+    assert_eq!(l.config.max_requests, Some(1000));
+    assert_eq!(l.config.harakiri, Some(Duration::from_secs(30)));
+    assert_eq!(l.config.sockets, [tcp("", 8000, Protocol::Http)]);
+    assert_eq!(l.config.env, [kv("A", "b # kept, as in uWSGI")]);
+}

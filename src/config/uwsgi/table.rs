@@ -87,7 +87,7 @@ pub(super) const LOGIC: &str =
     "evaluated while an ini file is read (not on the command line or in UWSGI_* variables)";
 pub(super) const INCLUDE: &str =
     "read where it appears in an ini file (on the command line: --ini FILE)";
-pub(super) const PROCNAME: &str = "process titles are not changed";
+pub(super) const PROCNAME: &str = "no effect: process titles are not changed";
 pub(super) const STATS: &str =
     "there is no stats server: ebb logs each worker's start, recycle and exit";
 pub(super) const LOGGING: &str = "ebb logs to stderr or to the logto file";
@@ -355,13 +355,17 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("cap", "not supported"),
     no("chroot", "not supported"),
     no("unshare", "not supported"),
-    no(
+    diff(
         "daemonize",
-        "ebb runs in the foreground: run it under systemd; log to a file with logto",
+        "logto",
+        "ebb stays in the foreground (run it under systemd with Type=simple or notify, not \
+         forking) and writes its log to the file",
     ),
-    no(
+    diff(
         "daemonize2",
-        "ebb runs in the foreground: run it under systemd; log to a file with logto",
+        "logto",
+        "ebb stays in the foreground (run it under systemd with Type=simple or notify, not \
+         forking) and writes its log to the file",
     ),
     same("pidfile"),
     diff(
@@ -470,17 +474,17 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "logfile-chmod",
         "the log file belongs to the user ebb runs as",
     ),
-    no_f(
+    on(
         "memory-report",
-        "not supported: reload-on-rss measures memory",
+        "no effect: ebb does not log memory per request (reload-on-rss measures each worker's)",
     ),
     // Process names.
-    no_f("auto-procname", PROCNAME),
-    no("procname", PROCNAME),
-    no("procname-prefix", PROCNAME),
-    no("procname-prefix-spaced", PROCNAME),
-    no("procname-append", PROCNAME),
-    no("procname-master", PROCNAME),
+    on("auto-procname", PROCNAME),
+    on_v("procname", PROCNAME),
+    on_v("procname-prefix", PROCNAME),
+    on_v("procname-prefix-spaced", PROCNAME),
+    on_v("procname-append", PROCNAME),
+    on_v("procname-master", PROCNAME),
     // Reloading.
     no("touch-reload", TOUCH),
     no("touch-chain-reload", TOUCH),
@@ -569,13 +573,21 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     on_v("endfor", LOGIC),
     on_v("end-for", LOGIC),
     on_v("end", LOGIC),
+    on_v(
+        "cheaper",
+        "no effect: ebb always runs processes workers (the most cheaper mode would run); \
+         SIGTTIN/SIGTTOU add or remove one",
+    ),
     no(
         "hook-master-start",
         "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \
          already stop gracefully; other master-start hooks: run them from the service manager",
     ),
     no_f("show-config", "use ebb --check-config"),
-    no("print", "not supported"),
+    on_v(
+        "print",
+        "no effect: uWSGI prints the text while reading the file; ebb does not",
+    ),
 ];
 
 /// Families of unsupported uWSGI options, by prefix (hooks, routers, cheaper...).
@@ -643,6 +655,10 @@ pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
     (
         "declare-option",
         "not supported: write the options it stands for",
+    ),
+    (
+        "alarm",
+        "not supported: alert from your log collector or monitoring",
     ),
     ("harakiri-", "not supported"),
     ("py-", "not supported"),
