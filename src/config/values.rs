@@ -337,6 +337,15 @@ pub(crate) fn parse_module(raw: &Raw) -> R<String> {
             "{raw} is a file, not a module: use wsgi-file (--wsgi-file) for a file"
         ));
     }
+    if let Some((before, _)) = s.split_once(" #")
+        && !before.trim().is_empty()
+    {
+        return Err(format!(
+            "{raw}: a '#' after a value is part of it in uWSGI ini files, not a comment; put \
+             the comment on its own line (module = {})",
+            before.trim()
+        ));
+    }
     // A number (gunicorn's `-w 4`) is caught before, with its own message.
     if !module.split('.').all(identifier) {
         return Err(format!(

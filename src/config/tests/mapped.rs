@@ -186,4 +186,12 @@ fn hash_comments_after_numbers_as_uwsgi_reads_them() {
     assert_eq!(l.config.harakiri, Some(Duration::from_secs(30)));
     assert_eq!(l.config.sockets, [tcp("", 8000, Protocol::Http)]);
     assert_eq!(l.config.env, [kv("A", "b # kept, as in uWSGI")]);
+    let e = ini("[uwsgi]\nhttp = :1\nmodule = pkg.wsgi  # the app\n").unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "a '#' after a value is part of it in uWSGI ini files, not a comment; put the \
+             comment on its own line (module = pkg.wsgi)"
+        ),
+        "{e}"
+    );
 }
