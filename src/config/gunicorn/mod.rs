@@ -274,8 +274,13 @@ pub fn compat_markdown() -> String {
          requests, and a forced kill is logged with what was lost.\n\
          - Each worker is a fresh process that imports the app (there is no `preload_app`): \
          nothing is shared copy-on-write, and a reload always runs the new code.\n\
-         - `GUNICORN_CMD_ARGS`, `WEB_CONCURRENCY`, `PORT` and `FORWARDED_ALLOW_IPS` are not \
-         read; ebb reads `UWSGI_<OPTION>` variables (`UWSGI_PROCESSES=4`).\n\
+         - `GUNICORN_CMD_ARGS` is read as gunicorn reads it (its flags count above config \
+         files and below the command line); `WEB_CONCURRENCY` is the default number of workers \
+         and `PORT` the default socket (`0.0.0.0:$PORT`); `FORWARDED_ALLOW_IPS` is not read. \
+         ebb also reads `UWSGI_<OPTION>` variables (`UWSGI_PROCESSES=4`).\n\
+         - The app argument as Django documents it, `ebb -b :8000 myproject.wsgi`, runs the \
+         module `myproject.wsgi` when no file of that name exists (an existing `.wsgi` file is \
+         run as a file).\n\
          - Any other server runs under ebb as the program after `--`; it gets the listening \
          sockets at fds 3 and up, the systemd way (`ebb -b :8000 -p 4 -- uvicorn app:app --fd 3`).\n",
     );

@@ -334,8 +334,9 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
         &["bind"],
         Different(
             "http-socket",
-            "no default address (gunicorn: 127.0.0.1:8000, or 0.0.0.0:$PORT): give -b; a host \
-             without a port and fd://N are errors; unix:PATH works",
+            "0.0.0.0:$PORT when PORT is set, as in gunicorn; otherwise no default address \
+             (gunicorn: 127.0.0.1:8000): give -b; a host without a port (the error suggests \
+             HOST:8000) and fd://N are errors; unix:PATH works",
         ),
     )
     .short('b'),
@@ -347,7 +348,7 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
         Different(
             "processes",
             "write -p N or --workers N: ebb's -w is the WSGI module (uWSGI's), and -w with a \
-             number is an error that says so; WEB_CONCURRENCY is not read",
+             number is an error that says so; WEB_CONCURRENCY is the default, as in gunicorn",
         ),
     )
     .short('w'),
