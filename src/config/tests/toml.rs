@@ -25,6 +25,17 @@ fn toml_errors_all_at_once_with_lines() {
 }
 
 #[test]
+fn toml_syntax_error_is_one_error() {
+    // Issue 14: no consequential errors after a syntax error (the recovered document's
+    // values, "no worker", "no socket").
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.toml", "processes = [\nexample-app = true\n");
+    let e = load_in(dir.path(), &["a.toml"], &[]).unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert!(e.to_string().starts_with("a.toml:"), "{e}");
+}
+
+#[test]
 fn toml_syntax_errors_have_lines() {
     let errs = errors(&["tests/config/syntax.toml"], &[]);
     assert!(
