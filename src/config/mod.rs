@@ -17,9 +17,12 @@
 //! - [`uwsgi`], [`gunicorn`]: how each uWSGI option and gunicorn setting is treated (same,
 //!   alias, different, always on, unsupported), with the types they share in [`compat`].
 //! - `source`: what the front ends share (origins, settings, what was collected).
-//! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: merging and validation.
+//! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: reading every layer;
+//!   `build`: merging and validation, with `paths` (what a path must be) and `worker_env`
+//!   (the Python worker's settings passed in its environment).
 
 mod args;
+mod build;
 pub mod compat;
 mod env;
 pub mod gunicorn;
@@ -27,12 +30,14 @@ mod ini;
 mod load;
 mod model;
 pub mod options;
+mod paths;
 mod source;
 #[cfg(test)]
 mod tests;
 mod toml_file;
 pub mod uwsgi;
 mod values;
+mod worker_env;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
