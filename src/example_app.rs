@@ -270,14 +270,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 
     app.drain.wait();
-    crate::worker::bound_orphan_drain(move || {
-        format!(
-            "{} requests in flight, {} jobs [{}]",
-            app.reporter.inflight(),
-            app.reporter.jobs(),
-            app.reporter.job_names().join(", ")
-        )
-    });
+    crate::worker::bound_orphan_drain(app.reporter.clone());
     let t0 = Instant::now();
     let done0 = app.jobs_done.load(Ordering::SeqCst);
     say!(
@@ -1960,7 +1953,7 @@ mod tests {
         let h = Hello::new("hello from worker=1 pid=2 respawn=3\n");
         let s = String::from_utf8(h.keep_alive.clone()).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(s.contains("Content-Length: 32\r\n\r\nhello from worker=1"));
+        assert!(s.contains("Content-Length: 36\r\n\r\nhello from worker=1"));
         assert!(!s.contains("Connection"));
         assert!(String::from_utf8_lossy(&h.close).contains("Connection: close\r\n"));
         assert!(String::from_utf8_lossy(&h.keep_alive_10).contains("Connection: keep-alive\r\n"));

@@ -190,6 +190,14 @@ pub(super) fn build(
                     c.watchdog = (!d.is_zero()).then_some(d);
                 }
                 Id::MaxSurge => c.max_surge = values::parse_uint(raw, 1, 1024)? as usize,
+                Id::TouchReload => c.touch_reload.push(values::parse_path(raw, base, home)?),
+                Id::TouchWorkersReload => c
+                    .touch_workers_reload
+                    .push(values::parse_path(raw, base, home)?),
+                Id::StartAttempts => c.start_attempts = values::parse_uint(raw, 0, 1000)? as u32,
+                Id::MaxDraining => {
+                    c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)
+                }
                 Id::DrainSignal => c.drain_signal = values::parse_signal(raw)?,
                 Id::DrainTimeout => c.drain_timeout = positive(values::parse_duration(raw)?)?,
                 Id::ReadyTimeout => c.ready_timeout = positive(values::parse_duration(raw)?)?,

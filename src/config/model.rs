@@ -156,6 +156,13 @@ pub struct Config {
     pub reload_on_rss_mb: Option<u64>,
     /// How many workers may exist beyond `processes` while recycling (`--max-surge`).
     pub max_surge: usize,
+    /// Replaced workers draining at once; `None`: as many as `processes`.
+    pub max_draining: Option<usize>,
+    /// Failed starts in a row, before any worker was ready, that end ebb (0: never).
+    pub start_attempts: u32,
+    /// Files whose mtime change triggers a reload / a replacement of every worker.
+    pub touch_reload: Vec<PathBuf>,
+    pub touch_workers_reload: Vec<PathBuf>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -192,6 +199,10 @@ impl Default for Config {
             max_worker_lifetime_delta: Duration::ZERO,
             reload_on_rss_mb: None,
             max_surge: 1,
+            max_draining: None,
+            start_attempts: 3,
+            touch_reload: Vec::new(),
+            touch_workers_reload: Vec::new(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

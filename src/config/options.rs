@@ -43,6 +43,10 @@ pub enum Id {
     Harakiri,
     Watchdog,
     MaxSurge,
+    MaxDraining,
+    StartAttempts,
+    TouchReload,
+    TouchWorkersReload,
     DrainSignal,
     DrainTimeout,
     ReadyTimeout,
@@ -453,8 +457,47 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(MaxSurge, "max-surge", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
         .value("N")
         .default("1")
-        .help("How many workers may exist beyond --processes while workers are replaced.")
+        .help(
+            "How many workers may be starting beyond --processes while workers are replaced \
+             (draining workers do not count: see --max-draining).",
+        )
         .example("1"),
+    OptionSpec::new(MaxDraining, "max-draining", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
+        .value("N")
+        .help(
+            "How many replaced workers may be draining at once (default: --processes, so a \
+             reload replaces every worker while the old ones finish their jobs). At most \
+             processes + max-surge + max-draining worker processes exist.",
+        )
+        .example("4"),
+    OptionSpec::new(StartAttempts, "start-attempts", Ty::Int { min: 0, max: 1000 }, H_RECYCLE)
+        .value("N")
+        .default("3")
+        .help(
+            "Until some worker has been ready once, a slot failing to start N times in a row \
+             ends ebb with exit status 3, so a service manager sees that the app cannot start \
+             (uWSGI's need-app). 0: keep retrying with back-off. Once a worker has served, \
+             crashes always back off and retry.",
+        )
+        .example("3"),
+    OptionSpec::new(TouchReload, "touch-reload", Ty::Path, H_RECYCLE)
+        .repeat()
+        .value("FILE")
+        .help(
+            "Reload (as on SIGHUP: read the configuration again, replace every worker) when \
+             FILE's modification time changes, e.g. after `touch FILE` in a deploy script. \
+             Watched with inotify: no polling. Repeatable.",
+        )
+        .example("[\"/srv/myproject/reload.txt\"]"),
+    OptionSpec::new(TouchWorkersReload, "touch-workers-reload", Ty::Path, H_RECYCLE)
+        .aliases(&["touch-chain-reload"])
+        .repeat()
+        .value("FILE")
+        .help(
+            "Replace every worker one by one (new code is loaded; the configuration is not read \
+             again) when FILE's modification time changes. Repeatable.",
+        )
+        .example("[\"/srv/myproject/restart.txt\"]"),
     // Draining.
     OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
         .value("SIG")

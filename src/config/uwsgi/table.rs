@@ -486,9 +486,19 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     on_v("procname-append", PROCNAME),
     on_v("procname-master", PROCNAME),
     // Reloading.
-    no("touch-reload", TOUCH),
-    no("touch-chain-reload", TOUCH),
-    no("touch-workers-reload", TOUCH),
+    diff(
+        "touch-reload",
+        "touch-reload",
+        "a graceful reload as on SIGHUP: the configuration is read again and every worker is \
+         replaced, new before old; watched with inotify",
+    ),
+    diff(
+        "touch-chain-reload",
+        "touch-workers-reload",
+        "ebb's reloads are always chained: workers are replaced one by one, each new one ready \
+         before the old one drains",
+    ),
+    same("touch-workers-reload"),
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
     no("fs-reload", TOUCH),
     // Monitoring.
