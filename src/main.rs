@@ -23,10 +23,17 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> ExitCode {
-    let invocation = match cli::parse(std::env::args_os().collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invocation = match cli::parse(args.clone()) {
         Ok(i) => i,
         Err(errors) => {
             eprintln!("ebb: the configuration has errors:\n{errors}");
+            // The unsupported-options line may name the option behind a failure.
+            if let Err((_, warnings)) = ebb::config::Loader::new(args).load_all() {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
             return ExitCode::from(2);
         }
     };
@@ -61,6 +68,20 @@ fn main() -> ExitCode {
         Invocation::CheckConfig(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
+            }
+            if !loaded.typos.is_empty() {
+                eprintln!("ebb: the configuration has errors:");
+                for t in &loaded.typos {
+                    eprintln!("{t}");
+                }
+                return ExitCode::from(2);
+            }
+            let no_app = cli::command_line()
+                .try_get_matches_from(&args)
+                .is_ok_and(|m| m.get_flag("no-app"));
+            if !no_app && let Err(e) = check_app(&loaded.config) {
+                eprintln!("ebb: {e}");
+                return ExitCode::FAILURE;
             }
             println!("configuration OK\n{}", summary(&loaded.config));
             ExitCode::SUCCESS
@@ -123,6 +144,75 @@ fn titled_worker() {
     {
         let _ = ebb::live::title::become_titled(&t);
         ebb::live::title::set_comm(&t);
+    }
+}
+
+/// `--check-config`: import the Python app in a child interpreter, as a worker would (same
+/// interpreter, directory, environment and import path), bounded by `--ready-timeout`. Its
+/// traceback goes to stderr. Nothing to do for other workers.
+fn check_app(c: &Config) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let ebb::config::WorkerCommand::Python(app) = &c.command else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+    ebb::embedded::write_python_files(dir.path())
+        .map_err(|e| format!("writing the Python worker's files: {e:#}"))?;
+    let py_dir = dir.path().join("python");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(m) = &app.module {
+        args.extend(["--module".into(), m.clone()]);
+    }
+    if let Some(f) = &app.wsgi_file {
+        args.extend(["--wsgi-file".into(), f.display().to_string()]);
+    }
+    args.extend(["--callable".into(), app.callable.clone()]);
+    for p in &app.pythonpath {
+        args.extend(["--pythonpath".into(), p.display().to_string()]);
+    }
+    let python = app.interpreter();
+    let mut cmd = Command::new(&python);
+    cmd.arg("-c")
+        .arg("import sys, ebb_worker\nebb_worker.load_app(ebb_worker.parse_args(sys.argv[1:]))\n")
+        .args(&args)
+        .stdin(Stdio::null());
+    if let Some(d) = &c.chdir {
+        cmd.current_dir(d);
+    }
+    for (k, v) in &c.env {
+        cmd.env(k, v);
+    }
+    let pythonpath = match std::env::var("PYTHONPATH") {
+        Ok(old) if !old.is_empty() => format!("{}:{old}", py_dir.display()),
+        _ => py_dir.display().to_string(),
+    };
+    cmd.env("PYTHONPATH", pythonpath);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run the Python interpreter {python}: {e}"))?;
+    let deadline = Instant::now() + c.ready_timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(_)) => {
+                return Err("the app cannot be imported (the traceback is above); \
+                            --check-config --no-app checks the configuration alone"
+                    .to_string());
+            }
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "importing the app took longer than the ready timeout ({} s): raise \
+                     --ready-timeout, or find what the import waits for",
+                    c.ready_timeout.as_secs_f64()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for the app's import: {e}")),
+        }
     }
 }
 

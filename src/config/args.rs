@@ -1,12 +1,14 @@
 //! The command line, built from the option registry; and what it sets.
 
+use std::path::Path;
+
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::compat::Dialect;
 use super::gunicorn::{self, GUNICORN_SETTINGS};
-use super::load::{Collected, Origin, Setting};
 use super::options::{self, Id, OPTIONS, Ty};
+use super::source::{Collected, Origin, Setting};
 use super::uwsgi::{self, UWSGI_OPTIONS};
 use super::values::Raw;
 
@@ -123,7 +125,10 @@ struct Hidden {
 /// both have is classified as uWSGI's; the tables' tests check that they agree). A short
 /// flag is given only when ebb has no other use for the letter.
 fn hidden_flags() -> Vec<Hidden> {
-    let is_option = |name: &str| OPTIONS.iter().any(|o| o.names().any(|n| n == name));
+    let is_option = |name: &str| {
+        let name = options::normalize_key(name);
+        OPTIONS.iter().any(|o| o.names().any(|n| n == name))
+    };
     let mut taken: Vec<char> = OPTIONS
         .iter()
         .filter(|o| o.scope.cli)
@@ -177,6 +182,14 @@ fn arg_for(o: &'static options::OptionSpec) -> Arg {
     for alias in o.hidden_aliases {
         a = a.alias(*alias);
     }
+    // gunicorn's spellings with an underscore (--limit-request-field_size).
+    for g in GUNICORN_SETTINGS {
+        for f in g.flags {
+            if o.names().any(|n| n != *f && n == options::normalize_key(f)) {
+                a = a.alias(*f);
+            }
+        }
+    }
     if let Some(c) = o.short {
         a = a.short(c);
     }
@@ -189,7 +202,9 @@ fn arg_for(o: &'static options::OptionSpec) -> Arg {
             .default_missing_value("666")
             .action(ArgAction::Set),
         _ => {
-            a = a.value_name(o.value_name);
+            // `--processes -1` reaches the value's check (which names the range) instead of
+            // clap's "unexpected argument" with its `-- -1` tip.
+            a = a.value_name(o.value_name).allow_negative_numbers(true);
             if o.repeat {
                 a.action(ArgAction::Append)
             } else {
@@ -207,8 +222,10 @@ pub(crate) enum Positional {
     WsgiFile(String),
 }
 
-/// Classify the positional FILE argument.
-pub(crate) fn positional(value: &str) -> Result<Positional, String> {
+/// Classify the positional FILE argument. `exists` tells whether a file is there: `ebb
+/// myproject.wsgi` runs the module when no such file exists (Django's documented command,
+/// `gunicorn myproject.wsgi`), the file when it does (mod_wsgi's `app.wsgi`).
+pub(crate) fn positional(value: &str, exists: &dyn Fn(&str) -> bool) -> Result<Positional, String> {
     let lower = value.to_ascii_lowercase();
     let file_part = match value.rsplit_once(':') {
         Some((file, _)) if file.to_ascii_lowercase().ends_with(".ini") => file,
@@ -220,7 +237,7 @@ pub(crate) fn positional(value: &str) -> Result<Positional, String> {
     if lower.ends_with(".toml") {
         return Ok(Positional::Toml(value.to_string()));
     }
-    if lower.ends_with(".py") || lower.ends_with(".wsgi") {
+    if lower.ends_with(".py") || (lower.ends_with(".wsgi") && exists(value)) {
         return Ok(Positional::WsgiFile(value.to_string()));
     }
     let is_module = !value.is_empty()
@@ -239,7 +256,7 @@ pub(crate) fn positional(value: &str) -> Result<Positional, String> {
 }
 
 /// The config files the command line names, in the order given: `(is_ini, value)`.
-pub(crate) fn config_files(m: &ArgMatches) -> Vec<(bool, String)> {
+pub(crate) fn config_files(m: &ArgMatches, cwd: &Path) -> Vec<(bool, String)> {
     let mut files: Vec<(usize, bool, String)> = Vec::new();
     for (id, is_ini) in [("config", false), ("ini", true)] {
         if let (Some(values), Some(indices)) = (m.get_many::<String>(id), m.indices_of(id)) {
@@ -249,7 +266,7 @@ pub(crate) fn config_files(m: &ArgMatches) -> Vec<(bool, String)> {
         }
     }
     if let (Some(v), Some(i)) = (m.get_one::<String>("FILE"), m.index_of("FILE")) {
-        match positional(v) {
+        match positional(v, &|f| cwd.join(f).is_file()) {
             Ok(Positional::Toml(f)) => files.push((i, false, f)),
             Ok(Positional::Ini(f)) => files.push((i, true, f)),
             _ => {}
@@ -260,12 +277,12 @@ pub(crate) fn config_files(m: &ArgMatches) -> Vec<(bool, String)> {
 }
 
 /// The settings the command line gives, in the registry's terms.
-pub(crate) fn collect(m: &ArgMatches, out: &mut Collected) {
+pub(crate) fn collect(m: &ArgMatches, cwd: &Path, out: &mut Collected) {
     let cli = |name: &str| Origin::Cli {
         flag: format!("--{name}"),
     };
     if let Some(v) = m.get_one::<String>("FILE") {
-        match positional(v) {
+        match positional(v, &|f| cwd.join(f).is_file()) {
             Ok(Positional::Module(module)) => {
                 out.push(Setting::new(Id::Module, Raw::Str(module), cli("module")))
             }
@@ -289,8 +306,16 @@ pub(crate) fn collect(m: &ArgMatches, out: &mut Collected) {
         }
         let indices: Vec<usize> = m.indices_of(o.name).into_iter().flatten().collect();
         match (o.id, o.ty) {
-            (Id::Config | Id::Ini | Id::CheckConfig | Id::Verbose | Id::Quiet | Id::Command, _) => {
-            }
+            (
+                Id::Config
+                | Id::Ini
+                | Id::CheckConfig
+                | Id::NoApp
+                | Id::Verbose
+                | Id::Quiet
+                | Id::Command,
+                _,
+            ) => {}
             (_, Ty::Flag) => {
                 let at = indices.first().copied().unwrap_or(0);
                 given.push((at, Setting::new(o.id, Raw::Bool(true), cli(o.name))));

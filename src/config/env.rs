@@ -5,8 +5,8 @@
 //! a bare flag (`UWSGI_MASTER=` means `master = true`).
 
 use super::compat::Dialect;
-use super::load::{Collected, Context, Origin, Setting};
 use super::options::{self, Front};
+use super::source::{Collected, Context, Origin, Setting};
 use super::uwsgi;
 use super::values::Raw;
 

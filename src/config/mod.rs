@@ -16,9 +16,13 @@
 //! - [`options`]: the option registry (names, aliases, types, help) that drives all of it.
 //! - [`uwsgi`], [`gunicorn`]: how each uWSGI option and gunicorn setting is treated (same,
 //!   alias, different, always on, unsupported), with the types they share in [`compat`].
-//! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: merging and validation.
+//! - `source`: what the front ends share (origins, settings, what was collected).
+//! - `toml_file`, `ini`, `env`, `args`: the front ends; `load`: reading every layer;
+//!   `build`: merging and validation, with `paths` (what a path must be) and `worker_env`
+//!   (the Python worker's settings passed in its environment).
 
 mod args;
+mod build;
 pub mod compat;
 mod env;
 pub mod gunicorn;
@@ -26,11 +30,14 @@ mod ini;
 mod load;
 mod model;
 pub mod options;
+mod paths;
+mod source;
 #[cfg(test)]
 mod tests;
 mod toml_file;
 pub mod uwsgi;
 mod values;
+mod worker_env;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -47,6 +54,9 @@ pub struct Loaded {
     /// E.g. unsupported uWSGI or gunicorn options that were ignored, or `uid` given while
     /// not root.
     pub warnings: Vec<String>,
+    /// Keys that look like misspelt options (`proceses`) and that no placeholder uses:
+    /// `--check-config` fails on them; at start they are only warned about (in `warnings`).
+    pub typos: Vec<ConfigError>,
 }
 
 /// Loads the configuration again from the same arguments, files and environment: SIGHUP
@@ -96,13 +106,19 @@ impl Loader {
 
     /// Read the files and environment again and validate the result.
     pub fn load(&self) -> Result<Loaded, ConfigErrors> {
+        self.load_all().map_err(|(e, _)| e)
+    }
+
+    /// [`Loader::load`], with the warnings also when there are errors: the
+    /// unsupported-options line may name the option behind a failure.
+    pub fn load_all(&self) -> Result<Loaded, (ConfigErrors, Vec<String>)> {
         let env = match &self.env {
             Some(env) => env.clone(),
             None => std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
         };
-        let ctx = load::Context {
+        let ctx = source::Context {
             cwd: self.cwd.clone(),
             env,
             pid: std::process::id(),

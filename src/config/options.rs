@@ -83,6 +83,16 @@ pub enum Id {
     ProcnameAppend,
     ProcnameMaster,
     ShutdownDelay,
+    // ---- Added with issues 13 and 14 (cfg): uWSGI and gunicorn options mapped since.
+    SocketProtocol,
+    ClientTimeout,
+    Mount,
+    ManageScriptName,
+    LimitRequestLine,
+    LimitRequestFields,
+    LimitRequestFieldSize,
+    BufferSize,
+    NoApp,
 }
 
 /// The kind of value an option takes.
@@ -275,6 +285,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     // Sockets.
     OptionSpec::new(HttpSocket, "http-socket", Ty::Address(Protocol::Http), H_SOCKETS)
         .aliases(&["http", "bind"])
+        .hidden(&["http11-socket"])
         .short('b')
         .repeat()
         .value("ADDR")
@@ -613,7 +624,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .example("\"/var/log/myapp/lost-work.jsonl\""),
     // Logging.
     OptionSpec::new(Logto, "logto", Ty::Path, H_LOG)
-        .hidden(&["logto2", "log-file", "error-logfile"])
+        .hidden(&["logto2", "log-file", "error-logfile", "daemonize", "daemonize2"])
         .value("FILE")
         .help("Write the master's log and the workers' output to FILE instead of stderr.")
         .example("\"/var/log/myapp/ebb.log\""),
@@ -731,6 +742,85 @@ pub static OPTIONS: &[OptionSpec] = &[
              it + --drain-timeout under terminationGracePeriodSeconds / TimeoutStopSec.",
         )
         .example("\"5s\""),
+    // ---- Added with issues 13 and 14 (cfg): uWSGI and gunicorn options mapped since.
+    OptionSpec::new(
+        SocketProtocol,
+        "socket-protocol",
+        Ty::Choice(&["uwsgi", "http"]),
+        H_SOCKETS,
+    )
+    .hidden(&["protocol"])
+    .value("PROTO")
+    .default("uwsgi")
+    .help("Protocol of the sockets given with --socket: uwsgi, or http (uWSGI's protocol = http).")
+    .example("\"uwsgi\""),
+    OptionSpec::new(ClientTimeout, "client-timeout", Ty::Duration, H_PYTHON)
+        .hidden(&["socket-timeout", "http-timeout"])
+        .value("SECS")
+        .default("30")
+        .help(
+            "How long the Python worker waits for a client: for a request head once begun, and \
+             for each read or send (uWSGI's socket-timeout and http-timeout).",
+        )
+        .example("30"),
+    OptionSpec::new(Mount, "mount", Ty::Text, H_PYTHON)
+        .value("/PREFIX=APP")
+        .help(
+            "Run APP (a module, or a .py file) under the URL prefix /PREFIX; with \
+             --manage-script-name the prefix becomes SCRIPT_NAME and is taken off PATH_INFO. One \
+             app per ebb.",
+        )
+        .example("\"/app=myproject.wsgi:application\""),
+    OptionSpec::new(ManageScriptName, "manage-script-name", Ty::Flag, H_PYTHON)
+        .help("With --mount: requests under the prefix get it as SCRIPT_NAME, and PATH_INFO without it.")
+        .example("true"),
+    OptionSpec::new(
+        LimitRequestLine,
+        "limit-request-line",
+        Ty::Int { min: 0, max: 1_048_576 },
+        H_PYTHON,
+    )
+    .value("BYTES")
+    .default("8190")
+    .help("Longest request line the Python worker takes (longer: 414); 0: only the head's limit.")
+    .example("8190"),
+    OptionSpec::new(
+        LimitRequestFields,
+        "limit-request-fields",
+        Ty::Int { min: 0, max: 32768 },
+        H_PYTHON,
+    )
+    .value("N")
+    .default("100")
+    .help("Most header fields in a request (more: 431); 0: 32768, gunicorn's maximum.")
+    .example("100"),
+    OptionSpec::new(
+        LimitRequestFieldSize,
+        "limit-request-field-size",
+        Ty::Int { min: 0, max: 1_048_576 },
+        H_PYTHON,
+    )
+    .value("BYTES")
+    .default("8190")
+    .help("Longest header field line (longer: 431); 0: only the head's limit.")
+    .example("8190"),
+    OptionSpec::new(
+        BufferSize,
+        "buffer-size",
+        Ty::Int { min: 1024, max: 1_048_576 },
+        H_PYTHON,
+    )
+    .value("BYTES")
+    .default("65536")
+    .help(
+        "Largest request head (request line and header fields, or a uwsgi packet's variables) \
+         the Python worker takes; longer: 431. uWSGI's buffer-size; the line and field limits \
+         never exceed it.",
+    )
+    .example("65536"),
+    OptionSpec::new(NoApp, "no-app", Ty::Flag, H_CONFIG)
+        .scope(Scope::CLI)
+        .help("With --check-config: check the configuration alone, without importing the app."),
 ];
 
 /// The option `id`.
@@ -867,7 +957,12 @@ mod tests {
     fn env_names() {
         assert_eq!(
             spec(HttpSocket).env_names(),
-            vec!["UWSGI_HTTP_SOCKET", "UWSGI_HTTP", "UWSGI_BIND"]
+            vec![
+                "UWSGI_HTTP_SOCKET",
+                "UWSGI_HTTP",
+                "UWSGI_BIND",
+                "UWSGI_HTTP11_SOCKET"
+            ]
         );
         assert!(spec(Config).env_names().is_empty());
     }

@@ -11,8 +11,8 @@ use ::toml::de::{DeTable, DeValue};
 
 use super::compat::{Status, Verdict};
 use super::gunicorn;
-use super::load::{Collected, Origin, Setting};
 use super::options::{self, Front, Id, Ty};
+use super::source::{Collected, Origin, Setting};
 use super::uwsgi;
 use super::values::Raw;
 
@@ -46,9 +46,19 @@ fn raw_of(v: &DeValue<'_>) -> Raw {
 
 pub(crate) fn collect(file: &Path, dir: &Path, text: &str, out: &mut Collected) {
     let (table, parse_errors) = DeTable::parse_recoverable(text);
-    for e in parse_errors {
-        let line = e.span().map(|s| line_of(text, s.start));
-        out.file_error(file, line, e.message().trim_end().to_string());
+    // A syntax error: one message per line, and nothing from the document, whose values
+    // after recovery are guesses that only add consequential errors (issue 14).
+    if !parse_errors.is_empty() {
+        let mut lines_seen = Vec::new();
+        for e in parse_errors {
+            let line = e.span().map(|s| line_of(text, s.start));
+            if lines_seen.contains(&line) {
+                continue;
+            }
+            lines_seen.push(line);
+            out.file_error(file, line, e.message().trim_end().to_string());
+        }
+        return;
     }
     let origin = |key: &str, at: usize| Origin::File {
         file: file.to_path_buf(),

@@ -87,6 +87,23 @@ pub(crate) fn parse_uint(raw: &Raw, min: u64, max: u64) -> R<u64> {
         _ => None,
     };
     let Some(n) = n else {
+        // A whole number, but negative or too big: say the range, not "expected".
+        let t = match raw {
+            Raw::Str(s) => s.trim().replace('_', ""),
+            Raw::Int { digits, .. } => digits.clone(),
+            Raw::Float(x) if x.fract() == 0.0 => format!("{x}"),
+            _ => String::new(),
+        };
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(&t);
+        if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(if max == u64::MAX && t.starts_with('-') {
+                format!("must be {min} or more, got {t}")
+            } else if max == u64::MAX {
+                format!("{t} is too large: at most {max}")
+            } else {
+                format!("must be between {min} and {max}, got {t}")
+            });
+        }
         return Err(format!("expected {what}, got {raw}"));
     };
     if n < min || n > max {
@@ -120,6 +137,17 @@ const DURATION_HINT: &str = "a duration like 30, 30s, 500ms, 2m or 1h";
 /// A duration: a number of seconds (`30`, `1.5`), or numbers with units (`500ms`, `2s`,
 /// `1m30s`, `2 min`, `1h`, `1d`). Zero is allowed here; callers decide what it means.
 pub(crate) fn parse_duration(raw: &Raw) -> R<Duration> {
+    let negative = match raw {
+        Raw::Str(s) => s.trim().starts_with('-'),
+        Raw::Int { digits, .. } => digits.starts_with('-'),
+        Raw::Float(x) => *x < 0.0,
+        _ => false,
+    };
+    if negative {
+        return Err(format!(
+            "must not be negative, got {raw}: give {DURATION_HINT}"
+        ));
+    }
     match raw {
         Raw::Int { digits, radix } => u64::from_str_radix(digits, *radix)
             .map(Duration::from_secs)
@@ -309,6 +337,15 @@ pub(crate) fn parse_module(raw: &Raw) -> R<String> {
             "{raw} is a file, not a module: use wsgi-file (--wsgi-file) for a file"
         ));
     }
+    if let Some((before, _)) = s.split_once(" #")
+        && !before.trim().is_empty()
+    {
+        return Err(format!(
+            "{raw}: a '#' after a value is part of it in uWSGI ini files, not a comment; put \
+             the comment on its own line (module = {})",
+            before.trim()
+        ));
+    }
     // A number (gunicorn's `-w 4`) is caught before, with its own message.
     if !module.split('.').all(identifier) {
         return Err(format!(
@@ -415,6 +452,14 @@ pub(crate) fn parse_address(raw: &Raw, base: &Path) -> R<Address> {
                     "{raw} has no host: write :{s} (every interface) or 127.0.0.1:{s}"
                 ));
             }
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "{raw} has no port: write {s}:8000 (gunicorn's default port), or :8000 for \
+                     every interface"
+                ));
+            }
             return Err(format!("expected {ADDRESS_HINT}, got {raw}"));
         };
         if host.contains(':') {
@@ -435,6 +480,67 @@ pub(crate) fn parse_address(raw: &Raw, base: &Path) -> R<Address> {
         .parse::<u16>()
         .map_err(|_| format!("the port must be a number from 0 to 65535, got {port:?}"))?;
     Ok(Address::Tcp { host, port })
+}
+
+/// Split `text` into words as a POSIX shell (and Python's `shlex.split`) does: spaces
+/// separate, `'...'` and `"..."` quote, `\\` escapes.
+pub(crate) fn shell_words(text: &str) -> R<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("a ' quote is not closed".to_string()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("a \" quote is not closed".to_string()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("a \" quote is not closed".to_string()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    word.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
 }
 
 #[cfg(test)]
