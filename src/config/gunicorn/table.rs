@@ -20,7 +20,8 @@ pub(super) const LOGGING: &str = "ebb logs to stderr or to the logto file (--log
                        structured lines); configure the app's own logging in its WSGI module";
 pub(super) const SYSLOG: &str =
     "ebb logs to stderr or to the logto file: let journald (or your log shipper) collect it";
-pub(super) const STATS: &str = "ebb pushes no metrics: scrape --metrics (Prometheus) or read --stats";
+pub(super) const STATS: &str =
+    "ebb pushes no metrics: scrape --metrics (Prometheus) or read --stats";
 pub(super) const PROCNAME: &str = "process titles are not changed";
 pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 pub(super) const MASTER_HOOK: &str = "ebb runs no Python in the master: run these steps from the service \

@@ -292,7 +292,13 @@ fn cli_options_and_aliases() {
 #[test]
 fn uwsgi_flags_on_the_command_line() {
     let l = load(
-        &with_ex(&["--stats-push", "statsd:x", "--master", "--py-autoreload", "1"]),
+        &with_ex(&[
+            "--stats-push",
+            "statsd:x",
+            "--master",
+            "--py-autoreload",
+            "1",
+        ]),
         &[],
     )
     .unwrap();
