@@ -10,6 +10,15 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::config::{Address, Protocol, SocketSpec};
 
+/// Mode and owner given to the Unix socket files ebb creates (`chmod-socket`,
+/// `chown-socket`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnixPerms {
+    pub mode: Option<u32>,
+    /// User and group ids; `None` leaves that one as it is.
+    pub owner: Option<(Option<u32>, Option<u32>)>,
+}
+
 /// A bound, listening socket held by the master and passed to every worker.
 #[derive(Debug)]
 pub struct Listener {
@@ -53,7 +62,7 @@ impl Listener {
 pub fn bind_all(
     specs: &[SocketSpec],
     backlog: u32,
-    chmod: Option<u32>,
+    perms: UnixPerms,
     keep: &mut Vec<Listener>,
 ) -> Result<Vec<Listener>> {
     let mut out = Vec::with_capacity(specs.len());
@@ -63,12 +72,12 @@ pub fn bind_all(
             out.push(keep.remove(i));
             continue;
         }
-        out.push(bind(spec, backlog, chmod)?);
+        out.push(bind(spec, backlog, perms)?);
     }
     Ok(out)
 }
 
-pub fn bind(spec: &SocketSpec, backlog: u32, chmod: Option<u32>) -> Result<Listener> {
+pub fn bind(spec: &SocketSpec, backlog: u32, perms: UnixPerms) -> Result<Listener> {
     let backlog = backlog.min(i32::MAX as u32) as i32;
     match &spec.address {
         Address::Tcp { host, port } => {
@@ -97,9 +106,20 @@ pub fn bind(spec: &SocketSpec, backlog: u32, chmod: Option<u32>) -> Result<Liste
             let addr = SockAddr::unix(path)
                 .with_context(|| format!("{} is not a valid socket path", path.display()))?;
             socket.bind(&addr).map_err(|e| bind_error(spec, e))?;
-            if let Some(mode) = chmod {
+            if let Some(mode) = perms.mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                     .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+            }
+            if let Some((uid, gid)) = perms.owner {
+                std::os::unix::fs::chown(path, uid, gid).with_context(|| {
+                    format!(
+                        "chown-socket: cannot give {} to uid {} gid {} (only root can give a \
+                         file away)",
+                        path.display(),
+                        uid.map_or("-".into(), |u| u.to_string()),
+                        gid.map_or("-".into(), |g| g.to_string())
+                    )
+                })?;
             }
             socket
                 .listen(backlog)

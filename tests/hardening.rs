@@ -298,3 +298,37 @@ fn touching_a_file_reloads() {
         reload.raw
     );
 }
+
+/// chown-socket (uWSGI's): the Unix socket file is given to that user and group; without
+/// root, ebb refuses to start with one error that says why.
+#[test]
+fn chown_socket_gives_the_socket_away() {
+    let dir = std::sync::Arc::new(tempdir());
+    let sock = dir.path().join("app.sock");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .expect("a user named nobody");
+    let args = [
+        "--socket".to_string(),
+        sock.display().to_string(),
+        "--chown-socket".to_string(),
+        format!("nobody:{}", nobody.gid),
+        "--example-app".to_string(),
+    ];
+    if nix::unistd::Uid::effective().is_root() {
+        let ebb = Ebb::builder().dir(dir.clone()).args(args).start();
+        ebb.wait_ready(0, 1, SOON);
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&sock).expect("the socket file");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (nobody.uid.as_raw(), nobody.gid.as_raw())
+        );
+    } else {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, _, err) = run_ebb(&argv, SOON);
+        assert!(!status.success());
+        assert!(err.contains("chown-socket: cannot give"), "{err}");
+    }
+}

@@ -97,6 +97,13 @@ pub(super) fn build(
                 }
                 Id::Listen => c.listen = values::parse_uint(raw, 1, 65535)? as u32,
                 Id::ChmodSocket => c.chmod_socket = Some(values::parse_octal_mode(raw)?),
+                Id::ChownSocket => {
+                    let v = values::parse_text(raw, "user[:group]")?;
+                    if v.split(':').count() > 2 {
+                        return Err(format!("{v:?}: write it as user, user:group or :group"));
+                    }
+                    c.chown_socket = Some(v);
+                }
                 Id::Processes => c.processes = values::parse_uint(raw, 1, 1024)? as usize,
                 Id::ExampleApp => {
                     if values::parse_bool(raw)? {

@@ -118,6 +118,8 @@ pub struct Config {
     pub listen: u32,
     /// Mode for Unix socket files (`--chmod-socket`), e.g. 0o660.
     pub chmod_socket: Option<u32>,
+    /// `user[:group]` for the Unix socket files ebb creates.
+    pub chown_socket: Option<String>,
     /// Directory the workers start in (`--chdir`).
     pub chdir: Option<PathBuf>,
     /// Extra environment for the workers (`--env KEY=VAL`).
@@ -208,6 +210,7 @@ impl Default for Config {
             processes: 1,
             listen: 1024,
             chmod_socket: None,
+            chown_socket: None,
             chdir: None,
             env: Vec::new(),
             pidfile: None,

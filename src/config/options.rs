@@ -18,6 +18,7 @@ pub enum Id {
     Socket,
     Listen,
     ChmodSocket,
+    ChownSocket,
     Processes,
     ExampleApp,
     Module,
@@ -317,6 +318,10 @@ pub static OPTIONS: &[OptionSpec] = &[
             "Mode of Unix socket files, in octal (660). Given without a value: 666, as in uWSGI.",
         )
         .example("\"660\""),
+    OptionSpec::new(ChownSocket, "chown-socket", Ty::Text, H_SOCKETS)
+        .value("USER[:GROUP]")
+        .help("Owner of Unix socket files (names or ids; when ebb runs as root).")
+        .example("\"www-data:www-data\""),
     // Workers.
     OptionSpec::new(Processes, "processes", Ty::Int { min: 1, max: 1024 }, H_WORKERS)
         .aliases(&["workers"])

@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use rundir::RunDir;
 pub use setup::redirect_output;
-use setup::{open_append, raise_nofile_limit, resolve_ids};
+use setup::{open_append, raise_nofile_limit, resolve_ids, unix_perms};
 use signals::{SIGNALS, Signals};
 use touch::{Touch, TouchWatch};
 use workers::WorkerIo;
@@ -95,7 +95,7 @@ impl Master {
         let mut bound = sockets::bind_all(
             &config.sockets,
             config.listen,
-            config.chmod_socket,
+            unix_perms(&config)?,
             &mut Vec::new(),
         )?;
         listeners.append(&mut bound);

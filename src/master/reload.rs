@@ -3,7 +3,7 @@
 use tracing::{error, info, warn};
 
 use super::Master;
-use super::setup::{open_append, resolve_ids};
+use super::setup::{open_append, resolve_ids, unix_perms};
 use super::touch::TouchWatch;
 use crate::policy::{Event, Params};
 use crate::sockets::{self, Listener};
@@ -42,7 +42,15 @@ impl Master {
             old = rest;
             sd
         };
-        match sockets::bind_all(&new.sockets, new.listen, new.chmod_socket, &mut old) {
+        let perms = match unix_perms(&new) {
+            Ok(p) => p,
+            Err(e) => {
+                error!("reload aborted: {e:#}; still running the previous configuration");
+                self.listeners = inherited.into_iter().chain(old).collect();
+                return None;
+            }
+        };
+        match sockets::bind_all(&new.sockets, new.listen, perms, &mut old) {
             Ok(mut bound) => {
                 let mut all = inherited;
                 all.append(&mut bound);

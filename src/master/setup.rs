@@ -83,3 +83,42 @@ pub(super) fn raise_nofile_limit() {
         );
     }
 }
+
+/// `chmod-socket` and `chown-socket` for the Unix sockets ebb creates; names are looked up
+/// now, so a user that does not exist is one clear error at start (or at reload).
+pub(super) fn unix_perms(config: &Config) -> Result<crate::sockets::UnixPerms> {
+    let owner = match &config.chown_socket {
+        None => None,
+        Some(spec) => {
+            let (user, group) = match spec.split_once(':') {
+                Some((u, g)) => (u, Some(g)),
+                None => (spec.as_str(), None),
+            };
+            let uid = match user {
+                "" => None,
+                u => Some(match u.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => nix::unistd::User::from_name(u)?
+                        .with_context(|| format!("chown-socket {spec}: no such user {u}"))?
+                        .uid
+                        .as_raw(),
+                }),
+            };
+            let gid = match group {
+                None | Some("") => None,
+                Some(g) => Some(match g.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => nix::unistd::Group::from_name(g)?
+                        .with_context(|| format!("chown-socket {spec}: no such group {g}"))?
+                        .gid
+                        .as_raw(),
+                }),
+            };
+            Some((uid, gid))
+        }
+    };
+    Ok(crate::sockets::UnixPerms {
+        mode: config.chmod_socket,
+        owner,
+    })
+}

@@ -110,10 +110,7 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     alias("uwsgi-socket", "socket"),
     same("chmod-socket"),
     same("listen"),
-    no(
-        "chown-socket",
-        "the socket belongs to the user ebb runs as; use chmod-socket, or systemd socket activation with SocketUser=",
-    ),
+    same("chown-socket"),
     no(
         "shared-socket",
         "list each socket with socket or http-socket",
