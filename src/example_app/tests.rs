@@ -135,7 +135,7 @@ fn hello_responses() {
     let h = Hello::new("hello from worker=1 pid=2 respawn=3\n");
     let s = String::from_utf8(h.keep_alive.clone()).unwrap();
     assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
-    assert!(s.contains("Content-Length: 32\r\n\r\nhello from worker=1"));
+    assert!(s.contains("Content-Length: 36\r\n\r\nhello from worker=1"));
     assert!(!s.contains("Connection"));
     assert!(String::from_utf8_lossy(&h.close).contains("Connection: close\r\n"));
     assert!(String::from_utf8_lossy(&h.keep_alive_10).contains("Connection: keep-alive\r\n"));
