@@ -3,6 +3,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded;
 pub mod example_app;
+pub mod logs;
 pub mod master;
 pub mod notify;
 pub mod policy;

@@ -2,24 +2,15 @@
 use std::process::ExitCode;
 
 use ebb::cli::{self, Invocation};
-use ebb::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+use ebb::config::Config;
 
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log_level.clone()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        );
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+/// The master's log: one writer for its own events and its workers' output
+/// (`ebb::logs`), on stderr or the configured files.
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let logger = ebb::logs::Logger::new(config.log_format, config.logto.as_deref(), &config.logs)?;
+    ebb::logs::install(logger);
+    ebb::logs::layer::init(&config.log_level);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -56,21 +47,20 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Invocation::Run(loader, loaded) => {
-            if let Some(path) = &loaded.config.logto
-                && let Err(e) = ebb::master::redirect_output(path)
-            {
+            if let Err(e) = init_logging(&loaded.config) {
                 eprintln!("ebb: {e:#}");
                 return ExitCode::from(2);
             }
-            init_logging(&loaded.config);
             let result = ebb::master::Master::new(loader, loaded).and_then(|m| m.run());
-            match result {
+            let code = match result {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => {
                     tracing::error!("{e:#}");
                     ExitCode::from(1)
                 }
-            }
+            };
+            ebb::logs::flush();
+            code
         }
     }
 }

@@ -22,7 +22,6 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tracing::{debug, error, info, warn};
 
-pub use setup::redirect_output;
 use setup::{open_append, resolve_ids, runtime_base};
 use signals::{SIGNALS, Signals};
 use workers::WorkerIo;
@@ -40,25 +39,28 @@ pub struct Master {
     listeners: Vec<Listener>,
     rundir: tempfile::TempDir,
     io: HashMap<WorkerId, WorkerIo>,
+    /// Generations of the workers forgotten last (their final lines come after).
+    gone: VecDeque<(WorkerId, u64)>,
     signals: Signals,
     ids: Option<(u32, u32)>,
     lost_log: Option<File>,
     started: Instant,
 }
 
-fn log_action(l: &Log) {
+fn log_action(l: &Log, generation: Option<u64>) {
     let (slot, pid, respawn) = match l.worker {
         Some(w) => (w.slot as i64, w.pid.unwrap_or(0) as i64, w.respawn as i64),
         None => (0, 0, 0),
     };
+    let generation = generation.unwrap_or(0);
     let event = l.event;
     let msg = &l.message;
     if l.worker.is_some() {
         match l.level {
-            Level::Debug => debug!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Info => info!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Warn => warn!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Error => error!(worker = slot, pid, respawn, event, "{msg}"),
+            Level::Debug => debug!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Info => info!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Warn => warn!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Error => error!(worker = slot, pid, generation, respawn, event, "{msg}"),
         }
     } else {
         match l.level {
@@ -141,6 +143,7 @@ impl Master {
             listeners,
             rundir,
             io: HashMap::new(),
+            gone: VecDeque::new(),
             signals,
             ids,
             lost_log,
@@ -177,7 +180,16 @@ impl Master {
     /// Carry out one action. Returns `Some(code)` when the master must exit.
     fn execute(&mut self, action: Action, queue: &mut VecDeque<Action>) -> Result<Option<i32>> {
         match action {
-            Action::Log(l) => log_action(&l),
+            Action::Log(l) => {
+                let generation = l.worker.and_then(|w| {
+                    self.io
+                        .get(&w.id)
+                        .map(|io| io.generation)
+                        .or_else(|| self.policy.worker(w.id).map(|p| p.generation))
+                        .or_else(|| self.gone.iter().find(|g| g.0 == w.id).map(|g| g.1))
+                });
+                log_action(&l, generation);
+            }
             Action::Spawn {
                 id,
                 slot,
@@ -231,13 +243,33 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready) = {
-            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len());
+        // Every worker's open log pipes, after the signal pipes and notify sockets.
+        let outputs: Vec<(WorkerId, usize)> = ids
+            .iter()
+            .flat_map(|id| {
+                self.io[id]
+                    .pipes
+                    .iter()
+                    .flat_map(|p| p.poll_fds().into_iter().map(|(i, _)| (*id, i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        crate::logs::flush();
+        let (sig_ready, notify_ready, output_ready) = {
+            let mut fds: Vec<PollFd> =
+                Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len());
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
             }
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
+            }
+            for id in &ids {
+                if let Some(p) = &self.io[id].pipes {
+                    for (_, fd) in p.poll_fds() {
+                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    }
+                }
             }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -248,8 +280,9 @@ impl Master {
                 .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
-            let (s, n) = ready.split_at(SIGNALS.len());
-            (s.to_vec(), n.to_vec())
+            let (s, rest) = ready.split_at(SIGNALS.len());
+            let (n, o) = rest.split_at(ids.len());
+            (s.to_vec(), n.to_vec(), o.to_vec())
         };
         let mut events = Vec::new();
         for sig in self.signals.drain(&sig_ready) {
@@ -258,6 +291,11 @@ impl Master {
         for (id, ready) in ids.into_iter().zip(notify_ready) {
             if ready {
                 self.read_notify(id, &mut events);
+            }
+        }
+        for ((id, i), ready) in outputs.into_iter().zip(output_ready) {
+            if ready {
+                self.read_output(id, i);
             }
         }
         events.extend(self.reap());
@@ -282,11 +320,19 @@ impl Master {
             Signal::SIGTTIN => events.push(Event::AddWorker),
             Signal::SIGTTOU => events.push(Event::RemoveWorker),
             Signal::SIGUSR1 => {
-                if let Some(p) = &self.config.logto {
-                    match redirect_output(p) {
-                        Ok(()) => info!(path = %p.display(), "log file reopened"),
-                        Err(e) => error!("cannot reopen the log file: {e:#}"),
-                    }
+                let (files, errs) =
+                    crate::logs::with(|l| (l.files(), l.reopen())).unwrap_or_default();
+                for e in errs {
+                    error!("cannot reopen a log file: {e}");
+                }
+                if !files.is_empty() {
+                    let names: Vec<String> =
+                        files.iter().map(|p| p.display().to_string()).collect();
+                    info!(
+                        signal = "SIGUSR1",
+                        "log files reopened: {}",
+                        names.join(", ")
+                    );
                 }
             }
             Signal::SIGUSR2 => info!("SIGUSR2 ignored (ebb has no use for it)"),
@@ -305,6 +351,7 @@ impl Master {
             uptime_s = self.started.elapsed().as_secs(),
             "ebb master exiting"
         );
+        crate::logs::flush();
     }
 }
 

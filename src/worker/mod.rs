@@ -109,12 +109,17 @@ pub fn bound_orphan_drain(lost: impl FnOnce() -> String + Send + 'static) {
     };
     std::thread::spawn(move || {
         std::thread::sleep(limit);
-        eprintln!(
-            "ebb worker pid {}: the master is gone and the drain timeout ({:.1}s) passed; \
-             exiting with work unfinished: {}",
-            std::process::id(),
-            limit.as_secs_f64(),
-            lost()
+        // Not eprintln!: stderr is a pipe to the dead master, and a failed write must not
+        // panic this thread (the process would then outlive the timeout).
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!(
+                "ebb worker pid {}: the master is gone and the drain timeout ({:.1}s) passed; \
+             exiting with work unfinished: {}\n",
+                std::process::id(),
+                limit.as_secs_f64(),
+                lost()
+            ),
         );
         std::process::exit(1);
     });
