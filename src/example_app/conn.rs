@@ -20,6 +20,8 @@ pub(super) struct Conn {
     pub(super) end: usize,
     pub(super) out: Vec<u8>,
     pub(super) last_active: Instant,
+    /// The client's address, for access records (empty when they are off).
+    pub(super) peer: String,
 }
 
 /// A parsed request, reduced to what the routes need.
@@ -41,6 +43,11 @@ impl Conn {
     pub(super) fn new(app: &'static App, stream: Stream) -> Conn {
         Conn {
             app,
+            peer: if app.access.enabled() {
+                peer_of(&stream)
+            } else {
+                String::new()
+            },
             stream,
             buf: vec![0; INITIAL_BUF],
             start: 0,
@@ -166,9 +173,11 @@ impl Conn {
 
     pub(super) fn http_loop(&mut self) -> End {
         let app = self.app;
+        let _records = FlushOnDrop(&app.access);
         loop {
             if self.start == self.end {
                 // Between requests: send what is pending, then wait for the next one.
+                app.access.flush();
                 if self.flush().is_err() {
                     return End::Now;
                 }
@@ -180,7 +189,12 @@ impl Conn {
                 }
                 continue;
             }
-            match step(app, &self.buf[self.start..self.end], &mut self.out) {
+            match step(
+                app,
+                &self.buf[self.start..self.end],
+                &mut self.out,
+                &self.peer,
+            ) {
                 Step::Partial => {
                     // A request has begun: it is in flight, so the drain does not cut it.
                     if self.flush().is_err() {
@@ -222,6 +236,13 @@ impl Conn {
         else {
             return Err(End::After(Some((400, "malformed request"))));
         };
+        let began = Instant::now();
+        let start = std::time::SystemTime::now();
+        // For the access record, after the body was read (the buffer is reused).
+        let head_copy = app
+            .access
+            .enabled()
+            .then(|| self.buf[self.start..self.start + head_len].to_vec());
         let guard = app.reporter.request();
         let info = RequestInfo::from(&req).map_err(|m| End::After(Some((400, m))))?;
         let method = req.method.unwrap_or("GET").to_string();
@@ -251,8 +272,30 @@ impl Conn {
             self.flush().map_err(|_| End::Now)?;
             std::thread::sleep(Duration::from_millis(ms));
         }
-        let keep = respond(app, &mut self.out, &info, method == "HEAD", reply);
+        let head = method == "HEAD";
+        let (status, size) = reply_shape(app, &reply, head);
+        let before = self.out.len();
+        let keep = respond(app, &mut self.out, &info, head, reply);
         drop(guard);
+        if let Some(copy) = head_copy {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            let _ = req.parse(&copy);
+            let entry = Entry {
+                peer: &self.peer,
+                method: &method,
+                uri: req.path.unwrap_or("/"),
+                http10: info.http10,
+                status,
+                size,
+                hsize: (self.out.len() - before).saturating_sub(size),
+                start,
+                began,
+                headers: req.headers,
+            };
+            app.access.record(&entry, app.reporter.requests());
+            app.access.flush();
+        }
         Ok(keep)
     }
 

@@ -42,13 +42,18 @@ pub(super) struct LoopConn {
     pub(super) closing: bool,
     /// Half-closed, reading until EOF or this deadline.
     pub(super) linger_until: Option<Instant>,
+    /// The client's address, for access records (empty when they are off).
+    pub(super) peer: String,
 }
 
 impl EventLoop {
     pub(super) fn run(mut self) {
         let app = self.app;
         let mut revents: Vec<PollFlags> = Vec::new();
+        let _records = FlushOnDrop(&app.access);
         loop {
+            // This turn's access records, in one write.
+            app.access.flush();
             let draining = app.drain.is_draining();
             if draining && self.listeners.take().is_some() {
                 app.accepting.dec(&app.drain);
@@ -155,7 +160,7 @@ impl EventLoop {
                                 app.conns.dec(&app.drain);
                                 continue;
                             }
-                            self.conns.push(LoopConn::new(s));
+                            self.conns.push(LoopConn::new(s, app.access.enabled()));
                         }
                     }
                 }
@@ -201,9 +206,10 @@ pub(super) fn poll_timeout(d: Duration) -> PollTimeout {
 }
 
 impl LoopConn {
-    pub(super) fn new(stream: Stream) -> LoopConn {
+    pub(super) fn new(stream: Stream, log: bool) -> LoopConn {
         let now = Instant::now();
         LoopConn {
+            peer: if log { peer_of(&stream) } else { String::new() },
             stream,
             buf: vec![0; INITIAL_BUF],
             start: 0,
@@ -303,7 +309,12 @@ impl LoopConn {
             self.out.clear();
             self.sent = 0;
             while !self.closing && self.start < self.end {
-                match step(app, &self.buf[self.start..self.end], &mut self.out) {
+                match step(
+                    app,
+                    &self.buf[self.start..self.end],
+                    &mut self.out,
+                    &self.peer,
+                ) {
                     Step::Partial => break,
                     Step::Answered { used, keep } => {
                         self.start += used;

@@ -62,6 +62,7 @@ macro_rules! say {
     }};
 }
 
+mod access;
 mod conn;
 mod event_loop;
 mod http;
@@ -71,6 +72,7 @@ mod step;
 #[cfg(test)]
 mod tests;
 
+use access::*;
 use conn::*;
 use event_loop::*;
 use http::*;
@@ -209,6 +211,7 @@ struct App {
     /// Descriptors open when `run` began.
     inherited_fds: Vec<i32>,
     hello: Hello,
+    access: AccessLog,
 }
 
 /// Precomputed answers to `GET /`, the benchmark route.
@@ -282,7 +285,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = app
             .reporter
             .ready(&format!("serving {}", described.join(" ")));
-        say!("{tag}: ready, serving {}", described.join(" "));
+        // Under ebb the master logs "worker ready": one event, one line.
+        if !from_ebb {
+            say!("{tag}: ready, serving {}", described.join(" "));
+        }
     }
 
     app.drain.wait();
@@ -296,24 +302,30 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     });
     let t0 = Instant::now();
     let done0 = app.jobs_done.load(Ordering::SeqCst);
-    say!(
-        "{tag}: draining: {} requests in flight, {} connections, {} jobs running, {} requests served",
-        app.reporter.inflight(),
-        app.conns.get(),
-        app.reporter.jobs(),
-        app.reporter.requests()
-    );
+    // Under ebb the master logs the drain and its end from this worker's reports.
+    let quiet = from_ebb && std::env::var_os("EBB_MASTER_PID").is_some();
+    if !quiet {
+        say!(
+            "{tag}: draining: {} requests in flight, {} connections, {} jobs running, {} requests served",
+            app.reporter.inflight(),
+            app.conns.get(),
+            app.reporter.jobs(),
+            app.reporter.requests()
+        );
+    }
     app.accepting.wait_zero(); // every loop has closed its listeners
     let _ = app.reporter.stopping();
     app.conns.wait_zero();
     app.reporter.wait_idle(None);
     let _ = app.reporter.flush();
-    say!(
-        "{tag}: drained in {:.2}s: {} jobs finished during the drain, {} requests served; exiting",
-        t0.elapsed().as_secs_f64(),
-        app.jobs_done.load(Ordering::SeqCst) - done0,
-        app.reporter.requests()
-    );
+    if !quiet {
+        say!(
+            "{tag}: drained in {:.2}s: {} jobs finished during the drain, {} requests served; exiting",
+            t0.elapsed().as_secs_f64(),
+            app.jobs_done.load(Ordering::SeqCst) - done0,
+            app.reporter.requests()
+        );
+    }
     Ok(())
 }
 
@@ -333,6 +345,7 @@ impl App {
         let hello_body = format!("hello from worker={slot} pid={pid} respawn={respawn}\n");
         let app: &'static App = Box::leak(Box::new(App {
             hello: Hello::new(&hello_body),
+            access: AccessLog::from_env(&|k| std::env::var(k).ok()),
             cfg,
             slot,
             pid,

@@ -18,7 +18,7 @@ pub(super) enum Step {
 
 /// Handles the request at the front of `data` if that needs no waiting: the head and any
 /// `Content-Length` body are buffered, and the route answers at once.
-pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>) -> Step {
+pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>, peer: &str) -> Step {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(data) {
@@ -44,6 +44,12 @@ pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>) -> Step {
         return Step::Slow;
     }
     let method = req.method.unwrap_or("GET");
+    let logging = app.access.enabled();
+    let (start, began) = if logging {
+        (std::time::SystemTime::now(), Instant::now())
+    } else {
+        (std::time::UNIX_EPOCH, Instant::now())
+    };
     let guard = app.reporter.request();
     let reply = route(
         app,
@@ -53,8 +59,26 @@ pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>) -> Step {
             query,
         },
     );
-    let keep = respond(app, out, &info, method == "HEAD", reply);
+    let head = method == "HEAD";
+    let shape = logging.then(|| reply_shape(app, &reply, head));
+    let before = out.len();
+    let keep = respond(app, out, &info, head, reply);
     drop(guard);
+    if let Some((status, size)) = shape {
+        let entry = Entry {
+            peer,
+            method,
+            uri: req.path.unwrap_or("/"),
+            http10: info.http10,
+            status,
+            size,
+            hsize: (out.len() - before).saturating_sub(size),
+            start,
+            began,
+            headers: req.headers,
+        };
+        app.access.record(&entry, app.reporter.requests());
+    }
     Step::Answered {
         used: head_len + body,
         keep,

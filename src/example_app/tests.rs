@@ -180,7 +180,7 @@ fn steps() {
     let mut out = Vec::new();
     let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_eq!(
-        step(app, get, &mut out),
+        step(app, get, &mut out, ""),
         Step::Answered {
             used: get.len(),
             keep: true
@@ -189,16 +189,19 @@ fn steps() {
     assert_eq!(out, app.hello.keep_alive);
     assert!(String::from_utf8_lossy(&out).contains("worker=3 pid="));
     assert!(String::from_utf8_lossy(&out).contains(" respawn=9"));
-    assert_eq!(step(app, b"GET / HTTP/1.1\r\nHo", &mut out), Step::Partial);
     assert_eq!(
-        step(app, b"GET /sleep?ms=5 HTTP/1.1\r\n\r\n", &mut out),
+        step(app, b"GET / HTTP/1.1\r\nHo", &mut out, ""),
+        Step::Partial
+    );
+    assert_eq!(
+        step(app, b"GET /sleep?ms=5 HTTP/1.1\r\n\r\n", &mut out, ""),
         Step::Slow
     );
     let post = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab";
-    assert_eq!(step(app, post, &mut out), Step::Slow);
+    assert_eq!(step(app, post, &mut out, ""), Step::Slow);
     let post = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET";
     assert_eq!(
-        step(app, post, &mut out),
+        step(app, post, &mut out, ""),
         Step::Answered {
             used: post.len() - 3,
             keep: true
@@ -208,20 +211,21 @@ fn steps() {
         step(
             app,
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            &mut out
+            &mut out,
+            ""
         ),
         Step::Slow
     );
     assert_eq!(
-        step(app, b"\x01GET / HTTP/1.1\r\n\r\n", &mut out),
+        step(app, b"\x01GET / HTTP/1.1\r\n\r\n", &mut out, ""),
         Step::Error(400, "malformed request")
     );
     let big = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; MAX_HEAD]].concat();
-    assert!(matches!(step(app, &big, &mut out), Step::Error(431, _)));
+    assert!(matches!(step(app, &big, &mut out, ""), Step::Error(431, _)));
     out.clear();
     let head = b"HEAD /nope HTTP/1.0\r\n\r\n";
     assert_eq!(
-        step(app, head, &mut out),
+        step(app, head, &mut out, ""),
         Step::Answered {
             used: head.len(),
             keep: false
@@ -241,7 +245,7 @@ fn step_while_draining_closes() {
     let mut out = Vec::new();
     let get = b"GET / HTTP/1.1\r\n\r\n";
     assert_eq!(
-        step(app, get, &mut out),
+        step(app, get, &mut out, ""),
         Step::Answered {
             used: get.len(),
             keep: false
