@@ -47,6 +47,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Invocation::Run(loader, loaded) => {
+            if let Some(file) = &loaded.config.logs.daemonize {
+                // Detaching makes no sense where a service manager waits for the process.
+                if std::env::var_os("INVOCATION_ID").is_some()
+                    || std::env::var_os("NOTIFY_SOCKET").is_some()
+                {
+                    eprintln!(
+                        "ebb: daemonize = {} makes no sense under systemd, which expects the \
+                         service in the foreground: remove daemonize and log with logto (or \
+                         to the journal)",
+                        file.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                if let Err(e) = ebb::spawn::daemonize() {
+                    eprintln!("ebb: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
             if let Err(e) = init_logging(&loaded.config) {
                 eprintln!("ebb: {e:#}");
                 return ExitCode::from(2);

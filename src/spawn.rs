@@ -230,6 +230,28 @@ impl Prepared {
     }
 }
 
+/// `daemonize`: fork into the background and start a new session; the parent exits 0 at
+/// once. Call only while the process has one thread (before logging starts): the child
+/// goes on running Rust code after the fork. stdin becomes /dev/null; stdout and stderr
+/// are pointed at the log file by the log writer afterwards.
+pub fn daemonize() -> Result<()> {
+    let devnull = std::fs::File::open("/dev/null").context("opening /dev/null")?;
+    // SAFETY: the process is single-threaded here (the caller's contract), so the child is
+    // a complete copy and may run any code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).context("fork failed (daemonize)");
+    }
+    if pid > 0 {
+        // SAFETY: _exit ends the parent without running destructors or atexit handlers
+        // that belong to the child now.
+        unsafe { libc::_exit(0) };
+    }
+    nix::unistd::setsid().context("setsid (daemonize)")?;
+    nix::unistd::dup2_stdin(&devnull).context("stdin to /dev/null (daemonize)")?;
+    Ok(())
+}
+
 /// Take ownership of an fd inherited from our own parent (systemd socket activation, or a
 /// worker's `EBB_LOG_FD`). The caller checked that `fd` is open and that nothing else in
 /// the process owns it.

@@ -354,7 +354,7 @@ fn placeholders_ini_serves_on_every_socket() {
 fn unsupported_ini_warns_once_and_strict_refuses() {
     let expected = [
         ("stats", 5),
-        ("memory-report", 6),
+        // memory-report (line 6) is an ebb option now.
         ("static-map", 7),
         ("hook-pre-app", 8),
         ("cheaper", 9),

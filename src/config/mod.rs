@@ -30,7 +30,7 @@ pub mod options;
 mod tests;
 mod toml_file;
 pub mod uwsgi;
-mod values;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -641,10 +641,6 @@ fn gunicorn_flags_on_the_command_line() {
             "gunicorn's --preload is ignored: each ebb worker starts a fresh Python interpreter \
              and imports the app itself, so nothing is loaded before the workers start \
              (--strict makes this an error)",
-            "gunicorn's --access-logfile is ignored: ebb's Python worker writes no access log: \
-             log requests in nginx or in the app (--strict makes this an error)",
-            "gunicorn's --access-logformat is ignored: ebb's Python worker writes no access log: \
-             log requests in nginx or in the app (--strict makes this an error)",
             "gunicorn's --daemon is ignored: ebb runs in the foreground: run it under systemd or \
              another process supervisor (--strict makes this an error)",
             "gunicorn's --reload is ignored: ebb does not watch files: send SIGHUP to reload \
@@ -751,8 +747,6 @@ fn strict_makes_unsupported_gunicorn_flags_errors() {
         "--preload: unsupported gunicorn option (strict mode): each ebb worker starts a fresh \
          Python interpreter and imports the app itself, so nothing is loaded before the workers \
          start",
-        "--access-logfile: unsupported gunicorn option (strict mode): ebb's Python worker writes \
-         no access log: log requests in nginx or in the app",
     ];
     let args = with_py(&["--preload", "--access-logfile", "-", "-k", "gthread"]);
     let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
@@ -1325,7 +1319,7 @@ fn corpus_unsupported_options() {
     assert_eq!(
         l.warnings,
         [
-            "unsupported uWSGI options ignored: stats (line 5), memory-report (line 6), static-map \
+            "unsupported uWSGI options ignored: stats (line 5), static-map \
           (line 7), hook-pre-app (line 8), cheaper (line 9), proceses (line 10: unknown option, \
           did you mean processes?), plugins (line 11), route (line 12); set strict = true to \
           make these errors"
@@ -1348,7 +1342,6 @@ fn strict_mode_makes_them_errors() {
             keys,
             [
                 format!("{f}:5"),
-                format!("{f}:6"),
                 format!("{f}:7"),
                 format!("{f}:8"),
                 format!("{f}:9"),
@@ -1364,11 +1357,11 @@ fn strict_mode_makes_them_errors() {
             )
         );
         assert_eq!(
-            errs[5],
+            errs[4],
             format!("{f}:10: proceses: unknown option (strict mode); did you mean processes?")
         );
         assert!(
-            errs[6].contains("plugin gevent is not available"),
+            errs[5].contains("plugin gevent is not available"),
             "{errs:?}"
         );
     }

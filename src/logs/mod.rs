@@ -16,6 +16,7 @@ pub mod layer;
 pub mod line;
 pub mod pipes;
 pub mod record;
+pub mod settings;
 pub mod sink;
 pub mod time;
 
