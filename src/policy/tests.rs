@@ -942,3 +942,15 @@ fn backoff_is_capped() {
     assert_eq!(backoff(2), BACKOFF_FIRST * 2);
     assert_eq!(backoff(40), BACKOFF_MAX);
 }
+
+#[test]
+fn job_lists_say_when_they_are_cut() {
+    let now = Instant::now();
+    let names: Vec<(String, Instant)> = (0..2).map(|i| (format!("j{i}"), now)).collect();
+    assert_eq!(super::job_list(&names, 2, now), " [j0 (0.0s), j1 (0.0s)]");
+    assert_eq!(
+        super::job_list(&names, 61, now),
+        " [j0 (0.0s), j1 (0.0s); 2 of 61 jobs named]"
+    );
+    assert_eq!(super::job_list(&[], 5, now), "");
+}
