@@ -160,8 +160,59 @@ fn summary(c: &Config) -> String {
             secs(c.ready_timeout)
         ),
     ];
+    lines.push(format!("log: {}", log_summary(c)));
     if let Some(src) = &c.source {
         lines.push(format!("read from: {}", src.display()));
     }
     lines.join("\n")
+}
+
+/// The log line of `--check-config`: style, where it goes, the access lines and their filters.
+fn log_summary(c: &Config) -> String {
+    use ebb::logs::AccessTo;
+    let l = &c.logs;
+    let mut s = format!(
+        "{} to {}",
+        match c.log_format {
+            ebb::config::LogFormat::Text => "text",
+            ebb::config::LogFormat::Json => "json",
+        },
+        c.logto
+            .as_ref()
+            .map_or("stderr".to_string(), |p| p.display().to_string())
+    );
+    if let Some(d) = &l.daemonize {
+        s += &format!(" (detached: daemonize {})", d.display());
+    }
+    if let Some(n) = l.max_size {
+        s += &format!(", rotated at {n} bytes");
+    }
+    let mut filters = Vec::new();
+    if l.log_4xx {
+        filters.push("4xx".to_string());
+    }
+    if l.log_5xx {
+        filters.push("5xx".to_string());
+    }
+    if let Some(ms) = l.slow_ms {
+        filters.push(format!("slower than {ms} ms"));
+    }
+    let which = if l.requests {
+        "every request".to_string()
+    } else if filters.is_empty() {
+        "none (disable-logging)".to_string()
+    } else {
+        format!("only {}", filters.join(", "))
+    };
+    let format = match &l.access_format {
+        ebb::logs::access::AccessFormat::Default => "ebb's line".to_string(),
+        ebb::logs::access::AccessFormat::Gunicorn(f, _) => format!("gunicorn format {f:?}"),
+        ebb::logs::access::AccessFormat::Uwsgi(f, _) => format!("uWSGI format {f:?}"),
+    };
+    let to = match &l.access_to {
+        AccessTo::Main => "with the rest".to_string(),
+        AccessTo::Stdout => "to stdout".to_string(),
+        AccessTo::File(p) => format!("to {}", p.display()),
+    };
+    s + &format!("; access lines: {which}, {format}, {to}")
 }

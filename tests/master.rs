@@ -523,6 +523,7 @@ fn bad_config_reports_every_error_with_its_line() {
         "worker: the bundled example app",
         "recycle: on reload only",
         "drain: SIGTERM signal, 5s timeout",
+        "log: text to stderr; access lines: every request, ebb's line, with the rest",
     ] {
         assert!(out.contains(line), "--check-config says {line:?}: {out}");
     }
