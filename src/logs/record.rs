@@ -57,10 +57,49 @@ pub struct Message<'a> {
     pub stream: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-struct Kind<'a> {
-    #[serde(borrow, default)]
+/// Every field of either kind, so a line is parsed once (the master reads one record per
+/// request: at 100k requests/s a second parse is measurable).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Wire<'a> {
+    #[serde(borrow)]
     t: Cow<'a, str>,
+    #[serde(borrow)]
+    level: Cow<'a, str>,
+    #[serde(borrow)]
+    msg: Cow<'a, str>,
+    #[serde(borrow)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    addr: Cow<'a, str>,
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    uri: Cow<'a, str>,
+    #[serde(borrow)]
+    proto: Cow<'a, str>,
+    status: u16,
+    size: u64,
+    hsize: u64,
+    start: f64,
+    us: u64,
+    req: u64,
+    #[serde(borrow)]
+    host: Cow<'a, str>,
+    #[serde(borrow)]
+    referer: Cow<'a, str>,
+    #[serde(borrow)]
+    ua: Cow<'a, str>,
+    #[serde(borrow)]
+    rh: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    oh: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    env: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    rss: Option<u64>,
+    vsz: Option<u64>,
 }
 
 /// What one line on the record pipe is.
@@ -74,20 +113,38 @@ pub enum Record<'a> {
 
 /// Parse one line (without its newline).
 pub fn parse(line: &[u8]) -> Record<'_> {
-    let Ok(kind) = serde_json::from_slice::<Kind<'_>>(line) else {
+    let Ok(w) = serde_json::from_slice::<Wire<'_>>(line) else {
         return Record::Raw;
     };
-    if kind.t == "access" {
-        match serde_json::from_slice::<Access<'_>>(line) {
-            Ok(a) => Record::Access(Box::new(a)),
-            Err(_) => Record::Raw,
-        }
+    if w.t == "access" {
+        Record::Access(Box::new(Access {
+            addr: w.addr,
+            user: w.user,
+            method: w.method,
+            uri: w.uri,
+            proto: w.proto,
+            status: w.status,
+            size: w.size,
+            hsize: w.hsize,
+            start: w.start,
+            us: w.us,
+            req: w.req,
+            host: w.host,
+            referer: w.referer,
+            ua: w.ua,
+            rh: w.rh,
+            oh: w.oh,
+            env: w.env,
+            rss: w.rss,
+            vsz: w.vsz,
+        }))
     } else {
         // "log", and kinds this master does not know, are shown as log records.
-        match serde_json::from_slice::<Message<'_>>(line) {
-            Ok(m) => Record::Log(m),
-            Err(_) => Record::Raw,
-        }
+        Record::Log(Message {
+            level: w.level,
+            msg: w.msg,
+            stream: w.stream,
+        })
     }
 }
 
