@@ -555,3 +555,25 @@ fn daemonize_detaches_and_logs_to_its_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("makes no sense under systemd"));
 }
+
+#[test]
+fn uwsgi_protocol_requests_are_logged_too() {
+    let dir = std::sync::Arc::new(tempdir());
+    let sock = dir.path().join("app.sock");
+    let mut ebb = Ebb::example(1)
+        .dir(dir.clone())
+        .args(["--socket", sock.to_str().unwrap()])
+        .start();
+    ebb.ready(1);
+    let t = Target::Unix(sock);
+    uwsgi_request(&t, "GET", "/?via=nginx", b"").unwrap_or_else(|e| ebb.fail(&e));
+    let l = ebb
+        .wait_for(|l| l.str_field("kind") == Some("access"), SOON)
+        .unwrap_or_else(|e| ebb.fail(&e));
+    stop(&mut ebb);
+    assert_eq!(l.str_field("uri"), Some("/?via=nginx"), "{}", l.raw);
+    assert_eq!(l.str_field("addr"), Some("127.0.0.1"));
+    assert_eq!(l.str_field("proto"), Some("HTTP/1.1"));
+    assert_eq!(l.str_field("host"), Some("ebb-test"));
+    assert_eq!(l.int_field("status"), Some(200));
+}

@@ -37,13 +37,45 @@ pub(super) struct Entry<'a> {
     pub(super) peer: &'a str,
     pub(super) method: &'a str,
     pub(super) uri: &'a str,
-    pub(super) http10: bool,
+    pub(super) proto: &'a str,
     pub(super) status: u16,
     pub(super) size: usize,
     pub(super) hsize: usize,
     pub(super) start: SystemTime,
     pub(super) began: Instant,
-    pub(super) headers: &'a [httparse::Header<'a>],
+    pub(super) headers: Headers<'a>,
+}
+
+/// A request's headers: as parsed from HTTP, or (uwsgi protocol) `HTTP_*` vars turned back
+/// into lower-case names.
+pub(super) enum Headers<'a> {
+    Http(&'a [httparse::Header<'a>]),
+    Pairs(&'a [(String, String)]),
+}
+
+impl Headers<'_> {
+    fn get(&self, name: &str) -> &str {
+        match self {
+            Headers::Http(h) => h
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map_or("", |h| std::str::from_utf8(h.value).unwrap_or("")),
+            Headers::Pairs(p) => p
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map_or("", |(_, v)| v.as_str()),
+        }
+    }
+}
+
+/// uwsgi vars `HTTP_X_REQUEST_ID` → `x-request-id`, for [`Headers::Pairs`].
+pub(super) fn uwsgi_headers(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("HTTP_")
+                .map(|n| (n.to_ascii_lowercase().replace('_', "-"), v.to_string()))
+        })
+        .collect()
 }
 
 impl AccessLog {
@@ -101,12 +133,7 @@ impl AccessLog {
         if !self.enabled() || !self.wanted(e.status, us) {
             return;
         }
-        let header = |name: &str| {
-            e.headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map_or("", |h| std::str::from_utf8(h.value).unwrap_or(""))
-        };
+        let header = |name: &str| e.headers.get(name);
         let mut addr = e.peer;
         if self.xff
             && let Some(first) = header("x-forwarded-for").split(',').next()
@@ -123,7 +150,7 @@ impl AccessLog {
                 "{addr} {} {} {} => {} {} bytes in {us} us (req {req})",
                 e.method,
                 e.uri,
-                if e.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+                e.proto,
                 e.status,
                 e.size
             );
@@ -138,10 +165,11 @@ impl AccessLog {
             json_str(&mut w, e.method);
             let _ = write!(w, ",\"uri\":");
             json_str(&mut w, e.uri);
+            let _ = write!(w, ",\"proto\":");
+            json_str(&mut w, e.proto);
             let _ = write!(
                 w,
-                ",\"proto\":\"{}\",\"status\":{},\"size\":{},\"hsize\":{},\"start\":{start:.6},\"us\":{us},\"req\":{req},\"host\":",
-                if e.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+                ",\"status\":{},\"size\":{},\"hsize\":{},\"start\":{start:.6},\"us\":{us},\"req\":{req},\"host\":",
                 e.status,
                 e.size,
                 e.hsize

@@ -285,13 +285,13 @@ impl Conn {
                 peer: &self.peer,
                 method: &method,
                 uri: req.path.unwrap_or("/"),
-                http10: info.http10,
+                proto: if info.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
                 status,
                 size,
                 hsize: (self.out.len() - before).saturating_sub(size),
                 start,
                 began,
-                headers: req.headers,
+                headers: Headers::Http(req.headers),
             };
             app.access.record(&entry, app.reporter.requests());
             app.access.flush();
@@ -416,6 +416,22 @@ impl Conn {
                 .to_string(),
         };
         let query = var("QUERY_STRING").unwrap_or("").to_string();
+        // For the access record (the vars borrow the buffer, which is reused below).
+        let logged = app.access.enabled().then(|| {
+            let uri = match var("REQUEST_URI") {
+                Some(u) => u.to_string(),
+                None if query.is_empty() => path.clone(),
+                None => format!("{path}?{query}"),
+            };
+            (
+                var("REMOTE_ADDR").unwrap_or("").to_string(),
+                uri,
+                var("SERVER_PROTOCOL").unwrap_or("HTTP/1.1").to_string(),
+                uwsgi_headers(&vars),
+            )
+        });
+        let began = Instant::now();
+        let start = std::time::SystemTime::now();
         let length = match var("CONTENT_LENGTH")
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -449,8 +465,27 @@ impl Conn {
             body: Body::None,
             expect_continue: false,
         };
-        respond(app, &mut self.out, &info, method == "HEAD", reply);
+        let head = method == "HEAD";
+        let (status, size) = reply_shape(app, &reply, head);
+        let before = self.out.len();
+        respond(app, &mut self.out, &info, head, reply);
         drop(guard);
+        if let Some((addr, uri, proto, headers)) = logged {
+            let entry = Entry {
+                peer: &addr,
+                method: &method,
+                uri: &uri,
+                proto: &proto,
+                status,
+                size,
+                hsize: (self.out.len() - before).saturating_sub(size),
+                start,
+                began,
+                headers: Headers::Pairs(&headers),
+            };
+            app.access.record(&entry, app.reporter.requests());
+            app.access.flush();
+        }
         End::After(None)
     }
 }

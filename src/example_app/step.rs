@@ -69,13 +69,13 @@ pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>, peer: &str) -> Ste
             peer,
             method,
             uri: req.path.unwrap_or("/"),
-            http10: info.http10,
+            proto: if info.http10 { "HTTP/1.0" } else { "HTTP/1.1" },
             status,
             size,
             hsize: (out.len() - before).saturating_sub(size),
             start,
             began,
-            headers: req.headers,
+            headers: Headers::Http(req.headers),
         };
         app.access.record(&entry, app.reporter.requests());
     }
