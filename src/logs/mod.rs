@@ -210,6 +210,8 @@ pub struct Logger {
     format: AccessFormat,
     master_pid: u32,
     buf: String,
+    /// The last timestamp rendered, by millisecond: most lines share it with the one before.
+    stamp: (i64, u32, String),
 }
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
@@ -263,6 +265,7 @@ impl Logger {
             format: s.access_format.clone(),
             master_pid: std::process::id(),
             buf: String::with_capacity(1024),
+            stamp: (-1, 0, String::new()),
         })
     }
 
@@ -275,6 +278,7 @@ impl Logger {
             format: AccessFormat::Default,
             master_pid: std::process::id(),
             buf: String::new(),
+            stamp: (-1, 0, String::new()),
         }
     }
 
@@ -321,9 +325,18 @@ impl Logger {
             .collect()
     }
 
-    fn stamp_text(&self, out: &mut String, now: SystemTime, level: Level, from: &From<'_>) {
+    /// `2026-12-01T09:39:46.123Z` for `now`, rendered once per millisecond.
+    fn ts(&mut self, now: SystemTime) -> &str {
         let (secs, us) = time::unix_micros(now);
-        out.push_str(&time::rfc3339_millis(secs, us));
+        let ms = us / 1000;
+        if self.stamp.0 != secs || self.stamp.1 != ms {
+            self.stamp = (secs, ms, time::rfc3339_millis(secs, us));
+        }
+        &self.stamp.2
+    }
+
+    fn stamp_text(&mut self, out: &mut String, now: SystemTime, level: Level, from: &From<'_>) {
+        out.push_str(self.ts(now));
         let _ = write!(out, " {:<5} ", level.name());
         match from {
             From::Master => {
@@ -339,9 +352,8 @@ impl Logger {
         }
     }
 
-    fn stamp_json(&self, o: &mut Json, now: SystemTime, level: Level, from: &From<'_>) {
-        let (secs, us) = time::unix_micros(now);
-        o.str("ts", &time::rfc3339_millis(secs, us));
+    fn stamp_json(&mut self, o: &mut Json, now: SystemTime, level: Level, from: &From<'_>) {
+        o.str("ts", self.ts(now));
         o.str("level", level.name());
         match from {
             From::Master => o.str("source", "master"),
