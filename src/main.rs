@@ -141,8 +141,10 @@ fn summary(c: &Config) -> String {
             }
         ),
         format!(
-            "processes: {} (+{} while replacing)",
-            c.processes, c.max_surge
+            "processes: {} (+{} starting while replacing, up to {} draining)",
+            c.processes,
+            c.max_surge,
+            c.max_draining.unwrap_or(c.processes)
         ),
         format!("worker: {worker}"),
         format!(

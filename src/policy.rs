@@ -6,8 +6,11 @@
 //!
 //! A worker lives `Starting → Ready → Draining → Exited` (or `Killing` when a deadline runs
 //! out). Each worker belongs to a *slot* (1..=processes). Recycling slot k means: start a
-//! replacement in slot k, wait for its READY, then drain the old worker; at most
-//! `processes + max_surge` worker processes exist at any time.
+//! replacement in slot k, wait for its READY, then drain the old worker. As Kubernetes counts
+//! `maxSurge`, workers that are draining (they have stopped accepting) do not count against
+//! the surge: at most `processes + max_surge` workers are starting or serving, and at most
+//! `max_draining` are draining, so a long job in one old worker never holds back the
+//! replacement of the others.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,6 +38,8 @@ pub const REQUESTS_REPORT_GRACE: Duration = Duration::from_secs(10);
 pub struct Params {
     pub processes: usize,
     pub max_surge: usize,
+    /// Replaced workers that may be draining at once.
+    pub max_draining: usize,
     pub drain_timeout: Duration,
     pub ready_timeout: Duration,
     pub max_requests: Option<u64>,
@@ -48,13 +53,22 @@ pub struct Params {
     /// The drain signal's number: a draining worker killed by it exited as asked (some
     /// servers, uvicorn among them, re-raise it to exit).
     pub drain_signal: i32,
+    /// Before any worker was ever ready, a slot failing to start this many times in a row
+    /// ends ebb with [`EXIT_NO_APP`] (uWSGI's `need-app`, gunicorn's "worker failed to boot"),
+    /// so a service manager sees the failure. 0: keep trying with back-off.
+    pub start_attempts: u32,
 }
+
+/// ebb's exit status when no worker could ever start (gunicorn's for a worker that failed to
+/// boot).
+pub const EXIT_NO_APP: i32 = 3;
 
 impl Params {
     pub fn from_config(c: &crate::config::Config) -> Self {
         Params {
             processes: c.processes,
             max_surge: c.max_surge,
+            max_draining: c.max_draining.unwrap_or(c.processes),
             drain_timeout: c.drain_timeout,
             ready_timeout: c.ready_timeout,
             max_requests: c.max_requests,
@@ -65,6 +79,7 @@ impl Params {
             reload_on_rss_mb: c.reload_on_rss_mb,
             watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
+            start_attempts: c.start_attempts,
         }
     }
 }
@@ -357,6 +372,10 @@ pub struct Policy {
     warned_no_requests: bool,
     lost_any: bool,
     exit_sent: bool,
+    /// Some worker has been ready once: from then on crashes back off instead of ending ebb.
+    ever_ready: bool,
+    /// Set when ebb gives up starting workers: the exit status then.
+    exit_code: Option<i32>,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -391,6 +410,8 @@ impl Policy {
             warned_no_requests: false,
             lost_any: false,
             exit_sent: false,
+            ever_ready: false,
+            exit_code: None,
         }
     }
 
@@ -611,7 +632,7 @@ impl Policy {
                     "worker reports a request stuck past the harakiri limit{}; replacing it",
                     w.status
                         .as_deref()
-                        .map(|s| format!(" ({s})"))
+                        .map(|s| format!(" ({})", clip(s, STATUS_IN_LOG)))
                         .unwrap_or_default()
                 ),
             );
@@ -632,6 +653,7 @@ impl Policy {
                 slot.failures = 0;
                 slot.retry_at = None;
             }
+            self.ever_ready = true;
         }
     }
 
@@ -706,6 +728,25 @@ impl Policy {
                     );
                 }
             }
+            State::Starting | State::Ready
+                if matches!(
+                    self.mode,
+                    Mode::Stopping {
+                        graceful: false,
+                        ..
+                    }
+                ) =>
+            {
+                // Told to quit: an exit is what was asked for, not a surprise.
+                log(
+                    out,
+                    Level::Info,
+                    Some(r),
+                    "quit",
+                    format!("worker quit ({status}) after {}", secs(lived)),
+                );
+                self.report_lost(&w, &format!("fast stop ({status})"), now, out);
+            }
             State::Starting | State::Ready => {
                 let before_ready = w.state == State::Starting;
                 let level = if before_ready || !clean {
@@ -743,6 +784,27 @@ impl Policy {
             return;
         };
         s.failures += 1;
+        let failures = s.failures;
+        let attempts = self.params.start_attempts;
+        let stopping = matches!(self.mode, Mode::Stopping { .. });
+        if !self.ever_ready && attempts > 0 && failures >= attempts && !stopping {
+            s.retry_at = None;
+            log(
+                out,
+                Level::Error,
+                None,
+                "need-app",
+                format!(
+                    "no worker has ever become ready and slot {slot} failed to start {failures} \
+                     time{} in a row: giving up, exit status {EXIT_NO_APP}. Fix the app or its \
+                     command (its output is above); --start-attempts 0 keeps retrying",
+                    if failures == 1 { "" } else { "s" }
+                ),
+            );
+            self.exit_code = Some(EXIT_NO_APP);
+            self.on_stop(false, now, out);
+            return;
+        }
         let delay = backoff(s.failures);
         s.retry_at = Some(now + delay);
         log(
@@ -787,10 +849,6 @@ impl Policy {
             } => return,
             Mode::Stopping { graceful: true, .. } if graceful => return,
             _ => {}
-        }
-        if !self.is_stopping() {
-            // The exit code tells whether the stop itself lost work.
-            self.lost_any = false;
         }
         self.mode = Mode::Stopping {
             graceful,
@@ -861,7 +919,7 @@ impl Policy {
         if let Mode::Stopping { .. } = self.mode {
             if self.workers.is_empty() && !self.exit_sent {
                 self.exit_sent = true;
-                let code = i32::from(self.lost_any);
+                let code = self.exit_code.unwrap_or(i32::from(self.lost_any));
                 log(
                     out,
                     Level::Info,
@@ -893,6 +951,7 @@ impl Policy {
                 State::Starting if w.pid.is_some() && now >= w.ready_deadline(p.ready_timeout) => {
                     w.state = State::Ready;
                     w.ready_at = Some(now);
+                    self.ever_ready = true;
                     started_slots.push(w.slot);
                     let r = w.reference();
                     log(
@@ -1119,12 +1178,24 @@ impl Policy {
         }
     }
 
-    fn alive(&self) -> usize {
-        self.workers.len()
+    /// Replacements started for a slot that still has its worker: each will send that worker
+    /// to drain once it is ready, so it holds a place under `max_draining` from the start.
+    fn replacements_pending(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.replacement.is_some() && s.current.is_some())
+            .count()
+    }
+
+    /// Workers starting or serving, and workers draining (or being killed).
+    fn counts_for_surge(&self) -> (usize, usize) {
+        let draining = self.workers.values().filter(|w| w.is_draining()).count();
+        (self.workers.len() - draining, draining)
     }
 
     fn spawn_needed(&mut self, now: Instant, out: &mut Vec<Action>) {
         let cap = self.params.processes + self.params.max_surge;
+        let draining_cap = self.params.max_draining.max(1);
         // Empty slots first (capacity), then recycles in the order they were asked for, so a
         // free surge place goes to the worker that has waited longest.
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
@@ -1156,8 +1227,27 @@ impl Policy {
                 continue;
             }
             // A slot with no worker at all is always filled (capacity first); a
-            // replacement waits for a free place under the surge cap.
-            if has_current && self.alive() >= cap {
+            // replacement waits for a free place under the surge cap, and for room among the
+            // draining (its READY will send the old worker there).
+            let (serving, draining) = self.counts_for_surge();
+            let wait = if !has_current {
+                None
+            } else if serving >= cap {
+                Some(format!(
+                    "{serving} of at most {cap} workers are starting or serving (--processes {} + \
+                     --max-surge {})",
+                    self.params.processes, self.params.max_surge
+                ))
+            } else if draining + self.replacements_pending() >= draining_cap {
+                Some(format!(
+                    "{draining} replaced workers are draining and {} more will once their \
+                     replacements are ready (--max-draining {draining_cap})",
+                    self.replacements_pending()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = wait {
                 let cid = s.current.expect("current is some");
                 let w = self.workers.get_mut(&cid).expect("current exists");
                 if !w.said_waiting {
@@ -1168,14 +1258,7 @@ impl Policy {
                         Level::Info,
                         Some(r),
                         "surge-wait",
-                        format!(
-                            "recycle waits: {} of at most {} worker processes exist \
-                             (--processes {} + --max-surge {}); it keeps serving meanwhile",
-                            self.workers.len(),
-                            cap,
-                            self.params.processes,
-                            self.params.max_surge
-                        ),
+                        format!("recycle waits: {why}; it keeps serving meanwhile"),
                     );
                 }
                 continue;
@@ -1321,6 +1404,17 @@ impl Policy {
             consider(t);
         }
         best
+    }
+}
+
+/// A worker's `STATUS=` text is shown in log lines cut to this many characters.
+const STATUS_IN_LOG: usize = 120;
+
+/// `s` cut to `max` characters, saying how long it was when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &s[..at], s.len()),
     }
 }
 

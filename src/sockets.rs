@@ -34,6 +34,13 @@ impl Listener {
         }
     }
 
+    /// Close the master's copy of the socket, keeping its file (if any) until [`remove_file`]:
+    /// once the workers have closed theirs too, new connections are refused at once instead
+    /// of waiting in a backlog nobody accepts from.
+    pub fn release(self) -> Option<PathBuf> {
+        self.owned_path
+    }
+
     /// Close the socket and remove its file if ebb created it.
     pub fn close(self) {
         if let Some(p) = &self.owned_path {

@@ -102,7 +102,12 @@ fn killed_worker_is_replaced_quickly() {
 #[test]
 fn crash_at_start_backs_off() {
     let ebb = Ebb::example(1)
-        .args(["--env", "EBB_EXAMPLE_CRASH_AT_START=1"])
+        .args([
+            "--env",
+            "EBB_EXAMPLE_CRASH_AT_START=1",
+            "--start-attempts",
+            "0",
+        ])
         .start();
     ebb.started_line(SOON);
     ebb.expect_after(0, "a back-off message", |l| l.is_event("backoff"), SOON);
@@ -519,7 +524,7 @@ fn bad_config_reports_every_error_with_its_line() {
     assert_eq!(status.code(), Some(0), "a good config checks OK");
     for line in [
         "configuration OK",
-        "processes: 2 (+1 while replacing)",
+        "processes: 2 (+1 starting while replacing, up to 2 draining)",
         "worker: the bundled example app",
         "recycle: on reload only",
         "drain: SIGTERM signal, 5s timeout",

@@ -355,7 +355,7 @@ fn unsupported_ini_warns_once_and_strict_refuses() {
     let expected = [
         ("stats", 5),
         // memory-report (line 6) is an ebb option now.
-        ("static-map", 7),
+        ("static-skip-ext", 7),
         ("hook-pre-app", 8),
         ("cheaper", 9),
         ("proceses", 10),

@@ -158,6 +158,16 @@ pub struct Config {
     pub reload_on_rss_mb: Option<u64>,
     /// How many workers may exist beyond `processes` while recycling (`--max-surge`).
     pub max_surge: usize,
+    /// Replaced workers draining at once; `None`: as many as `processes`.
+    pub max_draining: Option<usize>,
+    /// Failed starts in a row, before any worker was ready, that end ebb (0: never).
+    pub start_attempts: u32,
+    /// Files whose mtime change triggers a reload / a replacement of every worker.
+    pub touch_reload: Vec<PathBuf>,
+    pub touch_workers_reload: Vec<PathBuf>,
+    /// Static-file settings for the Python worker: `(EBB_STATIC_* variable, one value)`, in
+    /// the order given (the worker joins repeated ones).
+    pub static_files: Vec<(&'static str, String)>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -195,6 +205,11 @@ impl Default for Config {
             max_worker_lifetime_delta: Duration::ZERO,
             reload_on_rss_mb: None,
             max_surge: 1,
+            max_draining: None,
+            start_attempts: 3,
+            touch_reload: Vec::new(),
+            touch_workers_reload: Vec::new(),
+            static_files: Vec::new(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

@@ -43,6 +43,21 @@ pub enum Id {
     Harakiri,
     Watchdog,
     MaxSurge,
+    MaxDraining,
+    StartAttempts,
+    TouchReload,
+    TouchWorkersReload,
+    StaticMap,
+    StaticMap2,
+    CheckStatic,
+    StaticIndex,
+    StaticSafe,
+    StaticGzip,
+    StaticGzipAll,
+    StaticExpiresType,
+    StaticExpires,
+    StaticExpiresUri,
+    OffloadThreads,
     DrainSignal,
     DrainTimeout,
     ReadyTimeout,
@@ -366,6 +381,81 @@ pub static OPTIONS: &[OptionSpec] = &[
         .value("DIR")
         .help("Add DIR to the Python import path. Repeatable.")
         .example("[\"/srv/myproject\"]"),
+    // Static files, served by the Python worker in front of the app (uWSGI's names).
+    OptionSpec::new(StaticMap, "static-map", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("/PREFIX=DIR")
+        .help(
+            "Serve files under DIR for URLs under /PREFIX (the prefix is replaced by DIR) \
+             without entering the app: sendfile, Content-Type by extension, Last-Modified and \
+             304, single byte ranges, HEAD. DIR may be a file. Repeatable.",
+        )
+        .example("[\"/static=/srv/myproject/static\"]"),
+    OptionSpec::new(StaticMap2, "static-map2", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("/PREFIX=DIR")
+        .help("Like --static-map, but the whole URL path is appended to DIR. Repeatable.")
+        .example("[\"/media=/srv/myproject\"]"),
+    OptionSpec::new(CheckStatic, "check-static", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("DIR")
+        .help("Serve any URL path that names a file under DIR (a document root). Repeatable.")
+        .example("[\"/srv/myproject/public\"]"),
+    OptionSpec::new(StaticIndex, "static-index", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("NAME")
+        .help("For a URL naming a mapped directory, serve this file in it (index.html). Repeatable.")
+        .example("[\"index.html\"]"),
+    OptionSpec::new(StaticSafe, "static-safe", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("DIR")
+        .help(
+            "A folder that mapped files may resolve into through symlinks (otherwise a file \
+             must really lie in its mapped folder). Repeatable.",
+        )
+        .example("[\"/srv/shared-assets\"]"),
+    OptionSpec::new(StaticGzip, "static-gzip", Ty::Text, H_PYTHON)
+        .hidden(&[
+            "static-gzip-dir",
+            "static-gzip-prefix",
+            "static-gzip-ext",
+            "static-gzip-suffix",
+        ])
+        .repeat()
+        .value("PATTERN")
+        .help(
+            "Send FILE.gz instead of FILE when it exists and the client accepts gzip. ebb does \
+             this for every mapped file once any static-gzip option is set.",
+        )
+        .example("[\"\\\\.(css|js)$\"]"),
+    OptionSpec::new(StaticGzipAll, "static-gzip-all", Ty::Flag, H_PYTHON)
+        .help("Send FILE.gz instead of FILE when it exists and the client accepts gzip.")
+        .example("true"),
+    OptionSpec::new(StaticExpiresType, "static-expires-type", Ty::Text, H_PYTHON)
+        .hidden(&["static-expires-type-mtime"])
+        .repeat()
+        .value("TYPE=SECS")
+        .help("Cache-Control max-age and Expires for static files of this content type. Repeatable.")
+        .example("[\"text/css=86400\"]"),
+    OptionSpec::new(StaticExpires, "static-expires", Ty::Text, H_PYTHON)
+        .hidden(&["static-expires-mtime"])
+        .repeat()
+        .value("REGEXP SECS")
+        .help("The same for static files whose path matches REGEXP. Repeatable.")
+        .example("[\"\\\\.png$ 604800\"]"),
+    OptionSpec::new(StaticExpiresUri, "static-expires-uri", Ty::Text, H_PYTHON)
+        .hidden(&["static-expires-uri-mtime", "static-expires-path-info"])
+        .repeat()
+        .value("REGEXP SECS")
+        .help("The same for static files whose URL matches REGEXP. Repeatable.")
+        .example("[\"^/static/ 3600\"]"),
+    OptionSpec::new(OffloadThreads, "offload-threads", Ty::Int { min: 0, max: 1024 }, H_PYTHON)
+        .value("N")
+        .help(
+            "Accepted for uWSGI files; no effect: the serving thread sends a static file with \
+             sendfile(2), which needs no thread of its own.",
+        )
+        .example("0"),
     OptionSpec::new(Virtualenv, "virtualenv", Ty::Path, H_PYTHON)
         .aliases(&["home", "venv"])
         .hidden(&["pyhome"])
@@ -456,8 +546,47 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(MaxSurge, "max-surge", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
         .value("N")
         .default("1")
-        .help("How many workers may exist beyond --processes while workers are replaced.")
+        .help(
+            "How many workers may be starting beyond --processes while workers are replaced \
+             (draining workers do not count: see --max-draining).",
+        )
         .example("1"),
+    OptionSpec::new(MaxDraining, "max-draining", Ty::Int { min: 1, max: 1024 }, H_RECYCLE)
+        .value("N")
+        .help(
+            "How many replaced workers may be draining at once (default: --processes, so a \
+             reload replaces every worker while the old ones finish their jobs). At most \
+             processes + max-surge + max-draining worker processes exist.",
+        )
+        .example("4"),
+    OptionSpec::new(StartAttempts, "start-attempts", Ty::Int { min: 0, max: 1000 }, H_RECYCLE)
+        .value("N")
+        .default("3")
+        .help(
+            "Until some worker has been ready once, a slot failing to start N times in a row \
+             ends ebb with exit status 3, so a service manager sees that the app cannot start \
+             (uWSGI's need-app). 0: keep retrying with back-off. Once a worker has served, \
+             crashes always back off and retry.",
+        )
+        .example("3"),
+    OptionSpec::new(TouchReload, "touch-reload", Ty::Path, H_RECYCLE)
+        .repeat()
+        .value("FILE")
+        .help(
+            "Reload (as on SIGHUP: read the configuration again, replace every worker) when \
+             FILE's modification time changes, e.g. after `touch FILE` in a deploy script. \
+             Watched with inotify: no polling. Repeatable.",
+        )
+        .example("[\"/srv/myproject/reload.txt\"]"),
+    OptionSpec::new(TouchWorkersReload, "touch-workers-reload", Ty::Path, H_RECYCLE)
+        .aliases(&["touch-chain-reload"])
+        .repeat()
+        .value("FILE")
+        .help(
+            "Replace every worker one by one (new code is loaded; the configuration is not read \
+             again) when FILE's modification time changes. Repeatable.",
+        )
+        .example("[\"/srv/myproject/restart.txt\"]"),
     // Draining.
     OptionSpec::new(DrainSignal, "drain-signal", Ty::Signal, H_DRAIN)
         .value("SIG")

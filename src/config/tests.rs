@@ -1319,7 +1319,7 @@ fn corpus_unsupported_options() {
     assert_eq!(
         l.warnings,
         [
-            "unsupported uWSGI options ignored: stats (line 5), static-map \
+            "unsupported uWSGI options ignored: stats (line 5), static-skip-ext \
           (line 7), hook-pre-app (line 8), cheaper (line 9), proceses (line 10: unknown option, \
           did you mean processes?), plugins (line 11), route (line 12); set strict = true to \
           make these errors"

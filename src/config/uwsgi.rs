@@ -477,9 +477,19 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("procname-append", PROCNAME),
     no("procname-master", PROCNAME),
     // Reloading.
-    no("touch-reload", TOUCH),
-    no("touch-chain-reload", TOUCH),
-    no("touch-workers-reload", TOUCH),
+    diff(
+        "touch-reload",
+        "touch-reload",
+        "a graceful reload as on SIGHUP: the configuration is read again and every worker is \
+         replaced, new before old; watched with inotify",
+    ),
+    diff(
+        "touch-chain-reload",
+        "touch-workers-reload",
+        "ebb's reloads are always chained: workers are replaced one by one, each new one ready \
+         before the old one drains",
+    ),
+    same("touch-workers-reload"),
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
     no("fs-reload", TOUCH),
     // Monitoring.
@@ -490,10 +500,46 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("stats-push", STATS),
     no_f("enable-metrics", STATS),
     // Features ebb leaves to other tools.
-    no("static-map", STATIC),
-    no("static-map2", STATIC),
-    no("check-static", STATIC),
-    no("offload-threads", STATIC),
+    same("static-map"),
+    same("static-map2"),
+    same("check-static"),
+    same("static-index"),
+    same("static-safe"),
+    diff(
+        "static-gzip",
+        "static-gzip",
+        "FILE.gz is sent for every mapped file once any static-gzip option is set (the pattern \
+         does not narrow it)",
+    ),
+    diff("static-gzip-dir", "static-gzip", "as static-gzip"),
+    diff("static-gzip-prefix", "static-gzip", "as static-gzip"),
+    diff("static-gzip-ext", "static-gzip", "as static-gzip"),
+    diff("static-gzip-suffix", "static-gzip", "as static-gzip"),
+    same("static-gzip-all"),
+    same("static-expires-type"),
+    diff(
+        "static-expires-type-mtime",
+        "static-expires-type",
+        "the expiry counts from now, not from the file's mtime",
+    ),
+    same("static-expires"),
+    diff(
+        "static-expires-mtime",
+        "static-expires",
+        "the expiry counts from now",
+    ),
+    same("static-expires-uri"),
+    diff(
+        "static-expires-uri-mtime",
+        "static-expires-uri",
+        "the expiry counts from now",
+    ),
+    diff(
+        "static-expires-path-info",
+        "static-expires-uri",
+        "matched against the URL path",
+    ),
+    same("offload-threads"),
     no_f("disable-sendfile", STATIC),
     no("route", ROUTING),
     no("add-header", ROUTING),

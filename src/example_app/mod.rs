@@ -292,14 +292,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 
     app.drain.wait();
-    crate::worker::bound_orphan_drain(move || {
-        format!(
-            "{} requests in flight, {} jobs [{}]",
-            app.reporter.inflight(),
-            app.reporter.jobs(),
-            app.reporter.job_names().join(", ")
-        )
-    });
+    crate::worker::bound_orphan_drain(app.reporter.clone());
     let t0 = Instant::now();
     let done0 = app.jobs_done.load(Ordering::SeqCst);
     // Under ebb the master logs the drain and its end from this worker's reports.

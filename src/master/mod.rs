@@ -6,14 +6,15 @@
 
 mod lost;
 mod reload;
+mod rundir;
 mod setup;
 mod signals;
+mod touch;
 mod workers;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -22,12 +23,13 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tracing::{debug, error, info, warn};
 
-use setup::{open_append, resolve_ids, runtime_base};
+use rundir::RunDir;
+use setup::{open_append, raise_nofile_limit, resolve_ids};
 use signals::{SIGNALS, Signals};
+use touch::{Touch, TouchWatch};
 use workers::WorkerIo;
 
 use crate::config::{Config, Loaded, Loader, WorkerCommand};
-use crate::embedded::write_python_files;
 use crate::policy::{Action, Event, Level, Log, Params, Policy, WorkerId};
 use crate::procinfo::rss_by_group;
 use crate::sockets::{self, Listener};
@@ -37,13 +39,16 @@ pub struct Master {
     config: Config,
     policy: Policy,
     listeners: Vec<Listener>,
-    rundir: tempfile::TempDir,
+    rundir: RunDir,
+    touch: TouchWatch,
     io: HashMap<WorkerId, WorkerIo>,
     /// Generations of the workers forgotten last (their final lines come after).
     gone: VecDeque<(WorkerId, u64)>,
     signals: Signals,
     ids: Option<(u32, u32)>,
     lost_log: Option<File>,
+    /// Unix socket files whose sockets were released at the stop, removed at exit.
+    released: Vec<std::path::PathBuf>,
     started: Instant,
 }
 
@@ -79,6 +84,7 @@ impl Master {
         for w in &loaded.warnings {
             warn!("{w}");
         }
+        raise_nofile_limit();
         let signals = Signals::install()?;
         let mut listeners = sockets::from_systemd()?;
         if !listeners.is_empty() {
@@ -94,22 +100,9 @@ impl Master {
         if listeners.is_empty() {
             anyhow::bail!("no socket to listen on: add --http-socket 127.0.0.1:8000");
         }
-        let rundir = tempfile::Builder::new()
-            .prefix("ebb-")
-            .tempdir_in(runtime_base())
-            .context("creating the private runtime directory")?;
-        // Private to the master; traversable (not listable) by workers of another user,
-        // who reach their own notify socket and the Python files by path.
         let ids = resolve_ids(&config)?;
-        let mode = if ids.is_some() { 0o711 } else { 0o700 };
-        std::fs::set_permissions(rundir.path(), std::fs::Permissions::from_mode(mode))?;
-        write_python_files(rundir.path())?;
-        if let Some((uid, gid)) = ids {
-            // Workers of another user may write Python's bytecode cache next to the worker.
-            let py = rundir.path().join("python");
-            std::os::unix::fs::chown(&py, Some(uid), Some(gid))
-                .with_context(|| format!("chown {}", py.display()))?;
-        }
+        let rundir = RunDir::create(ids)?;
+        let touch = TouchWatch::new(&config.touch_reload, &config.touch_workers_reload);
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
@@ -142,11 +135,13 @@ impl Master {
             policy,
             listeners,
             rundir,
+            touch,
             io: HashMap::new(),
             gone: VecDeque::new(),
             signals,
             ids,
             lost_log,
+            released: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -170,6 +165,12 @@ impl Master {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
+            if self.policy.is_stopping() && !self.listeners.is_empty() {
+                // No worker starts again: the master's copies only keep connections waiting
+                // in a backlog that nobody will accept from once the workers stop accepting.
+                self.released
+                    .extend(self.listeners.drain(..).filter_map(Listener::release));
+            }
         }
     }
 
@@ -255,9 +256,9 @@ impl Master {
             })
             .collect();
         crate::logs::flush();
-        let (sig_ready, notify_ready, output_ready) = {
+        let (sig_ready, notify_ready, output_ready, rundir_changed, touched) = {
             let mut fds: Vec<PollFd> =
-                Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len());
+                Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
             }
@@ -271,6 +272,9 @@ impl Master {
                     }
                 }
             }
+            // Optional descriptors go last, each remembered by its index.
+            let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
+            let touch_at = push_optional(&mut fds, self.touch.fd());
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => {}
@@ -280,9 +284,16 @@ impl Master {
                 .iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
+            let at = |i: Option<usize>| i.is_some_and(|i| ready[i]);
             let (s, rest) = ready.split_at(SIGNALS.len());
-            let (n, o) = rest.split_at(ids.len());
-            (s.to_vec(), n.to_vec(), o.to_vec())
+            let (n, rest) = rest.split_at(ids.len());
+            (
+                s.to_vec(),
+                n.to_vec(),
+                rest[..outputs.len()].to_vec(),
+                at(rundir_at),
+                at(touch_at),
+            )
         };
         let mut events = Vec::new();
         for sig in self.signals.drain(&sig_ready) {
@@ -298,8 +309,44 @@ impl Master {
                 self.read_output(id, i);
             }
         }
+        if rundir_changed {
+            self.rundir.drain_events();
+            self.repair_rundir(&mut events);
+        }
+        if touched {
+            self.on_touch(&mut events);
+        }
         events.extend(self.reap());
         Ok(events)
+    }
+
+    /// A `touch-reload` or `touch-workers-reload` file's mtime changed.
+    fn on_touch(&mut self, events: &mut Vec<Event>) {
+        let Some((touch, path)) = self.touch.touched() else {
+            return;
+        };
+        if self.policy.is_stopping() {
+            info!(path = %path.display(), "{} touched; ignored: ebb is stopping", path.display());
+            return;
+        }
+        match touch {
+            Touch::Reload => {
+                info!(path = %path.display(), "{} touched: reloading", path.display());
+                if let Some(e) = self.reload() {
+                    events.push(e);
+                }
+            }
+            Touch::Workers => {
+                info!(
+                    path = %path.display(),
+                    "{} touched: replacing every worker (the configuration is not read again)",
+                    path.display()
+                );
+                events.push(Event::Reload {
+                    params: Params::from_config(&self.config),
+                });
+            }
+        }
     }
 
     fn on_signal(&mut self, sig: Signal, events: &mut Vec<Event>) {
@@ -344,6 +391,9 @@ impl Master {
         for l in self.listeners.drain(..) {
             l.close();
         }
+        for p in self.released.drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
         if let Some(p) = &self.config.pidfile {
             let _ = std::fs::remove_file(p);
         }
@@ -353,6 +403,14 @@ impl Master {
         );
         crate::logs::flush();
     }
+}
+
+/// Add `fd` to the poll set if there is one; its index there.
+fn push_optional<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<BorrowedFd<'a>>) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
 }
 
 /// The worker, in words (the start-up log line, `--check-config`).

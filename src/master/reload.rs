@@ -4,6 +4,7 @@ use tracing::{error, info, warn};
 
 use super::Master;
 use super::setup::{open_append, resolve_ids};
+use super::touch::TouchWatch;
 use crate::policy::{Event, Params};
 use crate::sockets::{self, Listener};
 
@@ -85,6 +86,11 @@ impl Master {
             if let Some(Err(e)) = changed {
                 error!("the new log settings were not applied: {e:#}; still logging as before");
             }
+        }
+        if (&new.touch_reload, &new.touch_workers_reload)
+            != (&self.config.touch_reload, &self.config.touch_workers_reload)
+        {
+            self.touch = TouchWatch::new(&new.touch_reload, &new.touch_workers_reload);
         }
         let params = Params::from_config(&new);
         self.config = new;

@@ -1,7 +1,7 @@
 //! What the master sets up once: the user to run workers as, log files, the runtime dir.
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use tracing::warn;
@@ -47,11 +47,30 @@ pub(super) fn open_append(path: &Path) -> Result<File> {
         .with_context(|| format!("cannot open {} for appending", path.display()))
 }
 
-/// Where the private runtime directory goes: `$XDG_RUNTIME_DIR` when usable, else the
-/// temporary directory.
-pub(super) fn runtime_base() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir)
+/// Below this many open files a worker runs out of descriptors for connections quickly.
+const FEW_FILES: u64 = 4096;
+
+/// Raise the soft open-files limit to the hard one (workers inherit it): a soft limit of 1024,
+/// or 64 in some containers, caps how many connections a worker can hold. Warn when even the
+/// hard limit is low.
+pub(super) fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    // RLIM_INFINITY as the hard limit: the kernel still caps at fs.nr_open; stay reasonable.
+    let target = hard.min(1 << 20);
+    let now = if target > soft && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        target
+    } else {
+        soft
+    };
+    if now < FEW_FILES {
+        warn!(
+            limit = now,
+            "the open-files limit is {now}: each worker can hold about {} connections; raise it \
+             (ulimit -n, or LimitNOFILE= in a systemd unit)",
+            now.saturating_sub(16)
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use super::Master;
 use crate::config::WorkerCommand;
@@ -142,6 +142,10 @@ impl Master {
         respawn: u64,
         generation: u64,
     ) -> Result<i32> {
+        // Without inotify a removed runtime dir is noticed here, before it fails a start.
+        if let Ok(true) = self.rundir.repair() {
+            self.rebind_notify_sockets(&mut Vec::new());
+        }
         let path = self.rundir.path().join(format!("w{id}.sock"));
         let _ = std::fs::remove_file(&path);
         let notify = UnixDatagram::bind(&path)
@@ -189,6 +193,10 @@ impl Master {
         ] {
             set_env(&mut env, k, v);
         }
+        if let Some(p) = &self.config.lost_work_log {
+            // For a worker orphaned by a killed master: it appends its own losses.
+            set_env(&mut env, "EBB_LOST_WORK_LOG", p.display().to_string());
+        }
         if let Some(w) = self.config.watchdog {
             // systemd's convention: send WATCHDOG=1 every WATCHDOG_USEC/2. No WATCHDOG_PID,
             // which sd_watchdog_enabled() accepts: a `sh -c` wrapper's child may send too.
@@ -203,6 +211,20 @@ impl Master {
             };
             set_env(&mut env, "PYTHONPATH", pp);
             set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
+            // Static files: one variable per option, repeated values one per line.
+            let mut statics: Vec<(&str, String)> = Vec::new();
+            for (k, v) in &self.config.static_files {
+                match statics.iter_mut().find(|(key, _)| key == k) {
+                    Some((_, all)) => {
+                        all.push('\n');
+                        all.push_str(v);
+                    }
+                    None => statics.push((k, v.clone())),
+                }
+            }
+            for (k, v) in statics {
+                set_env(&mut env, k, v);
+            }
         }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         // The worker's output comes to the master through pipes (docs/protocol.md, "Log
@@ -292,6 +314,59 @@ impl Master {
             let tag = io.tag();
             if let Some(p) = &mut io.pipes {
                 p.read(i, &tag, limit);
+            }
+        }
+    }
+
+    /// The runtime dir or files in it were removed: put them back, and give every live
+    /// worker whose notify socket is gone a new one at the same path (a worker sends to the
+    /// path, so its next report arrives).
+    pub(super) fn repair_rundir(&mut self, events: &mut Vec<Event>) {
+        match self.rundir.repair() {
+            Ok(_) => self.rebind_notify_sockets(events),
+            Err(e) => error!("{e:#}; workers cannot start or report until it exists again"),
+        }
+    }
+
+    fn rebind_notify_sockets(&mut self, events: &mut Vec<Event>) {
+        let gone: Vec<WorkerId> = self
+            .io
+            .iter()
+            .filter(|(_, io)| !io.path.exists())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            // What the old socket still holds was sent before the removal: read it first.
+            self.read_notify(id, events);
+            let Some(io) = self.io.get_mut(&id) else {
+                continue;
+            };
+            let rebound = UnixDatagram::bind(&io.path).and_then(|s| {
+                s.set_nonblocking(true)?;
+                Ok(s)
+            });
+            match rebound {
+                Ok(sock) => {
+                    if let Some((uid, gid)) = self.ids
+                        && let Err(e) = std::os::unix::fs::chown(&io.path, Some(uid), Some(gid))
+                    {
+                        warn!(worker = io.slot, "chown {}: {e}", io.path.display());
+                    }
+                    io.notify = sock;
+                    info!(
+                        worker = io.slot,
+                        pid = io.pid.unwrap_or(0),
+                        "notify socket {} recreated",
+                        io.path.display()
+                    );
+                }
+                Err(e) => error!(
+                    worker = io.slot,
+                    pid = io.pid.unwrap_or(0),
+                    "cannot recreate the notify socket {}: {e}; this worker's reports are lost \
+                     until it is replaced",
+                    io.path.display()
+                ),
             }
         }
     }

@@ -15,6 +15,8 @@ fn params() -> Params {
     Params {
         processes: 1,
         max_surge: 1,
+        max_draining: 1,
+        start_attempts: 0,
         drain_timeout: Duration::from_secs(10),
         ready_timeout: Duration::from_secs(5),
         max_requests: None,
@@ -290,6 +292,15 @@ fn with(f: impl FnOnce(&mut Params)) -> Params {
 #[test]
 fn lifecycle_table() {
     let two = with(|p| p.processes = 2);
+    let two_drain2 = with(|p| {
+        p.processes = 2;
+        p.max_draining = 2;
+    });
+    let three_drain1 = with(|p| {
+        p.processes = 3;
+        p.max_surge = 2;
+        p.max_draining = 1;
+    });
     let recycle10 = with(|p| p.max_requests = Some(10));
     let two_recycle10 = with(|p| {
         p.processes = 2;
@@ -475,6 +486,29 @@ fn lifecycle_table() {
             ],
         ),
         (
+            "fast stop: the worker's exit is the quit asked for, not an unexpected exit",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Quit, &["quit w1"]),
+                step(20, In::Exit(1, 0), &["log quit", "exit 0"]),
+            ],
+        ),
+        (
+            "work lost before the stop: the exit status still says so",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 1, &["j"]), &[]),
+                step(3, In::Killed(1), &["lost w1 jobs=1", "spawn w2 s1 g2"]),
+                step(4, In::Ready(2), &[]),
+                step(10, In::Stop, &["drain w2"]),
+                step(20, In::Exit(2, 0), &["exit 1"]),
+            ],
+        ),
+        (
             "graceful stop escalated to fast stop",
             params(),
             vec![
@@ -508,6 +542,87 @@ fn lifecycle_table() {
                 step(40, In::Ready(4), &["drain w2"]),
                 step(50, In::Exit(2, 0), &[]),
                 step(60, In::Tick, &[]),
+            ],
+        ),
+        (
+            "reload: a long drain does not hold back the next replacement (--max-draining 2)",
+            two_drain2.clone(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(2, In::Jobs(1, 1, &["long"]), &[]),
+                step(10, In::Reload(two_drain2.clone()), &["spawn w3 s1 g2"]),
+                // w1 drains its long job; slot 2 is replaced meanwhile: draining workers do
+                // not count against the surge.
+                step(20, In::Ready(3), &["drain w1", "spawn w4 s2 g2"]),
+                step(30, In::Ready(4), &["drain w2"]),
+                step(40, In::Exit(2, 0), &[]),
+                step(5000, In::Exit(1, 0), &[]),
+            ],
+        ),
+        (
+            "max-draining bounds the draining: the next replacement waits for a drain to end",
+            three_drain1.clone(),
+            vec![
+                step(
+                    0,
+                    In::Tick,
+                    &["spawn w1 s1 g1", "spawn w2 s2 g1", "spawn w3 s3 g1"],
+                ),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(1, In::Ready(3), &[]),
+                step(2, In::Jobs(1, 1, &["long"]), &[]),
+                step(
+                    10,
+                    In::Reload(three_drain1.clone()),
+                    &[
+                        "spawn w4 s1 g2",
+                        "log surge-wait ~--max-draining 1",
+                        "log surge-wait ~--max-draining 1",
+                    ],
+                ),
+                step(20, In::Ready(4), &["drain w1"]),
+                // One worker drains: slot 2 keeps its old worker serving until w1 is gone.
+                step(30, In::Tick, &[]),
+                step(5000, In::Exit(1, 0), &["spawn w5 s2 g2"]),
+                step(5010, In::Ready(5), &["drain w2"]),
+                step(5020, In::Exit(2, 0), &["spawn w6 s3 g2"]),
+            ],
+        ),
+        (
+            "need-app: no worker ever ready, the attempts run out: exit 3",
+            with(|p| p.start_attempts = 2),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(10, In::Exit(1, 4), &["log backoff"]),
+                step(510, In::Tick, &["spawn w2 s1 g2"]),
+                step(520, In::Exit(2, 4), &["log need-app", "exit 3"]),
+                step(2000, In::Tick, &[]),
+            ],
+        ),
+        (
+            "need-app: the other starting workers are told to quit, then exit 3",
+            with(|p| {
+                p.processes = 2;
+                p.start_attempts = 1;
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(10, In::Exit(1, 4), &["log need-app", "quit w2"]),
+                step(20, In::Exit(2, 4), &["exit 3"]),
+            ],
+        ),
+        (
+            "need-app: once a worker was ready, failed starts back off as before",
+            with(|p| p.start_attempts = 1),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Exit(1, 1), &["spawn w2 s1 g2"]),
+                step(20, In::Exit(2, 4), &["log backoff", "no log need-app"]),
+                step(520, In::Tick, &["spawn w3 s1 g3"]),
             ],
         ),
         (
@@ -953,4 +1068,12 @@ fn job_lists_say_when_they_are_cut() {
         " [j0 (0.0s), j1 (0.0s); 2 of 61 jobs named]"
     );
     assert_eq!(super::job_list(&[], 5, now), "");
+}
+
+#[test]
+fn status_text_is_clipped_in_log_lines() {
+    assert_eq!(clip("short", 10), "short");
+    assert_eq!(clip("0123456789abc", 10), "0123456789… (13 bytes in all)");
+    // Cut on a character boundary, never inside one.
+    assert_eq!(clip("ééé", 2), "éé… (6 bytes in all)");
 }

@@ -100,29 +100,82 @@ fn orphan_timeout(master: u32, parent: i32, timeout: Option<&str>) -> Option<std
 }
 
 /// Call when a drain starts. If the master is gone, a thread ends the process once
-/// `EBB_DRAIN_TIMEOUT` has passed, first writing `lost()` — what is still running — to
-/// stderr, so a worker never outlives its master by more than the drain timeout and
-/// nothing is lost silently.
-pub fn bound_orphan_drain(lost: impl FnOnce() -> String + Send + 'static) {
+/// `EBB_DRAIN_TIMEOUT` has passed, first saying what is still running — one line on stderr,
+/// and, when the master keeps a lost-work journal (`EBB_LOST_WORK_LOG`), the same JSON line
+/// the master would have appended — so a worker never outlives its master by more than the
+/// drain timeout and nothing is lost silently.
+pub fn bound_orphan_drain(reporter: Reporter) {
     let Some(limit) = orphan_drain_timeout() else {
         return;
     };
+    let started = std::time::Instant::now();
     std::thread::spawn(move || {
         std::thread::sleep(limit);
-        // Not eprintln!: stderr is a pipe to the dead master, and a failed write must not
-        // panic this thread (the process would then outlive the timeout).
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!(
-                "ebb worker pid {}: the master is gone and the drain timeout ({:.1}s) passed; \
-             exiting with work unfinished: {}\n",
-                std::process::id(),
-                limit.as_secs_f64(),
-                lost()
-            ),
+        let names = reporter.job_names();
+        let line = format!(
+            "ebb worker pid {}: the master is gone and the drain timeout ({:.1}s) passed; \
+             exiting with work unfinished: {} requests in flight, {} jobs [{}]\n",
+            std::process::id(),
+            limit.as_secs_f64(),
+            reporter.inflight(),
+            reporter.jobs(),
+            names.join(", ")
         );
+        // One write: a line split over several writes could interleave with others'.
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        if let Some(path) = std::env::var_os("EBB_LOST_WORK_LOG") {
+            let record = orphan_loss_record(&reporter, &names, started.elapsed());
+            let appended = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, format!("{record}\n").as_bytes())
+                });
+            if let Err(e) = appended {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr().lock(),
+                    format!(
+                        "ebb worker pid {}: cannot append to the lost-work log {}: {e}\n",
+                        std::process::id(),
+                        std::path::Path::new(&path).display()
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
         std::process::exit(1);
     });
+}
+
+/// The lost-work journal line for work an orphaned worker gives up: the master's fields,
+/// with `"orphan": true` and the reason.
+fn orphan_loss_record(
+    reporter: &Reporter,
+    names: &[String],
+    drained: std::time::Duration,
+) -> serde_json::Value {
+    let info = WorkerInfo::from_env();
+    let num = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    serde_json::json!({
+        "time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        "worker": info.id,
+        "pid": std::process::id(),
+        "respawn": info.respawn,
+        "generation": num("EBB_CONFIG_GENERATION"),
+        "reason": "the master is gone and the drain timeout passed",
+        "orphan": true,
+        "requests_in_flight": reporter.inflight(),
+        "jobs": reporter.jobs(),
+        "job_names": names,
+        "drained_s": drained.as_secs_f64(),
+    })
 }
 
 #[cfg(test)]

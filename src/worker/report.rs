@@ -125,8 +125,11 @@ impl Reporter {
     /// Counts a background job named `name` as running until the guard is dropped.
     ///
     /// Take the guard *before* answering the request that started the job, so a drain can never
-    /// see a moment with neither the request nor the job counted. Commas, whitespace and control
-    /// characters in the name become `_` in reports, and it is cut to [`MAX_JOB_NAME_LEN`] bytes.
+    /// see a moment with neither the request nor the job counted. The start is reported at once
+    /// (one non-blocking datagram, not coalesced): a worker killed right after answering must
+    /// not take a job the master never heard of with it, or the loss would go unnamed. Commas,
+    /// whitespace and control characters in the name become `_` in reports, and it is cut to
+    /// [`MAX_JOB_NAME_LEN`] bytes.
     pub fn job(&self, name: &str) -> JobGuard {
         let s = &self.shared;
         let id = {
@@ -139,6 +142,11 @@ impl Reporter {
         s.jobs.fetch_add(1, SeqCst);
         s.jobs_version.fetch_add(1, SeqCst);
         s.changed();
+        if s.notifier.is_enabled() {
+            // A full socket buffer (the master is behind) is not an error here: the reporter
+            // thread sends the same counts again.
+            let _ = s.send_counts(None);
+        }
         JobGuard {
             shared: Arc::clone(s),
             id,
@@ -503,5 +511,29 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(1));
         r.flush().unwrap();
         recv_until(&rx, "X_EBB_REQUESTS=10000\nX_EBB_INFLIGHT=0\nX_EBB_JOBS=0");
+    }
+
+    #[test]
+    fn a_job_start_is_sent_before_job_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        let r = Reporter::new(Notifier::new(path.to_str().unwrap()).unwrap()).unwrap();
+        // A change just before: the reporter thread is now coalescing, not sending.
+        drop(r.request());
+        recv_until(&rx, "X_EBB_REQUESTS=1\n");
+        drop(r.request());
+        let _job = r.job("urgent");
+        rx.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        while let Ok(n) = rx.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        assert!(
+            seen.iter()
+                .any(|m| m.contains("X_EBB_JOBS=1\n") && m.contains("urgent")),
+            "the job start was not sent at once: {seen:?}"
+        );
     }
 }

@@ -1,0 +1,308 @@
+"""Static files (uWSGI's static-map, static-map2, check-static, static-index, static-safe,
+static-expires-*, static-gzip*), served in front of the WSGI application without entering it.
+
+`StaticFiles(app, ...)` is a WSGI application: a request for a mapped file is answered here
+(GET and HEAD; Content-Type by extension, Last-Modified, If-Modified-Since -> 304, a single
+byte Range -> 206 or 416, a precompressed `.gz` when the client accepts gzip and that is
+asked for, a directory's index file); anything else goes to `app`. The body is a
+`wsgi.file_wrapper`, which the worker sends with `os.sendfile` and bounds by Content-Length, so a
+range is a seek plus a shorter Content-Length.
+
+No way out of a mapped folder: the path is decoded once (PATH_INFO), a `..` or `.` segment, a
+NUL or a backslash is refused, and the real path of the file (symlinks resolved) must lie in the
+real path of the folder — or in a `static-safe` folder.
+"""
+
+import email.utils
+import mimetypes
+import os
+import re
+import stat
+import time
+
+# Content types from Python's own table only: the same answers on every machine, whatever
+# /etc/mime.types holds.
+_TYPES = mimetypes.MimeTypes(filenames=())
+_TYPES.add_type("text/javascript", ".mjs")
+_TYPES.add_type("application/wasm", ".wasm")
+_TYPES.add_type("image/webp", ".webp")
+_TYPES.add_type("font/woff2", ".woff2")
+_TYPES.add_type("font/woff", ".woff")
+_TEXT = ("text/", "application/javascript", "application/json", "application/xml",
+         "image/svg+xml")
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def content_type(path):
+    ctype, _ = _TYPES.guess_type(path, strict=False)
+    if ctype is None:
+        return "application/octet-stream"
+    if ctype.startswith(_TEXT) and "charset" not in ctype:
+        return ctype + "; charset=utf-8"
+    return ctype
+
+
+def http_date(ts):
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+def parse_http_date(value):
+    try:
+        t = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if t is None:
+        return None
+    return t.timestamp()
+
+
+def safe_segments(path_info):
+    """The path's segments if it is a clean absolute path, else None."""
+    if not path_info.startswith("/") or "\0" in path_info or "\\" in path_info:
+        return None
+    parts = [p for p in path_info.split("/") if p != ""]
+    if any(p in (".", "..") for p in parts):
+        return None
+    return parts
+
+
+def byte_range(value, size):
+    """One `bytes=first-last` range of a `size`-byte file: (start, end) inclusive,
+    "unsatisfiable", or None to send the whole file (several ranges, another unit, or an
+    invalid spec, which RFC 9110 says to ignore)."""
+    m = _RANGE.match(value.strip())
+    if m is None or (m.group(1) == "" and m.group(2) == ""):
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "":                       # the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    return start, end
+
+
+def within(real, folder):
+    return real == folder or real.startswith(folder.rstrip("/") + "/")
+
+
+class Mapping(object):
+    """One URL prefix -> one folder. `keep_prefix` (static-map2, check-static) appends the
+    whole path to the folder; otherwise the prefix is replaced by the folder."""
+
+    def __init__(self, prefix, folder, keep_prefix=False):
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else "/"
+        self.folder = os.path.realpath(folder)
+        self.keep_prefix = keep_prefix
+
+    def candidate(self, parts):
+        pre = [p for p in self.prefix.split("/") if p]
+        if parts[:len(pre)] != pre:
+            return None
+        rest = parts if self.keep_prefix else parts[len(pre):]
+        return os.path.join(self.folder, *rest) if rest else self.folder
+
+
+def parse_map(spec):
+    """`/prefix=/folder` (uWSGI's syntax) -> (prefix, folder)."""
+    prefix, sep, folder = spec.partition("=")
+    if not sep or not folder:
+        raise ValueError("static-map %r: write it as /url-prefix=/folder" % spec)
+    return prefix, folder
+
+
+def parse_expires(spec):
+    """uWSGI's `REGEXP SECONDS` -> (compiled pattern, seconds)."""
+    parts = spec.strip().rsplit(None, 1)
+    if len(parts) != 2 or not parts[1].isdigit():
+        raise ValueError("static-expires %r: write it as a regular expression, a space and "
+                         "seconds (\\.png$ 604800)" % spec)
+    try:
+        return re.compile(parts[0]), int(parts[1])
+    except re.error as e:
+        raise ValueError("static-expires %r: bad regular expression: %s" % (spec, e))
+
+
+class StaticFiles(object):
+    def __init__(self, app, maps=(), maps2=(), check=(), index=(), safe=(), gzip=False,
+                 expires_type=(), expires=(), expires_uri=()):
+        self.app = app
+        self.mappings = ([Mapping(p, f) for p, f in maps]
+                         + [Mapping(p, f, keep_prefix=True) for p, f in maps2]
+                         + [Mapping("/", f, keep_prefix=True) for f in check])
+        # Longest prefix first, as uWSGI tries the most specific mapping first.
+        self.mappings.sort(key=lambda m: -len(m.prefix))
+        self.index = list(index)
+        self.safe = [os.path.realpath(s) for s in safe]
+        self.gzip = gzip
+        self.expires_type = dict(expires_type)          # content type -> seconds
+        self.expires = list(expires)                    # (regex on the file path, seconds)
+        self.expires_uri = list(expires_uri)            # (regex on the request URI, seconds)
+        self._dates = {}
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD") or not self.mappings:
+            return self.app(environ, start_response)
+        found = self.find(environ.get("PATH_INFO", ""))
+        if found is None:
+            return self.app(environ, start_response)
+        path, st = found
+        return self.respond(environ, start_response, path, st)
+
+    def find(self, path_info):
+        """(real path, stat) of the file to serve, or None (the app answers)."""
+        parts = safe_segments(path_info)
+        if parts is None:
+            return None
+        for m in self.mappings:
+            cand = m.candidate(parts)
+            if cand is None:
+                continue
+            hit = self._regular(cand, m.folder)
+            if hit is None and self.index:
+                for name in self.index:
+                    hit = self._regular(os.path.join(cand, name), m.folder)
+                    if hit is not None:
+                        break
+            if hit is not None:
+                return hit
+        return None
+
+    def _regular(self, cand, folder):
+        try:
+            real = os.path.realpath(cand)
+            st = os.stat(real)
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if not within(real, folder) and not any(within(real, s) for s in self.safe):
+            return None
+        return real, st
+
+    def _last_modified(self, mtime):
+        s = self._dates.get(mtime)
+        if s is None:
+            if len(self._dates) > 1024:
+                self._dates.clear()
+            s = self._dates[mtime] = http_date(mtime)
+        return s
+
+    def _max_age(self, environ, path, ctype):
+        base = ctype.split(";", 1)[0]
+        if base in self.expires_type:
+            return self.expires_type[base]
+        for pat, secs in self.expires:
+            if pat.search(path):
+                return secs
+        uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+        for pat, secs in self.expires_uri:
+            if pat.search(uri):
+                return secs
+        return None
+
+    @staticmethod
+    def _encoded(headers):
+        return any(h[0] == "Content-Encoding" for h in headers)
+
+    def respond(self, environ, start_response, path, st):
+        ctype = content_type(path)
+        mtime = int(st.st_mtime)
+        headers = [("Content-Type", ctype), ("Last-Modified", self._last_modified(mtime)),
+                   ("Accept-Ranges", "bytes")]
+        age = self._max_age(environ, path, ctype)
+        if age is not None:
+            headers.append(("Cache-Control", "max-age=%d" % age))
+            headers.append(("Expires", http_date(time.time() + age)))
+        send_path, size = path, st.st_size
+        if self.gzip:
+            headers.append(("Vary", "Accept-Encoding"))
+            if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+                gz = self._regular(path + ".gz", os.path.dirname(path))
+                if gz is not None and gz[1].st_mtime >= st.st_mtime:
+                    send_path, size = gz[0], gz[1].st_size
+                    headers.append(("Content-Encoding", "gzip"))
+        since = environ.get("HTTP_IF_MODIFIED_SINCE")
+        if since and "HTTP_RANGE" not in environ:
+            t = parse_http_date(since)
+            if t is not None and mtime <= t:
+                start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
+                return []
+        start, length, status = 0, size, "200 OK"
+        rng = environ.get("HTTP_RANGE")
+        span = None if rng is None or self._encoded(headers) else byte_range(rng, size)
+        if span == "unsatisfiable":
+            start_response("416 Range Not Satisfiable",
+                           [("Content-Range", "bytes */%d" % size), ("Content-Length", "0")])
+            return []
+        if span is not None:
+            start, end = span
+            length = end - start + 1
+            status = "206 Partial Content"
+            headers.append(("Content-Range", "bytes %d-%d/%d" % (start, end, size)))
+        headers.append(("Content-Length", str(length)))
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            start_response(status, headers)
+            return []
+        try:
+            f = open(send_path, "rb")
+        except OSError:
+            return self.app(environ, start_response)
+        if start:
+            f.seek(start)
+        start_response(status, headers)
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+            return wrapper(f, 65536)
+        return _Chunks(f, length)
+
+
+class _Chunks(object):
+    """A file's bytes in blocks, at most `left` of them (no wsgi.file_wrapper)."""
+
+    def __init__(self, f, left):
+        self.f, self.left = f, left
+
+    def __iter__(self):
+        while self.left > 0:
+            data = self.f.read(min(65536, self.left))
+            if not data:
+                break
+            self.left -= len(data)
+            yield data
+
+    def close(self):
+        self.f.close()
+
+
+def from_env(app, env):
+    """Wrap `app` as `EBB_STATIC_*` variables ask (set by the master from the static-*
+    options; each a list separated by newlines); `app` itself when none is set."""
+    def lines(key):
+        return [l for l in env.get(key, "").split("\n") if l.strip()]
+    maps = [parse_map(s) for s in lines("EBB_STATIC_MAP")]
+    maps2 = [parse_map(s) for s in lines("EBB_STATIC_MAP2")]
+    check = lines("EBB_STATIC_CHECK")
+    if not (maps or maps2 or check):
+        return app
+    expires_type = []
+    for spec in lines("EBB_STATIC_EXPIRES_TYPE"):
+        t, sep, secs = spec.rpartition("=")
+        if not sep or not secs.strip().isdigit():
+            raise ValueError("static-expires-type %r: write it as content/type=seconds" % spec)
+        expires_type.append((t.strip(), int(secs)))
+    return StaticFiles(
+        app, maps=maps, maps2=maps2, check=check,
+        index=lines("EBB_STATIC_INDEX"), safe=lines("EBB_STATIC_SAFE"),
+        gzip=env.get("EBB_STATIC_GZIP", "") == "1",
+        expires_type=expires_type,
+        expires=[parse_expires(s) for s in lines("EBB_STATIC_EXPIRES")],
+        expires_uri=[parse_expires(s) for s in lines("EBB_STATIC_EXPIRES_URI")])
