@@ -4,6 +4,7 @@ pub mod config;
 pub mod embedded;
 pub mod example_app;
 pub mod live;
+pub mod logs;
 pub mod master;
 pub mod notify;
 pub mod policy;

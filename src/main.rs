@@ -2,24 +2,15 @@
 use std::process::ExitCode;
 
 use ebb::cli::{self, Invocation};
-use ebb::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+use ebb::config::Config;
 
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log_level.clone()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        );
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+/// The master's log: one writer for its own events and its workers' output
+/// (`ebb::logs`), on stderr or the configured files.
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let logger = ebb::logs::Logger::new(config.log_format, config.logto.as_deref(), &config.logs)?;
+    ebb::logs::install(logger);
+    ebb::logs::layer::init(&config.log_level);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -91,21 +82,38 @@ fn main() -> ExitCode {
             let title = ebb::live::title::master(&loaded.config.ops);
             let _ = ebb::live::title::become_titled(&title);
             ebb::live::title::set_comm(&title);
-            if let Some(path) = &loaded.config.logto
-                && let Err(e) = ebb::master::redirect_output(path)
-            {
+            if let Some(file) = &loaded.config.logs.daemonize {
+                // Detaching makes no sense where a service manager waits for the process.
+                if std::env::var_os("INVOCATION_ID").is_some()
+                    || std::env::var_os("NOTIFY_SOCKET").is_some()
+                {
+                    eprintln!(
+                        "ebb: daemonize = {} makes no sense under systemd, which expects the \
+                         service in the foreground: remove daemonize and log with logto (or \
+                         to the journal)",
+                        file.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                if let Err(e) = ebb::spawn::daemonize() {
+                    eprintln!("ebb: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+            if let Err(e) = init_logging(&loaded.config) {
                 eprintln!("ebb: {e:#}");
                 return ExitCode::from(2);
             }
-            init_logging(&loaded.config);
             let result = ebb::master::Master::new(loader, loaded).and_then(|m| m.run());
-            match result {
+            let code = match result {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => {
                     tracing::error!("{e:#}");
                     ExitCode::from(1)
                 }
-            }
+            };
+            ebb::logs::flush();
+            code
         }
     }
 }
@@ -319,8 +327,59 @@ fn summary(c: &Config) -> String {
     if !operate.is_empty() {
         lines.push(format!("operate: {}", operate.join("; ")));
     }
+    lines.push(format!("log: {}", log_summary(c)));
     if let Some(src) = &c.source {
         lines.push(format!("read from: {}", src.display()));
     }
     lines.join("\n")
+}
+
+/// The log line of `--check-config`: style, where it goes, the access lines and their filters.
+fn log_summary(c: &Config) -> String {
+    use ebb::logs::AccessTo;
+    let l = &c.logs;
+    let mut s = format!(
+        "{} to {}",
+        match c.log_format {
+            ebb::config::LogFormat::Text => "text",
+            ebb::config::LogFormat::Json => "json",
+        },
+        c.logto
+            .as_ref()
+            .map_or("stderr".to_string(), |p| p.display().to_string())
+    );
+    if let Some(d) = &l.daemonize {
+        s += &format!(" (detached: daemonize {})", d.display());
+    }
+    if let Some(n) = l.max_size {
+        s += &format!(", rotated at {n} bytes");
+    }
+    let mut filters = Vec::new();
+    if l.log_4xx {
+        filters.push("4xx".to_string());
+    }
+    if l.log_5xx {
+        filters.push("5xx".to_string());
+    }
+    if let Some(ms) = l.slow_ms {
+        filters.push(format!("slower than {ms} ms"));
+    }
+    let which = if l.requests {
+        "every request".to_string()
+    } else if filters.is_empty() {
+        "none (disable-logging)".to_string()
+    } else {
+        format!("only {}", filters.join(", "))
+    };
+    let format = match &l.access_format {
+        ebb::logs::access::AccessFormat::Default => "ebb's line".to_string(),
+        ebb::logs::access::AccessFormat::Gunicorn(f, _) => format!("gunicorn format {f:?}"),
+        ebb::logs::access::AccessFormat::Uwsgi(f, _) => format!("uWSGI format {f:?}"),
+    };
+    let to = match &l.access_to {
+        AccessTo::Main => "with the rest".to_string(),
+        AccessTo::Stdout => "to stdout".to_string(),
+        AccessTo::File(p) => format!("to {}", p.display()),
+    };
+    s + &format!("; access lines: {which}, {format}, {to}")
 }

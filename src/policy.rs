@@ -329,12 +329,14 @@ fn begin_drain(w: &mut Worker, now: Instant, out: &mut Vec<Action>) {
             w.requests.map_or("?".into(), |n| n.to_string()),
             w.inflight,
             w.jobs,
-            job_list(&w.job_names, now)
+            job_list(&w.job_names, w.jobs, now)
         ),
     );
 }
 
-fn job_list(names: &[(String, Instant)], now: Instant) -> String {
+/// ` [a (1.2s), b (0.3s)]`; workers name at most 20 jobs, so a shorter list than `jobs`
+/// says so: ` [a (1.2s), …; 20 of 61 jobs named]`.
+fn job_list(names: &[(String, Instant)], jobs: u64, now: Instant) -> String {
     if names.is_empty() {
         return String::new();
     }
@@ -342,7 +344,15 @@ fn job_list(names: &[(String, Instant)], now: Instant) -> String {
         .iter()
         .map(|(n, t)| format!("{n} ({})", secs(now.saturating_duration_since(*t))))
         .collect();
-    format!(" [{}]", list.join(", "))
+    if (names.len() as u64) < jobs {
+        format!(
+            " [{}; {} of {jobs} jobs named]",
+            list.join(", "),
+            names.len()
+        )
+    } else {
+        format!(" [{}]", list.join(", "))
+    }
 }
 
 fn log(

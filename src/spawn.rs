@@ -30,10 +30,20 @@ pub struct Prepared {
     env: Vec<Vec<u8>>,
     listen_pid_index: Option<usize>,
     listen_fds: Vec<RawFd>,
+    output: Option<Output>,
     chdir: Option<CString>,
     ids: Option<(libc::uid_t, libc::gid_t)>,
     death_signal: libc::c_int,
     master_pid: libc::pid_t,
+}
+
+/// Where a worker's output goes: the write ends of the master's log pipes, to become its
+/// fd 1, fd 2 and the record fd (`EBB_LOG_FD`, right after the listening sockets).
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub records: RawFd,
 }
 
 /// What to start.
@@ -44,6 +54,8 @@ pub struct Command<'a> {
     pub env: &'a [(String, String)],
     /// Listening sockets, to become fds 3, 4, … in the child.
     pub listen_fds: &'a [RawFd],
+    /// The log pipes; `None` leaves fds 1 and 2 as the master's.
+    pub output: Option<Output>,
     /// Set `LISTEN_PID` to the child's pid (when `listen_fds` is not empty).
     pub chdir: Option<&'a Path>,
     /// User and group to switch to (when the master runs as root).
@@ -121,6 +133,7 @@ impl Prepared {
             env,
             listen_pid_index,
             listen_fds: cmd.listen_fds.to_vec(),
+            output: cmd.output,
             chdir,
             ids: cmd.ids,
             death_signal: cmd.death_signal,
@@ -144,10 +157,11 @@ impl Prepared {
             Some(i) => unsafe { self.env[i].as_mut_ptr().add(LISTEN_PID_KEY.len()) },
             None => std::ptr::null_mut(),
         };
-        // Where each listening socket goes first: above every fd the child will use, so
-        // that the final dup2 never has old == new (which would keep FD_CLOEXEC set).
+        // Where each listening socket (and log pipe) goes first: above every fd the child
+        // will use, so that the final dup2 never has old == new (which would keep
+        // FD_CLOEXEC set).
         let n = self.listen_fds.len() as RawFd;
-        let high_base: RawFd = 3 + n;
+        let high_base: RawFd = 4 + n;
 
         let (err_r, err_w) = cloexec_pipe().context("creating the exec status pipe")?;
         let err_w_fd = err_w.as_raw_fd();
@@ -167,6 +181,7 @@ impl Prepared {
                     envp: envp.as_ptr(),
                     pid_slot,
                     listen_fds: &self.listen_fds,
+                    output: self.output,
                     high_base,
                     chdir: self.chdir.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                     ids: self.ids,
@@ -215,8 +230,31 @@ impl Prepared {
     }
 }
 
-/// Take ownership of an fd inherited from our own parent (systemd socket activation).
-/// The caller checked that `fd` is an open socket that nothing else in ebb owns.
+/// `daemonize`: fork into the background and start a new session; the parent exits 0 at
+/// once. Call only while the process has one thread (before logging starts): the child
+/// goes on running Rust code after the fork. stdin becomes /dev/null; stdout and stderr
+/// are pointed at the log file by the log writer afterwards.
+pub fn daemonize() -> Result<()> {
+    let devnull = std::fs::File::open("/dev/null").context("opening /dev/null")?;
+    // SAFETY: the process is single-threaded here (the caller's contract), so the child is
+    // a complete copy and may run any code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).context("fork failed (daemonize)");
+    }
+    if pid > 0 {
+        // SAFETY: _exit ends the parent without running destructors or atexit handlers
+        // that belong to the child now.
+        unsafe { libc::_exit(0) };
+    }
+    nix::unistd::setsid().context("setsid (daemonize)")?;
+    nix::unistd::dup2_stdin(&devnull).context("stdin to /dev/null (daemonize)")?;
+    Ok(())
+}
+
+/// Take ownership of an fd inherited from our own parent (systemd socket activation, or a
+/// worker's `EBB_LOG_FD`). The caller checked that `fd` is open and that nothing else in
+/// the process owns it.
 pub fn adopt_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: per the contract above, the fd is open and has no other owner.
     unsafe { OwnedFd::from_raw_fd(fd) }
@@ -224,7 +262,8 @@ pub fn adopt_fd(fd: RawFd) -> OwnedFd {
 
 /// Borrow an inherited fd for the time of a check (`fstat`) before adopting it.
 pub fn borrow_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: used only on fds 3.. passed by systemd, which stay open until adopted.
+    // SAFETY: used only on fds 3.. passed by systemd or the master (EBB_LOG_FD), which stay
+    // open until adopted.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
@@ -250,6 +289,7 @@ struct ChildArgs<'a> {
     envp: *const *const libc::c_char,
     pid_slot: *mut u8,
     listen_fds: &'a [RawFd],
+    output: Option<Output>,
     high_base: RawFd,
     chdir: *const libc::c_char,
     ids: Option<(libc::uid_t, libc::gid_t)>,
@@ -281,12 +321,14 @@ unsafe fn fail(err_fd: RawFd, stage: u32) -> ! {
 unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
     // SAFETY: every call below is async-signal-safe and uses memory prepared pre-fork.
     unsafe {
-        // Signals: an empty mask and default dispositions for what the master changed
-        // (Rust ignores SIGPIPE; handlers are reset by exec anyway).
+        // Signals: an empty mask (handlers are reset by exec anyway). SIGPIPE stays
+        // ignored, as systemd starts services (IgnoreSIGPIPE=yes): a worker's stdout and
+        // stderr are pipes to the master, and if the master dies a write must fail with
+        // EPIPE, not kill a worker that is still draining its jobs.
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
 
         // Its own process group, so a forced kill reaches everything it started.
         libc::setpgid(0, 0);
@@ -329,14 +371,33 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
                 fail(a.err_fd, STAGE_FDS);
             }
         }
-        for (i, &fd) in tmp.iter().take(a.listen_fds.len()).enumerate() {
+        // The log pipes likewise: fd 1, fd 2, and the record fd after the sockets.
+        let n = a.listen_fds.len();
+        let mut out_tmp: [RawFd; 3] = [-1; 3];
+        let mut out_dst: [RawFd; 3] = [1, 2, 3 + n as RawFd];
+        if let Some(o) = a.output {
+            for (i, fd) in [o.stdout, o.stderr, o.records].into_iter().enumerate() {
+                out_tmp[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, a.high_base);
+                if out_tmp[i] < 0 {
+                    fail(a.err_fd, STAGE_FDS);
+                }
+            }
+        } else {
+            out_dst = [-1; 3];
+        }
+        for (i, &fd) in tmp.iter().take(n).enumerate() {
             if libc::dup2(fd, 3 + i as RawFd) < 0 {
                 fail(a.err_fd, STAGE_FDS);
             }
         }
-        // Every other fd above the sockets goes, whatever its flags (the error pipe is
-        // close-on-exec and must stay open until exec).
-        let first_free = 3 + a.listen_fds.len() as libc::c_uint;
+        for (fd, dst) in out_tmp.into_iter().zip(out_dst) {
+            if dst >= 0 && libc::dup2(fd, dst) < 0 {
+                fail(a.err_fd, STAGE_FDS);
+            }
+        }
+        // Every other fd above the sockets (and the record fd) goes, whatever its flags
+        // (the error pipe is close-on-exec and must stay open until exec).
+        let first_free = (3 + n + usize::from(a.output.is_some())) as libc::c_uint;
         close_all_from(first_free, a.err_fd);
 
         libc::execve(a.path, a.argv, a.envp);
@@ -431,6 +492,7 @@ mod tests {
             argv: &argv,
             env: &[],
             listen_fds: &[],
+            output: None,
             chdir: None,
             ids: None,
             death_signal: libc::SIGTERM,
@@ -467,6 +529,7 @@ mod tests {
             argv: &argv,
             env: &env,
             listen_fds: &[listener.as_raw_fd()],
+            output: None,
             chdir: Some(dir.path()),
             ids: None,
             death_signal: libc::SIGTERM,

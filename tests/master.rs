@@ -400,6 +400,15 @@ fn check_fds(ebb: &Ebb, who: &str, fds: &[(i32, String)], n_listeners: i32) {
             }
             continue;
         }
+        // Right after the sockets: EBB_LOG_FD, the record pipe the master reads.
+        if *n == 3 + n_listeners {
+            if !target.starts_with("pipe:") {
+                ebb.fail(&format!(
+                    "{who}: fd {n} ({target}) should be the EBB_LOG_FD pipe"
+                ));
+            }
+            continue;
+        }
         // Anything else must be the worker's own: not an object the master holds open
         // (same socket/pipe inode, or the same file), unless it is a copy of its own stdio.
         if master_targets.contains(target) && !own_stdio.contains(target) {
@@ -429,8 +438,9 @@ fn check_worker_fds(ebb: &Ebb, t: &Target, n_listeners: i32) {
     }
 }
 
-/// (7) No master descriptor leaks into a worker: only stdio, the listening sockets at 3..,
-/// and what the worker opened itself (checked by inode against the master's open fds).
+/// (7) No master descriptor leaks into a worker: only stdio (pipes to the master), the
+/// listening sockets at 3.., the record pipe after them (EBB_LOG_FD), and what the worker
+/// opened itself (checked by inode against the master's open fds).
 #[test]
 fn no_master_fd_leaks_into_workers() {
     let dir = std::sync::Arc::new(tempdir());
@@ -518,6 +528,7 @@ fn bad_config_reports_every_error_with_its_line() {
         "worker: the bundled example app",
         "recycle: on reload only",
         "drain: SIGTERM signal, 5s timeout",
+        "log: text to stderr; access lines: every request, ebb's line, with the rest",
     ] {
         assert!(out.contains(line), "--check-config says {line:?}: {out}");
     }

@@ -1011,13 +1011,13 @@ fn sixteen_keepalive_clients_on_two_single_thread_workers() {
 // ---------------------------------------------------------------------------------------------
 // (8) Import error at start
 
-/// The record's own time (`"timestamp":"...T23:42:43.398072Z"`) as seconds of the day: the
+/// The record's own time (`"ts":"...T23:42:43.398Z"`) as seconds of the day: the
 /// master's clock, not when the harness happened to read the line.
 fn log_time(l: &Line) -> f64 {
     let ts = l
         .json
         .as_ref()
-        .and_then(|j| j.get("timestamp"))
+        .and_then(|j| j.get("ts").or_else(|| j.get("timestamp")))
         .and_then(|v| v.as_str())
         .unwrap_or_else(|| panic!("no timestamp in {}", l.raw));
     let hms = ts.split('T').nth(1).unwrap().trim_end_matches('Z');
@@ -1294,8 +1294,9 @@ fn harakiri_reports_the_stack_and_replaces_the_worker() {
     let stack: Vec<&str> = lines[from..]
         .iter()
         .take(40)
-        .map(|l| l.raw.as_str())
-        .take_while(|l| !l.starts_with('{'))
+        // The worker's stderr, one JSON line per line of the report (master lines between).
+        .filter(|l| l.str_field("stream") == Some("stderr"))
+        .map(|l| l.message())
         .collect();
     eprintln!("after {seen_after:?}:\n{}", stack.join("\n"));
     assert!(

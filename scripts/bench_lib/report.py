@@ -243,6 +243,26 @@ def write(path, data):
                              r["errors"]])
         L.append(table(["", "req/s", "p50 ms", "p99 ms", "errors"], rows))
         L.append("")
+    if "7" in sc:
+        worker = next((r.get("worker") for r in sc["7"]["runs"]), "example")
+        L.append("## 7. Access log cost")
+        L.append("")
+        L.append("Hello world (`GET /`, wrk) with one access line per request written to a file: "
+                 "ebb (%s) with `--access-logfile FILE` against uWSGI's default request logging "
+                 "with `--logto FILE` (its own `app.py`), same processes and threads; and ebb with "
+                 "`--disable-logging`. `log lines` counts what reached the file during the "
+                 "measurement." % ("the Python worker, `--wsgi-file`" if worker == "wsgi"
+                                   else "the bundled example app"))
+        L.append("")
+        rows = []
+        for r in sc["7"]["summary"]:
+            if "ratio" in r:
+                rows.append([r["case"], fmt(r["ratio"], 3), "", "", "", ""])
+            else:
+                rows.append([r["case"], fmt(r["rps"]), fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3),
+                             r["log_lines"], r["errors"]])
+        L.append(table(["", "req/s", "p50 ms", "p99 ms", "log lines", "errors"], rows))
+        L.append("")
     L.append("## How it is measured, and what to keep in mind")
     L.append("")
     L.extend("- " + n for n in NOTES)

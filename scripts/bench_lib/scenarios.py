@@ -606,4 +606,141 @@ class Overhead(Scenario):
         return [m for m in self.MODES if m not in got]
 
 
-ALL = {c.key: c for c in (Hello, Recycle, LongJobs, Hup, Footprint, Overhead)}
+# --- 7 -----------------------------------------------------------------------------------
+
+class AccessLog(Scenario):
+    """Hello-world throughput with one access line per request written to a file: ebb (the
+    example app, or the Python worker with --log-worker wsgi) against uWSGI with its default
+    request logging (--logto FILE), same processes and threads; and ebb with the log off."""
+    key = "7"
+    title = "Access log cost (hello world, access lines to a file)"
+
+    def cases(self):
+        out = []
+        names = [s.name for s in self.servers]
+        if "ebb" in names:
+            out += [("ebb", "log on"), ("ebb", "log off")]
+        if "uwsgi" in names:
+            out.append(("uwsgi", "log on"))
+        return out
+
+    def argv(self, server, mode, port, logfile):
+        a = self.args
+        addr = "127.0.0.1:%d" % port
+        if server == "uwsgi":
+            v = [os.path.join(self.ctx.venv, "bin", "uwsgi"), self.ctx.uwsgi_http_opt, addr,
+                 "--processes", str(a.processes), "--threads", str(a.threads),
+                 "--wsgi-file", self.ctx.app, "--master", "--need-app", "--logto", logfile]
+            if self.ctx.uwsgi_http_opt == "--http-socket":
+                v.append("--http-keepalive")
+            return v
+        v = [self.ctx.ebb, "--http-socket", addr, "-p", str(a.processes)]
+        if a.log_worker == "wsgi":
+            v += ["--threads", str(a.threads), "--wsgi-file", self.ctx.app,
+                  "--virtualenv", self.ctx.venv]
+        else:
+            v += ["--example-app"]
+        if mode == "log on":
+            v += ["--access-logfile", logfile]
+        else:
+            v += ["--disable-logging"]
+        return v
+
+    def start(self, server, mode, rep):
+        port = procs.free_port()
+        stem = os.path.join(self.workdir, "s7-r%d-%s-%s" % (rep + 1, server, mode.replace(" ", "-")))
+        logfile = stem + ".access.log"
+        argv = self.argv(server, mode, port, logfile)
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        # The example app's event loops: as many as the Python worker's threads.
+        env["EBB_EXAMPLE_THREADS"] = str(self.args.threads)
+        with open(stem + ".log", "w") as log:
+            p = procs.start(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            cwd=self.workdir, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if p.poll() is not None:
+                raise RuntimeError("%s exited with %s; see %s.log" % (argv[0], p.returncode, stem))
+            if procs.http_get(port) == 200:
+                return p, port, logfile
+            time.sleep(0.05)
+        procs.kill_tree(p)
+        raise RuntimeError("%s did not answer in 60 s; see %s.log" % (argv[0], stem))
+
+    @staticmethod
+    def count_lines(path):
+        try:
+            with open(path, "rb") as f:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            return 0
+
+    def stop(self, server, p):
+        try:
+            if server == "uwsgi":
+                os.kill(p.pid, signal.SIGINT)
+            else:
+                os.kill(p.pid, signal.SIGTERM)
+            p.wait(timeout=15)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        procs.kill_tree(p)
+
+    def run(self):
+        cases = self.cases()
+        for rep in range(self.plan.repeat):
+            for server, mode in rotate(cases, rep):
+                try:
+                    p, port, logfile = self.start(server, mode, rep)
+                except Exception as e:
+                    self.fail(server, mode, e)
+                    continue
+                try:
+                    time.sleep(0.5)
+                    self.warmup(port)
+                    before = self.count_lines(logfile)
+                    r = wrk_run(port, self.plan.overhead_s, self.args)
+                    self.stop(server, p)
+                    lines = self.count_lines(logfile) - before
+                    r.update(server=server, mode=mode, rep=rep + 1, worker=self.args.log_worker,
+                             log_lines=lines)
+                    self.runs.append(r)
+                    say("  s7 r%d %-6s %-8s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  "
+                        "errors %d  log lines %d (%.2f per request)" % (
+                            rep + 1, server, mode, r["rps"], r["p50_ms"] or -1,
+                            r["p99_ms"] or -1, r["errors"], lines,
+                            lines / max(1, r.get("requests") or 1)))
+                except Exception as e:
+                    self.fail(server, mode, e)
+                finally:
+                    self.stop(server, p)
+
+    def summary(self):
+        out = []
+        for server, mode in self.cases():
+            rs = [r for r in self.runs if r["server"] == server and r["mode"] == mode]
+            if rs:
+                out.append({"case": "%s, %s" % (server, mode), "rps": spread(r["rps"] for r in rs),
+                            "p50_ms": spread(r["p50_ms"] for r in rs),
+                            "p99_ms": spread(r["p99_ms"] for r in rs),
+                            "log_lines": sum(r["log_lines"] for r in rs),
+                            "errors": sum(r["errors"] for r in rs)})
+        for (a, b, label) in [(("ebb", "log on"), ("uwsgi", "log on"), "ebb on / uWSGI on"),
+                              (("ebb", "log on"), ("ebb", "log off"), "ebb on / ebb off")]:
+            ratios = []
+            for rep in range(1, self.plan.repeat + 1):
+                x = [r["rps"] for r in self.runs if r["rep"] == rep and (r["server"], r["mode"]) == a]
+                y = [r["rps"] for r in self.runs if r["rep"] == rep and (r["server"], r["mode"]) == b]
+                if x and y and y[0]:
+                    ratios.append(x[0] / y[0])
+            if ratios:
+                out.append({"case": "ratio " + label, "ratio": spread(ratios)})
+        return out
+
+    def missing(self):
+        got = {(r["server"], r["mode"]) for r in self.runs}
+        return ["%s %s" % c for c in self.cases() if c not in got]
+
+
+ALL = {c.key: c for c in (Hello, Recycle, LongJobs, Hup, Footprint, Overhead, AccessLog)}

@@ -149,8 +149,9 @@ class Ebb(Server):
                 rec = json.loads(line)
             except ValueError:
                 continue
-            f = rec.get("fields", {})
-            ts = rec.get("timestamp")
+            # One flat object per line: ts, level, source, worker, pid, …, msg, event.
+            f = rec.get("fields", rec)
+            ts = rec.get("ts") or rec.get("timestamp")
             try:
                 t = datetime.datetime.strptime(ts.replace("Z", "+0000"),
                                                "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
@@ -233,7 +234,8 @@ def grep_loss(text, ids, patterns):
         if any(re.search(p, line) for p in patterns):
             if line.startswith("{"):
                 try:       # ebb's JSON log: the message is what a person reads
-                    line = json.loads(line)["fields"]["message"]
+                    rec = json.loads(line)
+                    line = rec["msg"] if "msg" in rec else rec["fields"]["message"]
                 except (ValueError, KeyError, TypeError):
                     pass
             kills.append(line.strip()[:300])

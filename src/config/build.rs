@@ -281,7 +281,20 @@ pub(super) fn build(
                 // `-`: stderr, as gunicorn's --log-file - (the default anyway).
                 Id::Logto if matches!(raw, Raw::Str(v) if v.trim() == "-") => c.logto = None,
                 Id::Logto => c.logto = Some(values::parse_path(raw, base, home)?),
-                Id::LogFormat => c.log_format = values::parse_log_format(raw)?,
+                Id::LogFormat
+                | Id::Logformat
+                | Id::AccessLogformat
+                | Id::AccessLogfile
+                | Id::DisableLogging
+                | Id::Log4xx
+                | Id::Log5xx
+                | Id::LogSlow
+                | Id::LogXForwardedFor
+                | Id::MemoryReport
+                | Id::ReqLogger
+                | Id::Logger
+                | Id::LogMaxsize
+                | Id::Daemonize => crate::logs::settings::apply(s.id, raw, base, home, &mut c)?,
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
                 Id::Strict => strict = values::parse_bool(raw)?,
                 Id::Verbose | Id::Quiet | Id::Config | Id::Ini | Id::CheckConfig | Id::NoApp => {}

@@ -36,7 +36,7 @@ mod source;
 mod tests;
 mod toml_file;
 pub mod uwsgi;
-mod values;
+pub(crate) mod values;
 mod worker_env;
 
 use std::collections::BTreeMap;

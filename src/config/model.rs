@@ -129,6 +129,8 @@ pub struct Config {
     /// Log file for the master and workers' stdout/stderr (`--logto`).
     pub logto: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// Access lines, filters, log files and rotation (`crate::logs`).
+    pub logs: crate::logs::Settings,
     /// Default log filter (`info`; `-v` gives `debug`, `-q` gives `warn`); `RUST_LOG` wins.
     pub log_level: String,
     /// User and group the workers run as, when ebb starts as root (`--uid`, `--gid`):
@@ -216,6 +218,7 @@ impl Default for Config {
             pidfile: None,
             logto: None,
             log_format: LogFormat::Text,
+            logs: crate::logs::Settings::default(),
             log_level: "info".to_string(),
             uid: None,
             gid: None,

@@ -65,6 +65,20 @@ pub enum Id {
     LostWorkLog,
     Logto,
     LogFormat,
+    // Log options (issue 10; read by crate::logs::settings).
+    Logformat,
+    AccessLogformat,
+    AccessLogfile,
+    DisableLogging,
+    Log4xx,
+    Log5xx,
+    LogSlow,
+    LogXForwardedFor,
+    MemoryReport,
+    ReqLogger,
+    Logger,
+    LogMaxsize,
+    Daemonize,
     LogLevel,
     Verbose,
     Quiet,
@@ -629,16 +643,89 @@ pub static OPTIONS: &[OptionSpec] = &[
         .example("\"/var/log/myapp/lost-work.jsonl\""),
     // Logging.
     OptionSpec::new(Logto, "logto", Ty::Path, H_LOG)
-        .hidden(&["logto2", "log-file", "error-logfile", "daemonize", "daemonize2"])
+        .hidden(&["logto2", "log-file", "error-logfile"])
         .value("FILE")
         .help("Write the master's log and the workers' output to FILE instead of stderr.")
         .example("\"/var/log/myapp/ebb.log\""),
-    OptionSpec::new(LogFormat, "log-format", Ty::Choice(&["text", "json"]), H_LOG)
-        .scope(Scope::CLI_TOML)
+    // ---- Log options (issue 10): access lines, filters, files. Read by
+    // crate::logs::settings::apply; docs/logs.md shows each format.
+    OptionSpec::new(LogFormat, "log-format", Ty::Text, H_LOG)
         .value("FORMAT")
         .default("text")
-        .help("Log line format: text or json.")
+        .help(
+            "Log style: text, or json (one JSON object per line, worker output included). Any \
+             other value is uWSGI's request-line format, e.g. \"%(addr) %(method) %(uri) \
+             %(status)\", so a uWSGI ini's log-format keeps its meaning.",
+        )
         .example("\"text\""),
+    OptionSpec::new(Logformat, "logformat", Ty::Text, H_LOG)
+        .value("FORMAT")
+        .help(
+            "uWSGI's request-line format: %(addr) %(user) %(method) %(uri) %(proto) %(status) \
+             %(size) %(rsize) %(hsize) %(msecs) %(micros) %(secs) %(time) %(ctime) %(epoch) \
+             %(ltime) %(host) %(referer) %(uagent) %(pid) %(wid) %(req) %(rss) %(vsz) %(rssM) \
+             %(vszM) %(var.NAME).",
+        )
+        .example("\"%(addr) %(method) %(uri) %(status) %(msecs)ms\""),
+    OptionSpec::new(AccessLogformat, "access-logformat", Ty::Text, H_LOG)
+        .hidden(&["access-log-format"])
+        .value("FORMAT")
+        .help(
+            "gunicorn's access line format: %(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s \
+             %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s \
+             %({header}i)s %({header}o)s %({variable}e)s.",
+        )
+        .example("'%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"'"),
+    OptionSpec::new(AccessLogfile, "access-logfile", Ty::Path, H_LOG)
+        .hidden(&["accesslog"])
+        .value("FILE")
+        .help("Write access lines to FILE (- for stdout) instead of with the rest of the log.")
+        .example("\"/var/log/myapp/access.log\""),
+    OptionSpec::new(DisableLogging, "disable-logging", Ty::Flag, H_LOG)
+        .short('L')
+        .help("No access line per request (the app's own output is still logged).")
+        .example("false"),
+    OptionSpec::new(Log4xx, "log-4xx", Ty::Flag, H_LOG)
+        .help("With disable-logging, still log requests answered 400-499.")
+        .example("false"),
+    OptionSpec::new(Log5xx, "log-5xx", Ty::Flag, H_LOG)
+        .help("With disable-logging, still log requests answered 500-599.")
+        .example("false"),
+    OptionSpec::new(LogSlow, "log-slow", Ty::Int { min: 0, max: u64::MAX }, H_LOG)
+        .value("MS")
+        .help("With disable-logging, still log requests that took MS milliseconds or more.")
+        .example("1000"),
+    OptionSpec::new(LogXForwardedFor, "log-x-forwarded-for", Ty::Flag, H_LOG)
+        .help("The client address in access lines is the first X-Forwarded-For hop.")
+        .example("false"),
+    OptionSpec::new(MemoryReport, "memory-report", Ty::Flag, H_LOG)
+        .help("Access records carry the worker's RSS and VSZ (shown on the default line).")
+        .example("false"),
+    OptionSpec::new(ReqLogger, "req-logger", Ty::Text, H_LOG)
+        .hidden(&["logger-req"])
+        .value("file:PATH")
+        .help("uWSGI's request logger: access lines to file:PATH, or stdio (with the rest).")
+        .example("\"file:/var/log/myapp/access.log\""),
+    OptionSpec::new(Logger, "logger", Ty::Text, H_LOG)
+        .value("file:PATH")
+        .help("uWSGI's logger: file:PATH (as logto) or stdio (stderr).")
+        .example("\"file:/var/log/myapp/ebb.log\""),
+    OptionSpec::new(LogMaxsize, "log-maxsize", Ty::Int { min: 0, max: u64::MAX }, H_LOG)
+        .value("BYTES")
+        .help(
+            "Rotate a log file once it holds BYTES: it is renamed FILE.<unix time> and a new \
+             one started (0: never). SIGUSR1 reopens log files after an outside rotation.",
+        )
+        .example("104857600"),
+    OptionSpec::new(Daemonize, "daemonize", Ty::Path, H_LOG)
+        .hidden(&["daemonize2"])
+        .value("FILE")
+        .help(
+            "Detach from the terminal (into the background, a new session) and log to FILE. \
+             Under systemd or a container, leave this out: they expect the foreground.",
+        )
+        .example("\"/var/log/myapp/ebb.log\""),
+    // ---- End of the log options.
     OptionSpec::new(
         LogLevel,
         "log-level",
@@ -936,11 +1023,13 @@ mod tests {
             ("HTTP_SOCKET", Front::Env, Some(HttpSocket)),
             ("home", Front::Ini, Some(Virtualenv)),
             ("log-format", Front::Toml, Some(LogFormat)),
+            ("logformat", Front::Ini, Some(Logformat)),
+            ("req_logger", Front::Ini, Some(ReqLogger)),
             // ebb-only, but ini files and UWSGI_WATCHDOG may set it too.
             ("watchdog", Front::Ini, Some(Watchdog)),
             ("WATCHDOG", Front::Env, Some(Watchdog)),
-            // uWSGI's log-format is the request log format, not ours.
-            ("log-format", Front::Ini, None),
+            // uWSGI's log-format: a request format or ebb's style, by its value.
+            ("log-format", Front::Ini, Some(LogFormat)),
             ("config", Front::Toml, None),
             ("proceses", Front::Toml, None),
         ];

@@ -14,12 +14,30 @@ impl Master {
             .iter()
             .map(|(n, age)| format!("{n} (running {:.1}s)", age.as_secs_f64()))
             .collect();
+        // Workers name at most 20 jobs: say when the list is not all of them.
+        let shown = if !names.is_empty() && (names.len() as u64) < lost.jobs {
+            format!(" ({} of {} jobs named)", names.len(), lost.jobs)
+        } else {
+            String::new()
+        };
+        let generation = self
+            .io
+            .get(&lost.worker.id)
+            .map(|io| io.generation)
+            .or_else(|| {
+                self.gone
+                    .iter()
+                    .find(|g| g.0 == lost.worker.id)
+                    .map(|g| g.1)
+            })
+            .unwrap_or(0);
         error!(
             worker = lost.worker.slot,
             pid = lost.worker.pid.unwrap_or(0),
+            generation,
             respawn = lost.worker.respawn,
             reason = %lost.reason,
-            "LOST WORK: {} requests in flight and {} background jobs were lost{} \
+            "LOST WORK: {} requests in flight and {} background jobs were lost{}{} \
              (as last reported by the worker {:.0} ms before)",
             lost.requests_in_flight,
             lost.jobs,
@@ -28,6 +46,7 @@ impl Master {
             } else {
                 format!(": {}", names.join(", "))
             },
+            shown,
             lost.reported_ago.as_secs_f64() * 1000.0
         );
         if let Some(f) = &mut self.lost_log {
@@ -37,6 +56,7 @@ impl Master {
                     .map_or(0.0, |d| d.as_secs_f64()),
                 "worker": lost.worker.slot,
                 "pid": lost.worker.pid,
+                "generation": generation,
                 "respawn": lost.worker.respawn,
                 "reason": lost.reason,
                 "requests_in_flight": lost.requests_in_flight,

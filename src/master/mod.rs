@@ -25,7 +25,6 @@ use nix::unistd::Pid;
 use tracing::{debug, error, info, warn};
 
 use rundir::RunDir;
-pub use setup::redirect_output;
 use setup::{open_append, raise_nofile_limit, resolve_ids, unix_perms};
 use signals::{SIGNALS, Signals};
 use touch::{Touch, TouchWatch};
@@ -44,6 +43,8 @@ pub struct Master {
     rundir: RunDir,
     touch: TouchWatch,
     io: HashMap<WorkerId, WorkerIo>,
+    /// Generations of the workers forgotten last (their final lines come after).
+    gone: VecDeque<(WorkerId, u64)>,
     signals: Signals,
     ids: Option<(u32, u32)>,
     lost_log: Option<File>,
@@ -55,19 +56,20 @@ pub struct Master {
     sd: Option<crate::live::sdnotify::SdNotify>,
 }
 
-fn log_action(l: &Log) {
+fn log_action(l: &Log, generation: Option<u64>) {
     let (slot, pid, respawn) = match l.worker {
         Some(w) => (w.slot as i64, w.pid.unwrap_or(0) as i64, w.respawn as i64),
         None => (0, 0, 0),
     };
+    let generation = generation.unwrap_or(0);
     let event = l.event;
     let msg = &l.message;
     if l.worker.is_some() {
         match l.level {
-            Level::Debug => debug!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Info => info!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Warn => warn!(worker = slot, pid, respawn, event, "{msg}"),
-            Level::Error => error!(worker = slot, pid, respawn, event, "{msg}"),
+            Level::Debug => debug!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Info => info!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Warn => warn!(worker = slot, pid, generation, respawn, event, "{msg}"),
+            Level::Error => error!(worker = slot, pid, generation, respawn, event, "{msg}"),
         }
     } else {
         match l.level {
@@ -142,6 +144,7 @@ impl Master {
             rundir,
             touch,
             io: HashMap::new(),
+            gone: VecDeque::new(),
             signals,
             ids,
             lost_log,
@@ -196,7 +199,16 @@ impl Master {
     /// Carry out one action. Returns `Some(code)` when the master must exit.
     fn execute(&mut self, action: Action, queue: &mut VecDeque<Action>) -> Result<Option<i32>> {
         match action {
-            Action::Log(l) => log_action(&l),
+            Action::Log(l) => {
+                let generation = l.worker.and_then(|w| {
+                    self.io
+                        .get(&w.id)
+                        .map(|io| io.generation)
+                        .or_else(|| self.policy.worker(w.id).map(|p| p.generation))
+                        .or_else(|| self.gone.iter().find(|g| g.0 == w.id).map(|g| g.1))
+                });
+                log_action(&l, generation);
+            }
             Action::Spawn {
                 id,
                 slot,
@@ -259,13 +271,33 @@ impl Master {
             }
         };
         let ids: Vec<WorkerId> = self.io.keys().copied().collect();
-        let (sig_ready, notify_ready, live_ready, rundir_changed, touched) = {
-            let mut fds: Vec<PollFd> = Vec::with_capacity(SIGNALS.len() + ids.len() + 2);
+        // Every worker's open log pipes, after the signal pipes and notify sockets.
+        let outputs: Vec<(WorkerId, usize)> = ids
+            .iter()
+            .flat_map(|id| {
+                self.io[id]
+                    .pipes
+                    .iter()
+                    .flat_map(|p| p.poll_fds().into_iter().map(|(i, _)| (*id, i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        crate::logs::flush();
+        let (sig_ready, notify_ready, output_ready, live_ready, rundir_changed, touched) = {
+            let mut fds: Vec<PollFd> =
+                Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
             for (_, r) in &self.signals.pipes {
                 fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
             }
             for id in &ids {
                 fds.push(PollFd::new(self.io[id].notify.as_fd(), PollFlags::POLLIN));
+            }
+            for id in &ids {
+                if let Some(p) = &self.io[id].pipes {
+                    for (_, fd) in p.poll_fds() {
+                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    }
+                }
             }
             let live_from = fds.len();
             for (fd, flags) in self.live.poll_fds() {
@@ -287,9 +319,11 @@ impl Master {
             let ready: Vec<bool> = revents.iter().map(|r| !r.is_empty()).collect();
             let at = |i: Option<usize>| i.is_some_and(|i| ready[i]);
             let (s, rest) = ready.split_at(SIGNALS.len());
+            let (n, rest) = rest.split_at(ids.len());
             (
                 s.to_vec(),
-                rest[..ids.len()].to_vec(),
+                n.to_vec(),
+                rest[..outputs.len()].to_vec(),
                 revents[live_from..live_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
@@ -302,6 +336,11 @@ impl Master {
         for (id, ready) in ids.into_iter().zip(notify_ready) {
             if ready {
                 self.read_notify(id, &mut events);
+            }
+        }
+        for ((id, i), ready) in outputs.into_iter().zip(output_ready) {
+            if ready {
+                self.read_output(id, i);
             }
         }
         if rundir_changed {
@@ -366,11 +405,19 @@ impl Master {
             Signal::SIGTTIN => events.push(Event::AddWorker),
             Signal::SIGTTOU => events.push(Event::RemoveWorker),
             Signal::SIGUSR1 => {
-                if let Some(p) = &self.config.logto {
-                    match redirect_output(p) {
-                        Ok(()) => info!(path = %p.display(), "log file reopened"),
-                        Err(e) => error!("cannot reopen the log file: {e:#}"),
-                    }
+                let (files, errs) =
+                    crate::logs::with(|l| (l.files(), l.reopen())).unwrap_or_default();
+                for e in errs {
+                    error!("cannot reopen a log file: {e}");
+                }
+                if !files.is_empty() {
+                    let names: Vec<String> =
+                        files.iter().map(|p| p.display().to_string()).collect();
+                    info!(
+                        signal = "SIGUSR1",
+                        "log files reopened: {}",
+                        names.join(", ")
+                    );
                 }
             }
             Signal::SIGUSR2 => info!("SIGUSR2 ignored (ebb has no use for it)"),
@@ -393,6 +440,7 @@ impl Master {
             uptime_s = self.started.elapsed().as_secs(),
             "ebb master exiting"
         );
+        crate::logs::flush();
     }
 }
 

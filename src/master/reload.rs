@@ -81,6 +81,20 @@ impl Master {
                 .as_deref()
                 .and_then(|p| open_append(p).map_err(|e| error!("{e:#}")).ok());
         }
+        if (new.log_format, &new.logto, &new.logs)
+            != (
+                self.config.log_format,
+                &self.config.logto,
+                &self.config.logs,
+            )
+        {
+            let changed = crate::logs::with(|l| {
+                l.reconfigure(new.log_format, new.logto.as_deref(), &new.logs)
+            });
+            if let Some(Err(e)) = changed {
+                error!("the new log settings were not applied: {e:#}; still logging as before");
+            }
+        }
         if (&new.touch_reload, &new.touch_workers_reload)
             != (&self.config.touch_reload, &self.config.touch_workers_reload)
         {

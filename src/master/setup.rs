@@ -1,7 +1,6 @@
 //! What the master sets up once: the user to run workers as, log files, the runtime dir.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -46,14 +45,6 @@ pub(super) fn open_append(path: &Path) -> Result<File> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open {} for appending", path.display()))
-}
-
-/// Point the master's stdout and stderr (and so the workers') at the log file.
-pub fn redirect_output(path: &Path) -> Result<()> {
-    let f = open_append(path)?;
-    nix::unistd::dup2_stdout(f.as_fd()).context("redirecting stdout")?;
-    nix::unistd::dup2_stderr(f.as_fd()).context("redirecting stderr")?;
-    Ok(())
 }
 
 /// Below this many open files a worker runs out of descriptors for connections quickly.

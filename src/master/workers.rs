@@ -1,7 +1,7 @@
 //! The master's side of each worker: spawning it with its environment, its notify socket,
 //! reaping it and reading what it reports.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,12 +13,16 @@ use tracing::{error, info, warn};
 
 use super::Master;
 use crate::config::WorkerCommand;
+use crate::logs::WorkerTag;
+use crate::logs::pipes::Pipes;
 use crate::notify;
 use crate::policy::{Event, ExitStatus, WorkerId};
 use crate::spawn;
 
 /// How many datagrams are read from one worker per turn, so a flood cannot stall the loop.
 const NOTIFY_BURST: usize = 64;
+/// How many exited workers' generations are remembered for their last log lines.
+const GONE_KEPT: usize = 64;
 /// Warnings about bad datagrams from one worker are written at most this often.
 const NOTIFY_WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -30,6 +34,22 @@ pub(super) struct WorkerIo {
     last_warn: Option<Instant>,
     slot: usize,
     pid: Option<i32>,
+    pub(super) generation: u64,
+    respawn: u64,
+    /// The worker's stdout, stderr and record pipes (`crate::logs::pipes`).
+    pub(super) pipes: Option<Pipes>,
+}
+
+impl WorkerIo {
+    /// The stamp on this worker's lines.
+    pub(super) fn tag(&self) -> WorkerTag {
+        WorkerTag {
+            slot: self.slot,
+            pid: self.pid.unwrap_or(0),
+            generation: self.generation,
+            respawn: self.respawn,
+        }
+    }
 }
 
 /// The environment every worker starts from: ebb's own, without systemd's per-process
@@ -62,6 +82,11 @@ fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
 impl Master {
     pub(super) fn forget(&mut self, id: WorkerId) {
         if let Some(io) = self.io.remove(&id) {
+            // Its last lines (drained, exited) are logged after this: keep its generation.
+            if self.gone.len() == GONE_KEPT {
+                self.gone.pop_front();
+            }
+            self.gone.push_back((id, io.generation));
             let _ = std::fs::remove_file(&io.path);
             if io.bad > 1 {
                 warn!(
@@ -140,6 +165,9 @@ impl Master {
                 last_warn: None,
                 slot,
                 pid: None,
+                generation,
+                respawn,
+                pipes: None,
             },
         );
         let argv = self.worker_argv()?;
@@ -204,17 +232,32 @@ impl Master {
             }
         }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
+        // The worker's output comes to the master through pipes (docs/protocol.md, "Log
+        // records"); the record pipe is the fd after the sockets.
+        let (pipes, ends) = Pipes::create().context("creating the worker's log pipes")?;
+        set_env(&mut env, "EBB_LOG_FD", (3 + fds.len()).to_string());
+        for (k, v) in self.config.logs.worker_env() {
+            set_env(&mut env, k, v);
+        }
         let mut prepared = spawn::Prepared::new(&spawn::Command {
             argv: &argv,
             env: &env,
             listen_fds: &fds,
+            output: Some(spawn::Output {
+                stdout: ends.stdout.as_raw_fd(),
+                stderr: ends.stderr.as_raw_fd(),
+                records: ends.records.as_raw_fd(),
+            }),
             chdir: self.config.chdir.as_deref(),
             ids: self.ids,
             death_signal: self.config.drain_signal as i32,
         })?;
         let pid = prepared.spawn()?;
+        // Only the worker holds the write ends now: its exit (and its children's) is EOF.
+        drop(ends);
         if let Some(io) = self.io.get_mut(&id) {
             io.pid = Some(pid);
+            io.pipes = Some(pipes);
         }
         Ok(pid)
     }
@@ -245,7 +288,8 @@ impl Master {
         events
     }
 
-    /// Read what an exited worker sent before it died, so its final counts are known.
+    /// Read what an exited worker sent before it died, so its final counts are known and
+    /// its last lines (a partial one included) are logged before its exit.
     fn last_words(&mut self, pid: i32, events: &mut Vec<Event>) {
         if let Some(id) = self
             .io
@@ -254,6 +298,28 @@ impl Master {
             .map(|(id, _)| *id)
         {
             self.read_notify(id, events);
+            let limit = self.request_limit(id);
+            if let Some(io) = self.io.get_mut(&id) {
+                let tag = io.tag();
+                if let Some(p) = &mut io.pipes {
+                    p.finish(&tag, limit);
+                }
+            }
+        }
+    }
+
+    fn request_limit(&self, id: WorkerId) -> Option<u64> {
+        self.policy.worker(id).and_then(|w| w.request_limit)
+    }
+
+    /// Log what pipe `i` of worker `id` holds (a bounded amount per turn).
+    pub(super) fn read_output(&mut self, id: WorkerId, i: usize) {
+        let limit = self.request_limit(id);
+        if let Some(io) = self.io.get_mut(&id) {
+            let tag = io.tag();
+            if let Some(p) = &mut io.pipes {
+                p.read(i, &tag, limit);
+            }
         }
     }
 

@@ -65,7 +65,7 @@ impl Policy {
                                 secs(now.saturating_duration_since(since)),
                                 w.inflight,
                                 w.jobs,
-                                job_list(&w.job_names, now),
+                                job_list(&w.job_names, w.jobs, now),
                                 secs(limit.saturating_duration_since(now))
                             ),
                         );
@@ -108,7 +108,7 @@ impl Policy {
                     "{why}: killing worker's process group with {} requests and {} jobs in flight{}",
                     w.inflight,
                     w.jobs,
-                    job_list(&w.job_names, now)
+                    job_list(&w.job_names, w.jobs, now)
                 ),
             );
             self.report_lost(&w, why, now, out);

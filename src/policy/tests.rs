@@ -1163,6 +1163,18 @@ fn counters_follow_recycles_drains_crashes_and_reloads() {
 }
 
 #[test]
+fn job_lists_say_when_they_are_cut() {
+    let now = Instant::now();
+    let names: Vec<(String, Instant)> = (0..2).map(|i| (format!("j{i}"), now)).collect();
+    assert_eq!(super::job_list(&names, 2, now), " [j0 (0.0s), j1 (0.0s)]");
+    assert_eq!(
+        super::job_list(&names, 61, now),
+        " [j0 (0.0s), j1 (0.0s); 2 of 61 jobs named]"
+    );
+    assert_eq!(super::job_list(&[], 5, now), "");
+}
+
+#[test]
 fn status_text_is_clipped_in_log_lines() {
     assert_eq!(clip("short", 10), "short");
     assert_eq!(clip("0123456789abc", 10), "0123456789… (13 bytes in all)");

@@ -42,12 +42,11 @@ pub struct Line {
 
 impl Line {
     fn new(raw: String) -> Line {
-        // A worker's own output may share the pipe with the master's log: a worker's
-        // partial line can precede a record on the same line. Parse from the record's start.
+        // The master writes every line, its workers' output included, as one JSON object.
         let json = raw
-            .find("{\"timestamp\"")
-            .or_else(|| raw.starts_with('{').then_some(0))
-            .and_then(|i| serde_json::from_str(&raw[i..]).ok());
+            .starts_with('{')
+            .then(|| serde_json::from_str(&raw).ok())
+            .flatten();
         Line {
             raw,
             json,
@@ -88,7 +87,7 @@ impl Line {
     }
 
     pub fn message(&self) -> &str {
-        self.str_field("message").unwrap_or(&self.raw)
+        self.str_field("msg").unwrap_or(&self.raw)
     }
 
     pub fn pid(&self) -> Option<i32> {

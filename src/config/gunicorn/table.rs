@@ -14,8 +14,6 @@ pub(super) const WORKER_CLASS_NO: &str = "ebb's Python worker is threaded WSGI: 
                                (any program after -- gets the listening socket at fd 3)";
 pub(super) const RELOAD: &str = "ebb does not watch files: send SIGHUP to reload (every worker is replaced, \
                       new before old)";
-pub(super) const NO_ACCESS_LOG: &str =
-    "ebb's Python worker writes no access log: log requests in nginx or in the app";
 pub(super) const LOGGING: &str = "ebb logs to stderr or to the logto file (--log-format json for \
                        structured lines); configure the app's own logging in its WSGI module";
 pub(super) const SYSLOG: &str =
@@ -82,18 +80,20 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
     )
     .flag(),
     // Logging.
-    row("accesslog", &["access-logfile"], Unsupported(NO_ACCESS_LOG)),
+    row("accesslog", &["access-logfile"], Alias("access-logfile"))
+        .note("`-` is stdout, as in gunicorn"),
     row(
         "disable_redirect_access_to_syslog",
         &["disable-redirect-access-to-syslog"],
-        AlwaysOn("there is no access log, and nothing goes to syslog"),
+        AlwaysOn("nothing goes to syslog"),
     )
     .flag(),
     row(
         "access_log_format",
         &["access-logformat"],
-        Unsupported(NO_ACCESS_LOG),
-    ),
+        Alias("access-logformat"),
+    )
+    .note("an unknown atom is an error at start, not a `-`"),
     row("errorlog", &["error-logfile", "log-file"], Alias("logto"))
         .note("`-` is stderr, the default"),
     row("loglevel", &["log-level"], Alias("log-level"))

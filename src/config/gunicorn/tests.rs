@@ -128,8 +128,6 @@ fn classification() {
         ("preload", "", no(PRELOAD)),
         ("preload_app", "true", no(PRELOAD)),
         ("reload", "", no(RELOAD)),
-        ("access-logfile", "-", no(NO_ACCESS_LOG)),
-        ("access-logformat", "%(h)s", no(NO_ACCESS_LOG)),
         ("capture-output", "", Verdict::Quiet),
         ("header-map", "drop", Verdict::Quiet),
         (

@@ -194,7 +194,14 @@ pub(crate) fn collect(
             out.extra(Dialect::Uwsgi, &e.key, verdict, origin);
             continue;
         };
-        if let Some(first) = e.unresolved.first() {
+        // uWSGI's request formats are made of %(variables): those that name no key stay as
+        // they are, for the format to fill in per request.
+        let request_format = matches!(o.id, options::Id::LogFormat | options::Id::Logformat);
+        if let Some(first) = e
+            .unresolved
+            .iter()
+            .find(|u| !(request_format && u.starts_with("%(")))
+        {
             let message = if let Some(var) = first.strip_prefix("$(") {
                 let var = var.trim_end_matches(')');
                 format!(

@@ -157,10 +157,6 @@ fn gunicorn_flags_on_the_command_line() {
             "gunicorn's --preload is ignored: each ebb worker starts a fresh Python interpreter \
              and imports the app itself, so nothing is loaded before the workers start \
              (--strict makes this an error)",
-            "gunicorn's --access-logfile is ignored: ebb's Python worker writes no access log: \
-             log requests in nginx or in the app (--strict makes this an error)",
-            "gunicorn's --access-logformat is ignored: ebb's Python worker writes no access log: \
-             log requests in nginx or in the app (--strict makes this an error)",
             "gunicorn's --daemon is ignored: ebb runs in the foreground: run it under systemd or \
              another process supervisor (--strict makes this an error)",
             "gunicorn's --reload is ignored: ebb does not watch files: send SIGHUP to reload \
@@ -267,8 +263,6 @@ fn strict_makes_unsupported_gunicorn_flags_errors() {
         "--preload: unsupported gunicorn option (strict mode): each ebb worker starts a fresh \
          Python interpreter and imports the app itself, so nothing is loaded before the workers \
          start",
-        "--access-logfile: unsupported gunicorn option (strict mode): ebb's Python worker writes \
-         no access log: log requests in nginx or in the app",
     ];
     let args = with_py(&["--preload", "--access-logfile", "-", "-k", "gthread"]);
     let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();

@@ -72,8 +72,8 @@ impl UwsgiOption {
 
 pub(super) const RECYCLE: &str = "the replacement starts first, and the old worker finishes its requests and \
                        background jobs before it exits";
-pub(super) const NO_REQUEST_LOG: &str =
-    "ebb writes no per-request log line; log requests in nginx or in the app";
+pub(super) const NO_REQUEST_LOG: &str = "ebb's request log has no such option: see log-format and \
+                              access-logformat for what a line can show";
 pub(super) const STATIC: &str = "serve static files from nginx, or from the app (e.g. WhiteNoise)";
 pub(super) const ROUTING: &str = "route and rewrite in nginx or in the app";
 pub(super) const TOUCH: &str =
@@ -353,18 +353,8 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("cap", "not supported"),
     no("chroot", "not supported"),
     no("unshare", "not supported"),
-    diff(
-        "daemonize",
-        "logto",
-        "ebb stays in the foreground (run it under systemd with Type=simple or notify, not \
-         forking) and writes its log to the file",
-    ),
-    diff(
-        "daemonize2",
-        "logto",
-        "ebb stays in the foreground (run it under systemd with Type=simple or notify, not \
-         forking) and writes its log to the file",
-    ),
+    same("daemonize"),
+    alias("daemonize2", "daemonize"),
     same("pidfile"),
     diff(
         "pidfile2",
@@ -434,28 +424,34 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "log-master",
         "the master writes the workers' output to the log",
     ),
-    on("disable-logging", "ebb writes no per-request log line").short('L'),
-    no("log-format", NO_REQUEST_LOG),
-    no("logformat", NO_REQUEST_LOG),
+    same("disable-logging"),
+    diff(
+        "log-format",
+        "log-format",
+        "a value with %(variables) is the request-line format, as in uWSGI; text or json picks \
+         ebb's log style",
+    ),
+    same("logformat"),
     no("log-format-strftime", NO_REQUEST_LOG),
     no("logformat-strftime", NO_REQUEST_LOG),
-    no_f("log-4xx", NO_REQUEST_LOG),
-    no_f("log-5xx", NO_REQUEST_LOG),
-    no("log-slow", NO_REQUEST_LOG),
+    same("log-4xx"),
+    same("log-5xx"),
+    same("log-slow"),
     no("log-big", NO_REQUEST_LOG),
     no_f("log-zero", NO_REQUEST_LOG),
     no_f("log-micros", NO_REQUEST_LOG),
-    no_f("log-x-forwarded-for", NO_REQUEST_LOG),
+    same("log-x-forwarded-for"),
     no_f("log-ioerror", NO_REQUEST_LOG),
     no_f("log-sendfile", NO_REQUEST_LOG),
-    no("req-logger", NO_REQUEST_LOG),
-    no("logger-req", NO_REQUEST_LOG),
-    no("logger", LOGGING),
+    diff("req-logger", "req-logger", "file:PATH or stdio"),
+    alias("logger-req", "req-logger"),
+    diff("logger", "logger", "one logger, file:PATH or stdio"),
     no("log-route", LOGGING),
     no("log-encoder", LOGGING),
-    no(
+    diff(
         "log-maxsize",
-        "rotate with logrotate, then send SIGUSR1 to reopen",
+        "log-maxsize",
+        "the full file is renamed FILE.<unix time>; log-backupname is not supported",
     ),
     no(
         "log-backupname",
@@ -469,9 +465,10 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "logfile-chmod",
         "the log file belongs to the user ebb runs as",
     ),
-    on(
+    diff(
         "memory-report",
-        "no effect: ebb does not log memory per request (reload-on-rss measures each worker's)",
+        "memory-report",
+        "RSS and VSZ are added to each access record (and the default line)",
     ),
     // Process names.
     on(
