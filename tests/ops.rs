@@ -254,6 +254,7 @@ fn hostile_control_clients_cannot_stall_the_master() {
         .args(["--control", ctl.to_str().unwrap()])
         .start();
     ebb.ready(1);
+    let baseline = open_fds(ebb.pid);
     // Silent clients, more than the per-server cap.
     let mut silent: Vec<UnixStream> = (0..40)
         .map(|_| UnixStream::connect(&ctl).unwrap())
@@ -291,14 +292,19 @@ fn hostile_control_clients_cannot_stall_the_master() {
     let n = s.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "a silent client gets no answer");
     assert!(t0.elapsed() < Duration::from_secs(8));
-    // The master holds no more of them.
+    // The master holds what it held before the clients came, no more.
     let fds = poll_until(SOON, || {
-        let n = std::fs::read_dir(format!("/proc/{}/fd", ebb.pid))
-            .unwrap()
-            .count();
-        (n < 30).then_some(n)
+        let n = open_fds(ebb.pid);
+        (n <= baseline).then_some(n)
     });
     assert!(fds.is_some(), "the master still holds the clients' fds");
+}
+
+/// How many descriptors `pid` has open.
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// The venv with uwsgitop and prometheus_client (`$EBB_TEST_VENV`, default
@@ -891,6 +897,7 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
         .args(["--stats", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
         .start();
     ebb.ready(1);
+    let baseline = open_fds(ebb.pid);
     let stats = listen_addr(&ebb, "stats-listen");
     let metrics = listen_addr(&ebb, "metrics-listen");
     let scrape = || {
@@ -938,11 +945,10 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
     assert!(matches!(slow.read(&mut buf), Ok(0) | Err(_)));
     assert!(t1.elapsed() < Duration::from_secs(8));
     drop(idle);
+    // The master holds what it held before the clients came, no more.
     let fds = poll_until(SOON, || {
-        let n = std::fs::read_dir(format!("/proc/{}/fd", ebb.pid))
-            .unwrap()
-            .count();
-        (n < 30).then_some(n)
+        let n = open_fds(ebb.pid);
+        (n <= baseline).then_some(n)
     });
     assert!(fds.is_some(), "the master still holds the clients' fds");
     scrape();
