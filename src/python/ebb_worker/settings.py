@@ -1,0 +1,53 @@
+"""Exit codes, limits and timeouts (some read from the environment at import)."""
+
+import os
+import socket
+import sys
+import time
+
+EXIT_USAGE = 2
+EXIT_ENV = 3
+EXIT_IMPORT = 4
+
+VERSION = "0.1"
+SERVER_SOFTWARE = "ebb/" + VERSION
+
+MAX_LINE = 8190          # request line; longer -> 414
+MAX_HEAD = 65536         # whole header section; longer -> 431
+MAX_FIELDS = 100         # header fields; more -> 431
+MAX_FIELD = 8190         # one header field line; longer -> 431
+RECV = 65536
+DISCARD_MAX = 65536      # unread body still read after the response, to keep the connection
+BIG = 65536              # bodies at least this big are sent without being copied into the head
+
+
+def _env_float(name, default):
+    v = os.environ.get(name)
+    if not v:
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        sys.stderr.write("ebb: ignoring %s=%r (not a number)\n" % (name, v))
+        return default
+
+
+KEEPALIVE_TIMEOUT = _env_float("EBB_KEEPALIVE_TIMEOUT", 5.0)   # idle keep-alive connection
+REQUEST_TIMEOUT = _env_float("EBB_REQUEST_TIMEOUT", 30.0)      # head once begun; each read/send
+DRAIN_GRACE = _env_float("EBB_DRAIN_GRACE", 1.0)               # idle connections after the drain
+LINGER = 2.0                                                   # reading leftovers before a close
+# A leader that has been serving one connection this long (the app blocks, or a slow client)
+# lets the standby thread take the event loop over (see Server._thread_main).
+TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
+# When two inline serves in a row took HAND_OVER_AFTER or longer (the app waits on something:
+# one alone may just have lost the CPU to another process), the leader hands the loop over
+# before serving each connection for the next HAND_OVER_FOR seconds: when requests wait, every
+# thread takes one at once.  Only inline serves start that period (threads competing for the
+# GIL make every serve look slow, which would keep it going for ever); the next inline serves
+# after it measure again.
+HAND_OVER_AFTER = 0.0005
+HAND_OVER_FOR = 0.1
+
+_monotonic = time.monotonic
+_time = time.time
+MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
