@@ -5,7 +5,7 @@ import sys
 
 _dont_write = sys.dont_write_bytecode
 sys.dont_write_bytecode = False   # cache ebb's own module even under PYTHONDONTWRITEBYTECODE
-import ebb_worker  # noqa: E402
+from ebb_worker.main import main  # noqa: E402
 
 sys.dont_write_bytecode = _dont_write    # the application's modules: as the user set it
-sys.exit(ebb_worker.main())
+sys.exit(main())

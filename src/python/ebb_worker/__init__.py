@@ -22,6 +22,11 @@ wait (HAND_OVER_AFTER), the leader hands the loop over before each request for a
 requests that wait run side by side on all the threads.  The main thread only handles signals,
 timeouts, harakiri and the coalesced reports to the master.
 
+Modules (each imports only those before it in this list): settings, errors, logs, body
+(wsgi.input), http1 (the request head, error responses), wsgi (request state, responses),
+uwsgi, master (notify socket, reports), harakiri, loop (event loop, threads, drain), options,
+app (import), main (start-up, the main thread).  Start: ebb_worker.main.main().
+
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,
 unusable NOTIFY_SOCKET, Python too old), 4 the application could not be imported.
 """
@@ -32,7 +37,3 @@ if sys.version_info < (3, 8):
     sys.stderr.write("ebb: the Python worker needs Python >= 3.8, this is %s (%s)\n"
                      % (sys.version.split()[0], sys.executable))
     sys.exit(3)
-
-from .main import main  # noqa: E402
-
-__all__ = ["main"]
