@@ -5,6 +5,7 @@ import sys
 import traceback
 
 from . import logs
+from .logs import log
 from .settings import EXIT_IMPORT
 
 
@@ -70,18 +71,18 @@ def load_app(opts):
         return obj
     except BaseException as e:
         tb = traceback.format_exc().rstrip()
-        sys.stderr.write(
-            "%scannot load the WSGI application %s\n%s\n\n"
+        log(
+            "cannot load the WSGI application %s\n%s\n\n"
             "  python:    %s (%s)\n"
             "  cwd:       %s\n"
             "  sys.path:  %s\n"
             "  What to do: check the module / --wsgi-file and --callable names; that --chdir or "
             "--pythonpath name the directory that contains the package; and that the virtualenv "
             "(--virtualenv / --python) is the one with the app's dependencies.  Exit code %d: "
-            "ebb retries with a back-off.\n"
-            % (logs._log_prefix, what, tb, sys.executable, sys.version.split()[0], cwd,
-               sys.path, EXIT_IMPORT))
-        sys.stderr.flush()
+            "ebb retries with a back-off."
+            % (what, tb, sys.executable, sys.version.split()[0], cwd, sys.path, EXIT_IMPORT),
+            "error")
+        logs.flush_streams()
         if isinstance(e, KeyboardInterrupt):
             os._exit(EXIT_IMPORT)
         sys.exit(EXIT_IMPORT)

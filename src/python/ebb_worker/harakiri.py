@@ -28,6 +28,6 @@ class Harakiri(object):
             stack = "".join(traceback.format_stack(frame)) if frame is not None else "(unknown)\n"
             line = ctx.reqline.split("\r\n", 1)[0][:300]
             log("harakiri: request %r has been running for more than %d s (thread %s); its "
-                "stack:\n%s" % (line, self.harakiri, ctx.name, stack.rstrip()))
+                "stack:\n%s" % (line, self.harakiri, ctx.name, stack.rstrip()), "error")
             self.report("X_EBB_STUCK=1\nSTATUS=harakiri: request %s running over %d s"
                         % (line[:200].replace("\n", " "), self.harakiri))

@@ -5,6 +5,8 @@ import io
 import time
 from urllib.parse import unquote_to_bytes
 
+from . import access
+from .access import ON as ACCESS, status_of
 from .body import _Body
 from .errors import _HTTPError
 from .logs import log
@@ -125,6 +127,9 @@ class HTTPServing(object):
                 head = buf[:i].decode("latin-1")
                 buf = buf[i + 4:]
             conn.partial = 0.0
+            if ACCESS:
+                t_start = _time()
+                m_start = _monotonic()
             try:
                 env, keep, v11, body, buf = self._parse(conn, head, buf)
             except _HTTPError as e:
@@ -143,6 +148,8 @@ class HTTPServing(object):
             ctx.chunked = False
             ctx.clen = None
             ctx.sent = 0
+            ctx.hsize = 0
+            ctx.err_status = 0
             ctx.keep = keep
             ctx.v11 = v11
             ctx.body = body
@@ -157,6 +164,10 @@ class HTTPServing(object):
             ctx.requests += 1
             if not self.notify_armed:
                 self.poke()
+            if ACCESS:
+                access.record(env, status_of(ctx), ctx.sent, ctx.hsize, t_start,
+                              int((_monotonic() - m_start) * 1e6), next(self.reqno),
+                              env.get("RAW_URI", ""), ctx.headers)
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:
                     self._linger(conn)

@@ -3,6 +3,7 @@
 import collections
 import errno
 import functools
+import itertools
 import os
 import select
 import signal
@@ -119,6 +120,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         self.conns = {}           # fd -> _Conn: every open connection
         self.pending = set()      # fds that raised an event while a thread held them
         self.ctxs = []
+        self.reqno = itertools.count(1)   # requests handled, for the access records
         self.ctx_by_ident = {}
         self.listen_lock = threading.Lock()
         self.draining = False
@@ -267,16 +269,16 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     if not self.accept_paused:
                         log("cannot accept connections: %s; pausing accept for 0.5 s "
-                            "(raise the open-files limit?)" % e)
+                            "(raise the open-files limit?)" % e, "error")
                     self.accept_paused = True
                     self.poke()
                     return True
-                log("accept failed on %s: %s" % (lst.name, e))
+                log("accept failed on %s: %s" % (lst.name, e), "warning")
                 break
             try:
                 self._new_conn(fd, addr, lst)
             except OSError as e:
-                log("cannot set up a new connection: %s" % e)
+                log("cannot set up a new connection: %s" % e, "warning")
                 try:
                     os.close(fd)
                 except OSError:
@@ -385,7 +387,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 if self.leader is ctx:
                     self.leader = None
                     self._wake_standby()
-                log("internal error in the event loop:\n" + traceback.format_exc())
+                log("internal error in the event loop:\n" + traceback.format_exc(), "error")
 
     def _stand_by(self, ctx):
         """Wait until there is no leader or it is stuck, then lead.  While the leader is busy
@@ -439,7 +441,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
             except OSError as e:
                 if e.errno == errno.EBADF:
                     return False
-                log("poll failed: %s" % e)
+                log("poll failed: %s" % e, "error")
                 time.sleep(0.1)
                 continue
             if len(events) == 1 and self.leader is ctx:
@@ -468,7 +470,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 try:
                     self.ready.extend(self._accept(fd))      # served next, by the leader
                 except Exception:
-                    log("internal error accepting:\n" + traceback.format_exc())
+                    log("internal error accepting:\n" + traceback.format_exc(), "error")
                 return
             if fd == self.loop_r:
                 try:
@@ -499,7 +501,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 conn.handler(conn, ctx)
             except BaseException:
                 ctx.busy = 0
-                log("internal error serving a connection:\n" + traceback.format_exc())
+                log("internal error serving a connection:\n" + traceback.format_exc(), "error")
                 self.idle.pop(fd, None)
                 self._close(conn)
                 break
@@ -539,7 +541,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         log("draining: stopped accepting; %d connection(s), %d request(s) in flight, %d job(s)"
             % (len(self.conns), busy, njobs))
         self.report("STOPPING=1\nSTATUS=draining")
-        _bound_orphan_drain()
+        _bound_orphan_drain(self)
 
     def sweep(self, now):
         """Close connections whose idle / head / linger deadline has passed."""

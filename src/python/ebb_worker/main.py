@@ -19,7 +19,7 @@ from .wsgi import FileWrapper
 
 
 def env_error(msg):
-    sys.stderr.write(logs._log_prefix + msg + "\n")
+    log(msg, "error")
     sys.exit(EXIT_ENV)
 
 
@@ -105,8 +105,7 @@ def _signal_number(name):
         name = "SIG" + name
     sig = getattr(signal, name, None)
     if not isinstance(sig, int):
-        sys.stderr.write("%signoring EBB_DRAIN_SIGNAL=%r (unknown signal); using SIGTERM\n"
-                         % (logs._log_prefix, name))
+        log("ignoring EBB_DRAIN_SIGNAL=%r (unknown signal); using SIGTERM" % name, "warning")
         return signal.SIGTERM
     return sig
 
@@ -115,11 +114,14 @@ def main(argv=None):
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     wid = os.environ.get("EBB_WORKER_ID")
     logs._log_prefix = "[ebb worker %s pid %d] " % (wid or "?", os.getpid())
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(line_buffering=True)
-        except (AttributeError, ValueError):
-            pass
+    if logs.setup():
+        logs.install_streams()      # the app's output: records (its lines whole)
+    else:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(line_buffering=True)
+            except (AttributeError, ValueError):
+                pass
 
     listeners = listeners_from_env(opts.threads)
     notify_path = os.environ.pop("NOTIFY_SOCKET", None)
@@ -145,13 +147,13 @@ def main(argv=None):
     def on_drain(signum, frame):
         if not server_box:
             # Still importing the app: nothing is served yet, nothing to finish.
-            sys.stderr.write("%sdrain signal during start-up: exiting\n" % logs._log_prefix)
-            sys.stderr.flush()
+            log("drain signal during start-up: exiting")
             os._exit(0)
         server_box[0].drain_requested = True
 
     def on_quit(signum, frame):
         try:
+            logs.flush_streams()
             sys.stderr.flush()
         except Exception:
             pass
@@ -253,13 +255,13 @@ def run(server):
                 _, names = ebb._snapshot(20)
                 log("still draining after %.0f s: %d connection(s), %d request(s), %d job(s)%s"
                     % (now - server.drain_t0, len(server.conns), busy, njobs,
-                       (": " + ", ".join(names)) if names else ""))
+                       (": " + ", ".join(names)) if names else ""), "warning")
                 if njobs and not hinted:
                     hinted = True
                     log("hint: a job that never ends keeps this worker alive until the master's "
                         "drain timeout.  If one of these is a helper thread that a library starts "
                         "during a request and that lives forever, start it inside "
-                        "`with ebb.untracked():` or add its module to EBB_UNTRACKED_THREADS")
+                        "`with ebb.untracked():` or add its module to EBB_UNTRACKED_THREADS", "warning")
     req, busy, njobs = server.report("STATUS=drained")
     log("drained in %.1f s: %d request(s) served" % (_monotonic() - server.drain_t0, req))
     # Python's exit joins the remaining non-daemon threads (and the executors' idle threads).
@@ -272,5 +274,6 @@ def run(server):
     others = [t for t in others if t.is_alive()]
     if others:
         log("exit waits for non-daemon thread(s) started outside requests (not jobs): %s"
-            % ", ".join(t.name for t in others[:10]))
+            % ", ".join(t.name for t in others[:10]), "warning")
+    logs.flush_streams()
     return 0

@@ -4,6 +4,7 @@ import errno
 import os
 import socket
 import threading
+import time
 
 from .logs import log
 
@@ -30,7 +31,7 @@ class Notifier(object):
             if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK) and not self.warned:
                 self.warned = True
                 log("cannot report to the master on NOTIFY_SOCKET: %s (further errors not logged)"
-                    % e)
+                    % e, "warning")
 
 
 class Reporting(object):
@@ -74,7 +75,7 @@ class Reporting(object):
         return req, busy, njobs
 
 
-def _bound_orphan_drain():
+def _bound_orphan_drain(server=None):
     """If the master is gone (killed: its PR_SET_PDEATHSIG started this drain), nobody
     enforces the drain timeout: keep it ourselves, and say what is abandoned."""
     try:
@@ -88,10 +89,42 @@ def _bound_orphan_drain():
     def expire():
         import ebb
         njobs, names = ebb._snapshot(20)
+        busy = server.counts()[1] if server is not None else 0
         log("the master is gone and the drain timeout (%.1fs) passed; exiting with %d job(s) "
-            "unfinished: %s" % (limit, njobs, ", ".join(names) or "-"))
+            "unfinished: %s" % (limit, njobs, ", ".join(names) or "-"), "error")
+        _journal_lost(busy, njobs, names)
         os._exit(1)
 
     t = threading.Timer(limit, expire)
     t.daemon = True
     t.start()
+
+
+def _journal_lost(busy, njobs, names):
+    """Append the loss to EBB_LOST_WORK_LOG (the master's journal; it is gone and cannot),
+    one JSON line with the master's keys (those the worker knows)."""
+    path = os.environ.get("EBB_LOST_WORK_LOG")
+    if not path:
+        return
+    import json
+    try:
+        respawn = int(os.environ.get("EBB_RESPAWN", ""))
+    except ValueError:
+        respawn = None
+    try:
+        slot = int(os.environ.get("EBB_WORKER_ID", ""))
+    except ValueError:
+        slot = None
+    line = json.dumps({
+        "time": time.time(), "worker": slot, "pid": os.getpid(), "respawn": respawn,
+        "reason": "the master is gone and the drain timeout passed",
+        "requests_in_flight": busy, "jobs": njobs, "job_names": names,
+    }) + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        log("cannot append to the lost-work log %s: %s" % (path, e), "error")

@@ -3,9 +3,11 @@
 import io
 from urllib.parse import unquote_to_bytes
 
+from . import access
+from .access import ON as ACCESS, status_of
 from .body import _Body
 from .logs import log
-from .settings import MSG_DONTWAIT, RECV
+from .settings import MSG_DONTWAIT, RECV, _monotonic, _time
 
 
 class UwsgiServing(object):
@@ -18,7 +20,7 @@ class UwsgiServing(object):
         while True:
             if len(buf) >= 4:
                 if buf[0] != 0:
-                    log("uwsgi packet with modifier1=%d (only 0, WSGI, is supported)" % buf[0])
+                    log("uwsgi packet with modifier1=%d (only 0, WSGI, is supported)" % buf[0], "warning")
                     self._close(conn)
                     return
                 size = buf[1] | (buf[2] << 8)
@@ -37,6 +39,9 @@ class UwsgiServing(object):
                 return
             buf = buf + data if buf else data
         conn.partial = 0.0
+        if ACCESS:
+            t_start = _time()
+            m_start = _monotonic()
         env = conn.env.copy()
         pos = 4
         end = 4 + size
@@ -55,7 +60,7 @@ class UwsgiServing(object):
                 raise IndexError
         except IndexError:
             log("malformed uwsgi packet (from %s)"
-                % (conn.env.get("REMOTE_ADDR") or "unix socket"))
+                % (conn.env.get("REMOTE_ADDR") or "unix socket"), "warning")
             self._close(conn)
             return
         buf = buf[end:]
@@ -89,6 +94,8 @@ class UwsgiServing(object):
         ctx.chunked = False
         ctx.clen = None
         ctx.sent = 0
+        ctx.hsize = 0
+        ctx.err_status = 0
         ctx.keep = False
         ctx.v11 = proto == "HTTP/1.1"
         ctx.body = body
@@ -109,4 +116,10 @@ class UwsgiServing(object):
         ctx.requests += 1
         if not self.notify_armed:
             self.poke()
+        if ACCESS:
+            uri = env.get("REQUEST_URI")
+            if uri is None:
+                uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
+            access.record(env, status_of(ctx), ctx.sent, ctx.hsize, t_start,
+                          int((_monotonic() - m_start) * 1e6), next(self.reqno), uri, ctx.headers)
         self._close(conn)

@@ -40,7 +40,7 @@ class _Ctx(object):
     """A serving thread's state: its counters and the request it is handling."""
     __slots__ = ("requests", "busy", "ident", "name", "sock", "status", "headers", "head_sent",
                  "chunked", "keep", "no_body", "clen", "sent", "body", "v11", "head_req", "http",
-                 "proto", "reqline", "start_response", "write", "server",
+                 "proto", "reqline", "start_response", "write", "server", "hsize", "err_status",
                  "hk_seen", "hk_since", "hk_reported", "since", "turns")
 
     def __init__(self, server, name):
@@ -58,6 +58,8 @@ class _Ctx(object):
         self.no_body = False
         self.clen = None
         self.sent = 0
+        self.hsize = 0           # response head bytes sent
+        self.err_status = 0      # the status of an error response ebb sent instead of the app
         self.body = None
         self.v11 = True
         self.head_req = False
@@ -165,14 +167,18 @@ class Responding(object):
     def _app_error(self, ctx):
         line = ctx.reqline.split("\r\n", 1)[0]
         log("error handling %r (thread %s):\n%s" % (line[:300], ctx.name,
-                                                   traceback.format_exc().rstrip()))
+                                                   traceback.format_exc().rstrip()), "error")
         if not ctx.head_sent:
             self._send_error(ctx, 500)
 
     def _send_error(self, ctx, status):
         ctx.head_sent = True
+        ctx.err_status = status
+        data = _error_response(status, http=ctx.http)
+        ctx.hsize = data.find(b"\r\n\r\n") + 4
+        ctx.sent = len(data) - ctx.hsize
         try:
-            ctx.sock.sendall(_error_response(status, http=ctx.http))
+            ctx.sock.sendall(data)
         except OSError:
             pass
 
@@ -241,7 +247,9 @@ class Responding(object):
         if not has_date:
             hb += _date_line()
         hb += "\r\n"
-        return hb.encode("latin-1")
+        out = hb.encode("latin-1")
+        ctx.hsize = len(out)
+        return out
 
     def _respond(self, ctx, result):
         sock = ctx.sock
@@ -297,7 +305,7 @@ class Responding(object):
         if ctx.clen is not None and ctx.sent < ctx.clen and not ctx.no_body:
             log("response to %r: the application sent %d bytes, its Content-Length said %d; "
                 "closing the connection" % (ctx.reqline.split("\r\n", 1)[0][:200], ctx.sent,
-                                            ctx.clen))
+                                            ctx.clen), "warning")
             ctx.keep = False
 
     def _send_body(self, ctx, data):
