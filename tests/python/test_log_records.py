@@ -3,6 +3,7 @@
 import fcntl
 import json
 import os
+import select
 import signal
 import threading
 import time
@@ -10,7 +11,7 @@ import unittest
 
 from launch import WorkerProc, bind_tcp
 import test_worker
-from test_worker import APPS, Client, WorkerTestCase, wait_for
+from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
 
 LOGAPP = os.path.join(APPS, "logapp.py")
 
@@ -25,12 +26,15 @@ class Records(object):
         self.rfd = r
         self.lines = []            # raw lines (bytes)
         self.cond = threading.Condition()
+        self.stop = False
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self):
         buf = b""
-        while True:
+        while not self.stop:
+            if not select.select([self.rfd], [], [], 0.05)[0]:
+                continue
             try:
                 data = os.read(self.rfd, 65536)
             except OSError:
@@ -42,6 +46,10 @@ class Records(object):
             with self.cond:
                 self.lines.extend(lines)
                 self.cond.notify_all()
+
+    def close(self):
+        self.close_write_end()
+        self.close_read_end()
 
     def parsed(self):
         with self.cond:
@@ -66,7 +74,13 @@ class Records(object):
             self.wfd = None
 
     def close_read_end(self):
+        """As when the master dies (the reader stops first: its fd number may be reused)."""
+        if self.rfd is None:
+            return
+        self.stop = True
+        self.thread.join(5)
         os.close(self.rfd)
+        self.rfd = None
 
 
 def access(r):
@@ -76,7 +90,7 @@ def access(r):
 class LogRecordTestCase(WorkerTestCase):
     def start_logged(self, env=None, threads=2, app=LOGAPP, listeners=None):
         rec = Records()
-        self.addCleanup(rec.close_write_end)
+        self.addCleanup(rec.close)
         e = {"EBB_LOG_FD": str(rec.wfd)}
         e.update(env or {})
         if listeners is None:
@@ -216,7 +230,7 @@ class WorkerAndAppOutputTests(LogRecordTestCase):
 
     def test_harakiri_stack_is_one_record(self):
         rec = Records()
-        self.addCleanup(rec.close_write_end)
+        self.addCleanup(rec.close)
         s = bind_tcp()
         self.socks.append(s)
         w = WorkerProc(["--wsgi-file", LOGAPP, "--callable", "app", "--harakiri", "1"],
@@ -235,7 +249,7 @@ class WorkerAndAppOutputTests(LogRecordTestCase):
 
     def test_import_error_is_one_record(self):
         rec = Records()
-        self.addCleanup(rec.close_write_end)
+        self.addCleanup(rec.close)
         s = bind_tcp()
         self.socks.append(s)
         w = WorkerProc(["--wsgi-file", os.path.join(APPS, "broken.py")], [(s, "http")],
@@ -284,6 +298,24 @@ class WorkerAndAppOutputTests(LogRecordTestCase):
         got = rec.wait(access, n=40)
         self.assertEqual([r["req"] for r in got], list(range(1, 41)))
         self.assertTrue(all(r["rh"]["x-pad"] == pad for r in got))
+
+
+    def test_concurrent_clients_every_record_arrives(self):
+        # Records of requests served in one turn of the event loop leave together: all of
+        # them arrive, whole, once the load stops (nothing waits for a later request).
+        w, rec = self.start_logged(threads=2)
+
+        def client():
+            c = Client(self.addr, 20)
+            try:
+                for i in range(20):
+                    self.assertEqual(c.request("GET", "/c%d" % i).status, 200)
+            finally:
+                c.close()
+
+        run_together([client] * 8)
+        got = rec.wait(access, n=160, timeout=10)
+        self.assertEqual(sorted(r["req"] for r in got), list(range(1, 161)))
 
 
 class FallbackTests(WorkerTestCase):

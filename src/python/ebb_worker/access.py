@@ -79,9 +79,22 @@ def _memory():
         return None
 
 
-_HEAD = ('{"t":"access","addr":%s,"user":%s,"method":%s,"uri":%s,"proto":%s,"status":%d,'
-         '"size":%d,"hsize":%d,"start":%.6f,"us":%d,"req":%d,"host":%s,"referer":%s,"ua":%s')
+# A record is the fields that repeat from request to request (client, method, protocol, host,
+# referer, user agent, user: formatted once per combination, cached) and those that do not.
+_FIXED = ('{"t":"access","addr":%s,"user":%s,"method":%s,"proto":%s,"host":%s,"referer":%s,'
+          '"ua":%s,')
+_VARYING = '"uri":%s,"status":%d,"size":%d,"hsize":%d,"start":%d.%06d,"us":%d,"req":%d'
 _EXTRA = bool(REQ_HEADERS or RESP_HEADERS or ENV_KEYS or MEMORY)
+_fixed_cache = {}       # (addr, user, method, proto, host, referer, ua) -> _FIXED formatted
+
+
+def _fixed(key):
+    text = _FIXED % tuple(_q(v or "") for v in key)
+    if len(_fixed_cache) >= 256:
+        _fixed_cache.clear()
+    if len(text) < 2048:
+        _fixed_cache[key] = text
+    return text
 
 
 def _obj(pairs):
@@ -110,34 +123,57 @@ def _extra(env, headers):
     return out
 
 
-def record(env, status, size, hsize, start, us, req, uri, headers):
-    """Write the access record of one request, if the filters want it."""
+def record(env, ctx, start_us, us, req, uri, defer=False):
+    """Write the access record of the request ctx just served, if the filters want it.
+    start_us: when its head was read (Unix time, microseconds); us: how long it took."""
+    status = ctx.err_status
+    if not status and ctx.head_sent:
+        status = _CODES.get(ctx.status) or _code(ctx.status)
     if not ALL:
         if not ((LOG_4XX and 400 <= status < 500) or (LOG_5XX and 500 <= status < 600)
                 or (SLOW_US is not None and us >= SLOW_US)):
             return
     get = env.get
-    addr = get("REMOTE_ADDR") or ""
+    addr = get("REMOTE_ADDR")
     if XFF:
         xff = get("HTTP_X_FORWARDED_FOR")
         if xff:
             addr = xff.split(",", 1)[0].strip()
-    method = env["REQUEST_METHOD"]
-    proto = get("SERVER_PROTOCOL") or ""
     if logs._fd is None:
-        _text(addr, method, uri, proto, status, size, us, req, get("REMOTE_USER") or "-")
+        _text(addr, env["REQUEST_METHOD"], uri, get("SERVER_PROTOCOL") or "", status, ctx.sent,
+              us, req, get("REMOTE_USER") or "-")
         return
-    line = _HEAD % (_q(addr), _q(get("REMOTE_USER") or ""), _q(method), _q(uri), _q(proto),
-                    status, size, hsize, start, us, req, _q(get("HTTP_HOST") or ""),
-                    _q(get("HTTP_REFERER") or ""), _q(get("HTTP_USER_AGENT") or ""))
+    key = (addr, get("REMOTE_USER"), env["REQUEST_METHOD"], get("SERVER_PROTOCOL"),
+           get("HTTP_HOST"), get("HTTP_REFERER"), get("HTTP_USER_AGENT"))
+    fixed = _fixed_cache.get(key) or _fixed(key)
+    line = fixed + _VARYING % (_q(uri), status, ctx.sent, ctx.hsize, start_us // 1000000,
+                               start_us % 1000000, us, req)
     if _EXTRA:
-        line += _extra(env, headers)
+        line += _extra(env, ctx.headers)
     data = (line + "}\n").encode("ascii")
     if len(data) > logs.MAX_RECORD:
-        data = (_HEAD % (_q(addr), '""', _q(method[:100]), _q(uri[:2000] + "..."), _q(proto[:20]),
-                         status, size, hsize, start, us, req, '""', '""', '""')
+        fixed = _fixed((addr[:100], "", env["REQUEST_METHOD"][:100], "", "", "", ""))
+        data = (fixed + _VARYING % (_q(uri[:2000] + "..."), status, ctx.sent, ctx.hsize,
+                                    start_us // 1000000, start_us % 1000000, us, req)
                 + ',"truncated":true}\n').encode("ascii")
-    logs.write_record(data)
+    if defer:
+        logs.defer_record(data)
+    else:
+        logs.write_record(data)
+
+
+_CODES = {}      # status line -> its code (bounded)
+
+
+def _code(status):
+    """The code of a status line the app sent ("404 Not Found" -> 404); 0 if it has none."""
+    try:
+        code = int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+    if len(_CODES) < 1000:
+        _CODES[status] = code
+    return code
 
 
 def _text(addr, method, uri, proto, status, size, us, req, user):
@@ -145,16 +181,3 @@ def _text(addr, method, uri, proto, status, size, us, req, user):
     line = '%s %s "%s %s %s" %d %d bytes in %.3f ms (req %d)' % (
         addr or "-", user, method, uri, proto, status, size, us / 1000.0, req)
     logs.log(line.replace("\n", "\\n").replace("\r", "\\r"))
-
-
-def status_of(ctx):
-    """The status sent for the request ctx served (0: none was sent)."""
-    if ctx.err_status:
-        return ctx.err_status
-    s = ctx.status
-    if s is not None and ctx.head_sent:
-        try:
-            return int(s[:3])
-        except ValueError:
-            return 0
-    return 0

@@ -6,12 +6,12 @@ import time
 from urllib.parse import unquote_to_bytes
 
 from . import access
-from .access import ON as ACCESS, status_of
+from .access import ON as ACCESS
 from .body import _Body
 from .errors import _HTTPError
 from .logs import log
 from .settings import (KEEPALIVE_TIMEOUT, MAX_FIELD, MAX_FIELDS, MAX_HEAD, MAX_LINE, MSG_DONTWAIT,
-                       RECV, _monotonic, _time)
+                       RECV, _monotonic, _time, _time_ns)
 
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -128,8 +128,7 @@ class HTTPServing(object):
                 buf = buf[i + 4:]
             conn.partial = 0.0
             if ACCESS:
-                t_start = _time()
-                m_start = _monotonic()
+                t_start = _time_ns() // 1000
             try:
                 env, keep, v11, body, buf = self._parse(conn, head, buf)
             except _HTTPError as e:
@@ -165,9 +164,8 @@ class HTTPServing(object):
             if not self.notify_armed:
                 self.poke()
             if ACCESS:
-                access.record(env, status_of(ctx), ctx.sent, ctx.hsize, t_start,
-                              int((_monotonic() - m_start) * 1e6), next(self.reqno),
-                              env.get("RAW_URI", ""), ctx.headers)
+                access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
+                              next(self.reqno), env.get("RAW_URI", ""), self.leader is ctx)
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:
                     self._linger(conn)

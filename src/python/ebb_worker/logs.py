@@ -50,28 +50,84 @@ def records():
     return _fd is not None
 
 
+# Access records of the leading thread wait here until it goes back to the poller (see
+# loop.Server._lead): under load it serves several connections per wake-up, and their records
+# leave in one write, each whole (a write per record cost more than building it: the wake-up
+# of the reader).  When it has nothing else to do it writes at once.
+_deferred = []
+_deferred_bytes = [0]
+DEFER_MAX = 16384
+
+
+def defer_record(data):
+    """Queue a record to be written by flush_deferred() (soon: see above)."""
+    _deferred.append(data)
+    _deferred_bytes[0] += len(data)
+    if _deferred_bytes[0] >= DEFER_MAX:
+        flush_deferred()
+
+
+def _take_deferred():
+    """The queued records, removed from the queue (under the lock; one that a thread appends
+    meanwhile stays queued)."""
+    items = _deferred[:]
+    del _deferred[:len(items)]
+    _deferred_bytes[0] = 0
+    return b"".join(items)
+
+
+def flush_deferred():
+    if _deferred:
+        with _lock:
+            _write(_take_deferred())
+
+
 def write_record(data):
     """Write one record (bytes ending in a newline); never raises.  A full pipe is waited for
     (as a slow terminal would be), at most 10 s at a time when the fd is non-blocking."""
-    global _dead
     if _dead:
         return
     with _lock:
-        if _dead:
+        if _deferred:
+            data = _take_deferred() + data
+        _write(data)
+
+
+def _write(data):
+    """Under the lock."""
+    if _dead:
+        return
+    try:
+        n = os.write(_fd, data)
+        if n == len(data):
             return
-        view = memoryview(data)
+    except BlockingIOError:
+        n = 0
+    except OSError as e:
+        _write_failed(e)
+        return
+    _write_rest(memoryview(data)[n:])
+
+
+def _write_failed(e):
+    global _dead
+    if e.errno in (errno.EPIPE, errno.EBADF):
+        _dead = True     # the master is gone: drop records from now on
+
+
+def _write_rest(view):
+    """The rest of a record after a partial write or EAGAIN (under the lock)."""
+    while view:
         try:
-            while view:
-                try:
-                    n = os.write(_fd, view)
-                except BlockingIOError:
-                    if not select.select([], [_fd], [], 10.0)[1]:
-                        return                  # the master does not read: drop this one
-                    continue
-                view = view[n:]
+            n = os.write(_fd, view)
+        except BlockingIOError:
+            if not select.select([], [_fd], [], 10.0)[1]:
+                return                      # the master does not read: drop this one
+            continue
         except OSError as e:
-            if e.errno in (errno.EPIPE, errno.EBADF):
-                _dead = True
+            _write_failed(e)
+            return
+        view = view[n:]
 
 
 def _clip(text, room):
@@ -200,6 +256,7 @@ def install_streams():
 
 
 def flush_streams():
+    flush_deferred()
     for s in (sys.stdout, sys.stderr):
         if isinstance(s, RecordStream):
             s.close()

@@ -15,7 +15,7 @@ import traceback
 
 from .harakiri import Harakiri
 from .http1 import HTTPServing, _error_response
-from .logs import log
+from .logs import _deferred, flush_deferred, log
 from .master import Reporting, _bound_orphan_drain
 from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
@@ -436,6 +436,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                     continue
                 serve(fd, ctx)
                 continue
+            if _deferred:
+                flush_deferred()      # about to wait: the access records of what it served
             try:
                 events = wait()
             except OSError as e:
@@ -449,6 +451,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 continue
             for fd, _ev in events:
                 ready.append(fd)
+        if _deferred:
+            flush_deferred()          # what it served while it led
         if ready:
             # Taken over with work queued (or while waiting: it looked stuck just as it
             # finished): the new leader may be waiting in the poller; wake it to serve that.

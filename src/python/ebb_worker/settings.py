@@ -50,4 +50,5 @@ HAND_OVER_FOR = 0.1
 
 _monotonic = time.monotonic
 _time = time.time
+_time_ns = time.time_ns
 MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)

@@ -4,10 +4,10 @@ import io
 from urllib.parse import unquote_to_bytes
 
 from . import access
-from .access import ON as ACCESS, status_of
+from .access import ON as ACCESS
 from .body import _Body
 from .logs import log
-from .settings import MSG_DONTWAIT, RECV, _monotonic, _time
+from .settings import MSG_DONTWAIT, RECV, _time_ns
 
 
 class UwsgiServing(object):
@@ -40,8 +40,7 @@ class UwsgiServing(object):
             buf = buf + data if buf else data
         conn.partial = 0.0
         if ACCESS:
-            t_start = _time()
-            m_start = _monotonic()
+            t_start = _time_ns() // 1000
         env = conn.env.copy()
         pos = 4
         end = 4 + size
@@ -120,6 +119,6 @@ class UwsgiServing(object):
             uri = env.get("REQUEST_URI")
             if uri is None:
                 uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
-            access.record(env, status_of(ctx), ctx.sent, ctx.hsize, t_start,
-                          int((_monotonic() - m_start) * 1e6), next(self.reqno), uri, ctx.headers)
+            access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
+                          next(self.reqno), uri, self.leader is ctx)
         self._close(conn)
