@@ -318,6 +318,35 @@ class WorkerAndAppOutputTests(LogRecordTestCase):
         self.assertEqual(sorted(r["req"] for r in got), list(range(1, 161)))
 
 
+class OrphanTests(LogRecordTestCase):
+    def test_orphan_drain_timeout_goes_to_the_lost_work_log(self):
+        # EBB_MASTER_PID names a process that is not our parent: the master is gone, so the
+        # worker keeps the drain timeout itself and journals what it abandons.
+        journal = os.path.join(self.tmp, "lost.jsonl")
+        s = bind_tcp()
+        self.socks.append(s)
+        rec = Records()
+        self.addCleanup(rec.close)
+        w = WorkerProc(["--wsgi-file", os.path.join(APPS, "testapp.py"), "--callable", "app"],
+                       [(s, "http")], tmpdir=self.tmp, extra_fds=[rec.wfd],
+                       env={"EBB_LOG_FD": str(rec.wfd), "EBB_MASTER_PID": "1",
+                            "EBB_DRAIN_TIMEOUT": "0.5", "EBB_LOST_WORK_LOG": journal})
+        self.workers.append(w)
+        w.wait_ready()
+        rec.close_write_end()
+        self.addr = s.getsockname()
+        out = os.path.join(self.tmp, "bg.txt")
+        self.assertEqual(self.client().request("GET", "/bg?s=30&file=" + out).status, 200)
+        rec.close_read_end()             # the master died
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait(15), 1)
+        with open(journal) as f:
+            lines = [json.loads(l) for l in f]
+        self.assertEqual(len(lines), 1)
+        self.assertEqual((lines[0]["pid"], lines[0]["worker"], lines[0]["jobs"]), (w.pid, 1, 1))
+        self.assertTrue(lines[0]["job_names"][0].startswith("bg-daemon-job"), lines[0])
+
+
 class FallbackTests(WorkerTestCase):
     def test_without_log_fd_access_lines_go_to_stderr(self):
         w = self.start(["--wsgi-file", LOGAPP, "--callable", "app"])
