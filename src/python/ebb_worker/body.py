@@ -75,14 +75,18 @@ class _Body(object):
         return data
 
     def _rawline(self):
+        """The next line of the chunked framing, without its CRLF; a bare LF or CR is an error
+        (RFC 9112 7.1: the framing is not guessed, which is what request smuggling uses)."""
         raw = self._raw
         while True:
             j = raw.find(b"\n")
             if j >= 0:
-                line = bytes(raw[:j])
+                if j == 0 or raw[j - 1] != 13:
+                    raise BadRequestBody("chunked body: a line ends in a bare LF")
+                line = bytes(raw[:j - 1])
                 del raw[:j + 1]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
+                if b"\r" in line:
+                    raise BadRequestBody("chunked body: a bare CR in a chunk line")
                 return line
             if len(raw) > 8192:
                 raise BadRequestBody("chunked body: line too long")
@@ -119,7 +123,10 @@ class _Body(object):
                 return b""
             line = self._rawline()
             if st == 0:
-                size = line.split(b";", 1)[0].strip(b" \t")
+                # chunk-size [ BWS ";" chunk-ext ]: hex digits only, blanks only before a ';'
+                size, semi, _ext = line.partition(b";")
+                if semi:
+                    size = size.rstrip(b" \t")
                 if not size or len(size) > 16 or size.strip(b"0123456789abcdefABCDEF"):
                     raise BadRequestBody("chunked body: invalid chunk size %r" % line[:40])
                 size = int(size, 16)
@@ -136,6 +143,8 @@ class _Body(object):
                 if not line:
                     self._state = 4
                     return b""
+                if b":" not in line or line[:1] in (b" ", b"\t"):
+                    raise BadRequestBody("chunked body: malformed trailer field %r" % line[:40])
                 self._ntrail += 1
                 if self._ntrail > MAX_FIELDS:
                     raise BadRequestBody("chunked body: too many trailer fields")

@@ -273,7 +273,9 @@ class HTTPServing(object):
             if "#" in path:
                 path = path.split("#", 1)[0]
         if "%" in path:
-            path = unquote_to_bytes(path).decode("latin-1")
+            # the path is the request's bytes decoded as latin-1: back to those bytes, then
+            # unquoted (unquote_to_bytes would encode a str as UTF-8: raw non-ASCII twice)
+            path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
         if self.script_name:
             sn = self.script_name
             if path == sn or path.startswith(sn + "/"):
@@ -284,22 +286,27 @@ class HTTPServing(object):
         hk = _HEADER_KEYS
         if n > 1:
             for line in lines[1:]:
+                if len(line) > MAX_FIELD:
+                    raise _HTTPError(431, "header field over %d bytes" % MAX_FIELD)
                 k, sep, v = line.partition(":")
                 if not sep:
                     raise _HTTPError(400, "malformed header line %r" % line[:60])
                 key = hk.get(k)
                 if key is None:
-                    if len(line) > MAX_FIELD:
-                        raise _HTTPError(431, "header field over %d bytes" % MAX_FIELD)
                     key = _header_key(k)
                 if not key:
                     continue
                 v = v.strip(" \t")
                 if key in env:
+                    # A repeat: Host is an error (RFC 9112 3.2: which host would the app see?);
+                    # Content-Length only when it differs; any other header is a list (RFC 9110
+                    # 5.3) and is joined, Cookie with "; " (RFC 6265 5.4).
                     if key == "CONTENT_LENGTH":
                         if env[key] != v:
                             raise _HTTPError(400, "conflicting Content-Length headers")
                         continue
+                    if key == "HTTP_HOST":
+                        raise _HTTPError(400, "more than one Host header")
                     v = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
                 env[key] = v
             if conn.unix:
@@ -376,5 +383,5 @@ class HTTPServing(object):
                 return "/" + rest[q:] if q >= 0 else "/"
             return rest[slash:]
         if target == "*" and method == "OPTIONS":
-            return ""
+            return "*"          # PATH_INFO '*', as gunicorn and uWSGI give it
         raise _HTTPError(400, "malformed request target %r" % target[:100])

@@ -22,6 +22,8 @@ from .wsgi import Responding, _Ctx
 from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT, LINGER,
                        MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, TAKEOVER, _monotonic)
 
+ACCEPT_LOG_EVERY = 60      # seconds between two "cannot accept" lines of one worker
+
 
 # --------------------------------------------------------------------------------------------
 # Pollers.  The leading thread waits in the set (see Server._thread_main).  Connections are
@@ -127,6 +129,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         self.drain_t0 = 0.0
         self.drain_requested = False
         self.accept_paused = False
+        self.accept_failures = 0       # EMFILE & co. since the last time it was logged
+        self.accept_logged_at = 0.0
         self.notify_armed = False
         self._rcvtimeo = struct.pack("ll", int(REQUEST_TIMEOUT),
                                      int((REQUEST_TIMEOUT - int(REQUEST_TIMEOUT)) * 1e6))
@@ -268,8 +272,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                     continue
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     if not self.accept_paused:
-                        log("cannot accept connections: %s; pausing accept for 0.5 s "
-                            "(raise the open-files limit?)" % e, "error")
+                        self._accept_failed(e)
                     self.accept_paused = True
                     self.poke()
                     return True
@@ -286,6 +289,22 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 continue
             fresh.append(fd)
         return False
+
+    def _accept_failed(self, e, now=None):
+        """Out of fds (or memory): said at most once per ACCEPT_LOG_EVERY seconds, with how
+        often it happened meanwhile (accept retries every 0.5 s: a line each time would flood
+        the log while the condition lasts).  True when it was logged."""
+        now = _monotonic() if now is None else now
+        self.accept_failures += 1
+        if self.accept_logged_at and now - self.accept_logged_at < ACCEPT_LOG_EVERY:
+            return False
+        more = self.accept_failures - 1
+        self.accept_failures = 0
+        self.accept_logged_at = now
+        log("cannot accept connections: %s; pausing accept for 0.5 s at a time (raise the "
+            "open-files limit?)%s" % (e, " (%d more time(s) in the last %d s)"
+                                      % (more, ACCEPT_LOG_EVERY) if more else ""), "error")
+        return True
 
     def _close(self, conn):
         fd = conn.fd
@@ -564,6 +583,12 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 continue
             if self.idle.get(fd) is not conn:
                 continue       # a thread took it meanwhile (or the fd number was reused)
+            if not conn.buf and conn.handler != self._serve_linger and self._has_data(conn):
+                # Not idle: a request arrived while nothing ran (the process was stopped, a
+                # thread held the GIL, a VM paused) and its event is on the way to the leader.
+                # Read and answer it rather than reset it; the head deadline bounds it.
+                conn.deadline = now + REQUEST_TIMEOUT
+                continue
             if self.idle.pop(fd, None) is not conn:
                 continue
             if conn.buf and conn.handler == self._serve_http:
@@ -572,6 +597,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 except OSError:
                     pass
             self._close(conn)
+
+    @staticmethod
+    def _has_data(conn):
+        try:
+            return bool(conn.sock.recv(1, socket.MSG_PEEK | MSG_DONTWAIT))
+        except OSError:
+            return False
 
     def rearm_listeners(self):
         with self.listen_lock:

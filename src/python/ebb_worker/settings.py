@@ -12,10 +12,30 @@ EXIT_IMPORT = 4
 VERSION = "0.1"
 SERVER_SOFTWARE = "ebb/" + VERSION
 
-MAX_LINE = 8190          # request line; longer -> 414
-MAX_HEAD = 65536         # whole header section; longer -> 431
-MAX_FIELDS = 100         # header fields; more -> 431
-MAX_FIELD = 8190         # one header field line; longer -> 431
+
+def _env_limit(name, default, unlimited):
+    """A size limit from the environment: a non-negative integer, 0 for `unlimited` (as in
+    gunicorn's --limit-request-*)."""
+    v = os.environ.get(name, "").strip()
+    if not v:
+        return default
+    try:
+        n = int(v)
+        if n < 0:
+            raise ValueError
+    except ValueError:
+        sys.stderr.write("ebb: ignoring %s=%r (not a non-negative integer)\n" % (name, v))
+        return default
+    return n or unlimited
+
+
+# The request head's limits (gunicorn's limit-request-line / -fields / -field_size).
+MAX_LINE = _env_limit("EBB_LIMIT_REQUEST_LINE", 8190, 1 << 20)          # longer -> 414
+MAX_FIELDS = _env_limit("EBB_LIMIT_REQUEST_FIELDS", 100, 32768)         # more -> 431
+MAX_FIELD = _env_limit("EBB_LIMIT_REQUEST_FIELD_SIZE", 8190, 1 << 20)   # one field line: 431
+# The whole head; longer -> 431 (room for the limits above, within 4 MiB).
+MAX_HEAD = max(65536, min(MAX_LINE + 4 + MAX_FIELDS * (MAX_FIELD + 2), 4 << 20))
+
 RECV = 65536
 DISCARD_MAX = 65536      # unread body still read after the response, to keep the connection
 BIG = 65536              # bodies at least this big are sent without being copied into the head

@@ -69,7 +69,7 @@ class UwsgiServing(object):
         proto = env.setdefault("SERVER_PROTOCOL", "HTTP/1.1")
         if "PATH_INFO" not in env:
             env["PATH_INFO"] = unquote_to_bytes(
-                env.get("REQUEST_URI", "/").split("?", 1)[0]).decode("latin-1")
+                env.get("REQUEST_URI", "/").split("?", 1)[0].encode("latin-1")).decode("latin-1")
         scheme = env.get("UWSGI_SCHEME") or env.get("REQUEST_SCHEME")
         if scheme:
             env["wsgi.url_scheme"] = scheme
