@@ -2,6 +2,7 @@
 error responses and the Date header."""
 
 import io
+import re
 import time
 from urllib.parse import unquote_to_bytes
 
@@ -38,6 +39,9 @@ _TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _HEADER_KEYS = {"Content-Type": "CONTENT_TYPE", "Content-Length": "CONTENT_LENGTH",
                 "content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# Control characters (but HTAB; CR and LF are counted apart) are in no valid request head
+# (RFC 9110 5.5: a field value with one is invalid): rejected rather than passed to the app.
+_CTL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").search
 _DROP = ""   # marker in _HEADER_KEYS: header dropped (underscore in its name)
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
             414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
@@ -234,8 +238,8 @@ class HTTPServing(object):
             raise _HTTPError(0)
         if n > MAX_FIELDS + 1:
             raise _HTTPError(431, "more than %d header fields" % MAX_FIELDS)
-        if head.count("\n") != n - 1 or head.count("\r") != n - 1 or "\0" in head:
-            raise _HTTPError(400, "stray CR, LF or NUL in the request head")
+        if head.count("\n") != n - 1 or head.count("\r") != n - 1 or _CTL(head):
+            raise _HTTPError(400, "stray CR or LF, or a control character, in the request head")
         try:
             method, target, ver = rl.split(" ")
         except ValueError:
