@@ -345,6 +345,7 @@ class OrphanTests(LogRecordTestCase):
         self.assertEqual(len(lines), 1)
         self.assertEqual((lines[0]["pid"], lines[0]["worker"], lines[0]["jobs"]), (w.pid, 1, 1))
         self.assertTrue(lines[0]["job_names"][0].startswith("bg-daemon-job"), lines[0])
+        self.assertIs(lines[0]["orphan"], True)
 
 
 class FallbackTests(WorkerTestCase):

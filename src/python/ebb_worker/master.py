@@ -92,7 +92,7 @@ def _bound_orphan_drain(server=None):
         busy = server.counts()[1] if server is not None else 0
         log("the master is gone and the drain timeout (%.1fs) passed; exiting with %d job(s) "
             "unfinished: %s" % (limit, njobs, ", ".join(names) or "-"), "error")
-        _journal_lost(busy, njobs, names)
+        _journal_lost(busy, njobs, names, limit)
         os._exit(1)
 
     t = threading.Timer(limit, expire)
@@ -100,9 +100,9 @@ def _bound_orphan_drain(server=None):
     t.start()
 
 
-def _journal_lost(busy, njobs, names):
+def _journal_lost(busy, njobs, names, drained):
     """Append the loss to EBB_LOST_WORK_LOG (the master's journal; it is gone and cannot),
-    one JSON line with the master's keys (those the worker knows)."""
+    one JSON line as the Rust SDK's drain bound writes it ("orphan": true)."""
     path = os.environ.get("EBB_LOST_WORK_LOG")
     if not path:
         return
@@ -115,10 +115,15 @@ def _journal_lost(busy, njobs, names):
         slot = int(os.environ.get("EBB_WORKER_ID", ""))
     except ValueError:
         slot = None
+    try:
+        generation = int(os.environ.get("EBB_CONFIG_GENERATION", ""))
+    except ValueError:
+        generation = None
     line = json.dumps({
         "time": time.time(), "worker": slot, "pid": os.getpid(), "respawn": respawn,
-        "reason": "the master is gone and the drain timeout passed",
-        "requests_in_flight": busy, "jobs": njobs, "job_names": names,
+        "generation": generation, "reason": "the master is gone and the drain timeout passed",
+        "orphan": True, "requests_in_flight": busy, "jobs": njobs, "job_names": names,
+        "drained_s": drained,
     }) + "\n"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
