@@ -2,25 +2,49 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-/// Every embedded Python file: its path under the runtime dir's `python/`, and its text.
-/// `run_worker.py` runs the worker as an imported module, so that Python caches its bytecode.
+/// (path, contents) of one file under `src/python`.
+macro_rules! py {
+    ($rel:literal) => {
+        ($rel, include_str!(concat!("python/", $rel)))
+    };
+}
+
+/// Every file under `src/python` (the worker package, its launcher and the `ebb` module), as
+/// (path relative to `src/python`, contents).  A unit test checks that this list names every
+/// `.py` file there, so a new module cannot be forgotten.
 pub const PYTHON_FILES: &[(&str, &str)] = &[
-    ("ebb_worker.py", include_str!("python/ebb_worker.py")),
-    ("run_worker.py", include_str!("python/run_worker.py")),
-    ("ebb/__init__.py", include_str!("python/ebb/__init__.py")),
+    py!("run_worker.py"),
+    py!("ebb/__init__.py"),
+    py!("ebb_worker/__init__.py"),
+    py!("ebb_worker/access.py"),
+    py!("ebb_worker/app.py"),
+    py!("ebb_worker/body.py"),
+    py!("ebb_worker/errors.py"),
+    py!("ebb_worker/harakiri.py"),
+    py!("ebb_worker/http1.py"),
+    py!("ebb_worker/logs.py"),
+    py!("ebb_worker/loop.py"),
+    py!("ebb_worker/main.py"),
+    py!("ebb_worker/master.py"),
+    py!("ebb_worker/options.py"),
+    py!("ebb_worker/settings.py"),
+    py!("ebb_worker/static.py"),
+    py!("ebb_worker/uwsgi.py"),
+    py!("ebb_worker/wsgi.py"),
 ];
 
 /// Materialise the embedded Python worker and module under `dir/python`.
 pub fn write_python_files(dir: &Path) -> Result<()> {
     let py = dir.join("python");
-    for (name, text) in PYTHON_FILES {
-        let path = py.join(name);
+    for (rel, text) in PYTHON_FILES {
+        let path = py.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(path, text)?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
@@ -29,4 +53,48 @@ pub fn write_python_files(dir: &Path) -> Result<()> {
 pub fn python_files_present(dir: &Path) -> bool {
     let py = dir.join("python");
     PYTHON_FILES.iter().all(|(name, _)| py.join(name).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn py_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "__pycache__") {
+                    py_files(root, &path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "py") {
+                let rel = path.strip_prefix(root).unwrap();
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    #[test]
+    fn every_python_file_is_embedded() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/python");
+        let mut on_disk = Vec::new();
+        py_files(&root, &root, &mut on_disk);
+        on_disk.sort();
+        let mut embedded: Vec<String> = PYTHON_FILES.iter().map(|(p, _)| p.to_string()).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "src/embedded.rs PYTHON_FILES must list exactly the .py files under src/python"
+        );
+    }
+
+    #[test]
+    fn written_files_match_the_embedded_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        write_python_files(dir.path()).unwrap();
+        for (rel, text) in PYTHON_FILES {
+            let got = std::fs::read_to_string(dir.path().join("python").join(rel)).unwrap();
+            assert_eq!(&got, text, "{rel}");
+        }
+    }
 }

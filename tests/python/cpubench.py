@@ -96,7 +96,8 @@ def main():
     ap.add_argument("--python", default=None, help="interpreter for ebb's worker")
     ap.add_argument("--app", default=HELLO)
     ap.add_argument("--baseline", default=None,
-                    help="another ebb_worker.py to compare with (shown as ebb0)")
+                    help="the run_worker.py of another copy of src/python to compare with "
+                         "(shown as ebb0)")
     ap.add_argument("--only", default=None, help="comma list: ebb,ebb0,uwsgi")
     ap.add_argument("--browser", action="store_true",
                     help="send scripts/bench's ten browser-like headers with every request")

@@ -63,10 +63,12 @@ class WorkerProc(object):
 
     listeners: list of (socket, name) with name "http" or "uwsgi".
     args: worker arguments (e.g. ["--wsgi-file", path, "--threads", "2"]).
+    extra_fds: more fds the worker inherits as they are (e.g. an EBB_LOG_FD pipe); keep them
+    out of 3..3+len(listeners)-1 and of 100.., where the sockets are moved.
     """
 
     def __init__(self, args, listeners, env=None, worker_id=1, python=None, cwd=None,
-                 notify=True, tmpdir=None, worker=None):
+                 notify=True, tmpdir=None, worker=None, extra_fds=()):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="ebbw-")
         self.notify_path = None
         self.notify = None
@@ -97,7 +99,8 @@ class WorkerProc(object):
         argv = [sys.executable, "-c", _SHIM, ",".join(map(str, fds)), "--", py,
                 worker or WORKER] + list(args)
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, env=e, pass_fds=fds, cwd=cwd, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv, env=e, pass_fds=fds + list(extra_fds), cwd=cwd,
+                                     stdin=subprocess.DEVNULL,
                                      stdout=self._stderr, stderr=self._stderr,
                                      start_new_session=True)
         self.pid = self.proc.pid

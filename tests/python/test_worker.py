@@ -1,4 +1,4 @@
-"""Tests of ebb's Python WSGI worker (src/python/ebb_worker.py), with real processes.
+"""Tests of ebb's Python WSGI worker (src/python/ebb_worker/), with real processes.
 
 Run from the repository root:
 

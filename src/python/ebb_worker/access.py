@@ -1,0 +1,183 @@
+"""Access records: one per request, written by the serving thread once the response is sent.
+
+Which requests get one is decided here, before anything is built (EBB_LOG_REQUESTS, and with
+it off EBB_LOG_4XX / EBB_LOG_5XX / EBB_LOG_SLOW_MS); a record not written costs a comparison.
+The record is one JSON line on EBB_LOG_FD (fields: LOG_RECORDS.md), or without it a plain text
+line on stderr."""
+
+import os
+import sys
+from json.encoder import encode_basestring_ascii as _q
+
+from . import logs
+
+
+def _flag(name, default):
+    v = os.environ.get(name, "").strip().lower()
+    if not v:
+        return default
+    return v not in ("0", "false", "no", "off")
+
+
+def _slow_ms():
+    v = os.environ.get("EBB_LOG_SLOW_MS", "").strip()
+    if not v:
+        return None
+    try:
+        return int(float(v) * 1000)          # microseconds
+    except ValueError:
+        sys.stderr.write("%signoring EBB_LOG_SLOW_MS=%r (not a number)\n" % (logs._log_prefix, v))
+        return None
+
+
+def _names(var):
+    return [n.strip().lower() for n in os.environ.get(var, "").split(",") if n.strip()]
+
+
+ALL = _flag("EBB_LOG_REQUESTS", True)
+LOG_4XX = _flag("EBB_LOG_4XX", False)
+LOG_5XX = _flag("EBB_LOG_5XX", False)
+SLOW_US = _slow_ms()
+# True when some request may get a record (then the serving threads take its timestamps).
+ON = ALL or LOG_4XX or LOG_5XX or SLOW_US is not None
+XFF = _flag("EBB_LOG_XFF", False)
+MEMORY = _flag("EBB_LOG_MEMORY", False)
+
+
+def _env_key(name):
+    up = name.upper().replace("-", "_")
+    return up if up in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + up
+
+
+REQ_HEADERS = [(n, _env_key(n)) for n in _names("EBB_LOG_REQ_HEADERS")]
+RESP_HEADERS = frozenset(_names("EBB_LOG_RESP_HEADERS"))
+ENV_KEYS = [k.strip() for k in os.environ.get("EBB_LOG_ENV", "").split(",") if k.strip()]
+
+_statm = None
+_PAGE = 4096
+if MEMORY:
+    try:
+        _statm = os.open("/proc/self/statm", os.O_RDONLY)
+        _PAGE = os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        _statm = None
+
+
+def _memory():
+    """(rss, vsz) in bytes, or None."""
+    if _statm is not None:
+        try:
+            f = os.pread(_statm, 128, 0).split()
+            return int(f[1]) * _PAGE, int(f[0]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return None
+    try:
+        import resource
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss * (1 if sys.platform == "darwin" else 1024), 0
+    except Exception:
+        return None
+
+
+# A record is the fields that repeat from request to request (client, method, protocol, host,
+# referer, user agent, user: formatted once per combination, cached) and those that do not.
+_FIXED = ('{"t":"access","addr":%s,"user":%s,"method":%s,"proto":%s,"host":%s,"referer":%s,'
+          '"ua":%s,')
+_VARYING = '"uri":%s,"status":%d,"size":%d,"hsize":%d,"start":%d.%06d,"us":%d,"req":%d'
+_EXTRA = bool(REQ_HEADERS or RESP_HEADERS or ENV_KEYS or MEMORY)
+_fixed_cache = {}       # (addr, user, method, proto, host, referer, ua) -> _FIXED formatted
+
+
+def _fixed(key):
+    text = _FIXED % tuple(_q(v or "") for v in key)
+    if len(_fixed_cache) >= 256:
+        _fixed_cache.clear()
+    if len(text) < 2048:
+        _fixed_cache[key] = text
+    return text
+
+
+def _obj(pairs):
+    return "{" + ",".join("%s:%s" % (_q(k), _q(v)) for k, v in pairs) + "}"
+
+
+def _extra(env, headers):
+    out = ""
+    if REQ_HEADERS:
+        out += ',"rh":' + _obj((n, env[k]) for n, k in REQ_HEADERS if k in env)
+    if RESP_HEADERS:
+        pairs = []
+        try:
+            for name, value in headers or ():
+                if name.lower() in RESP_HEADERS:
+                    pairs.append((name.lower(), str(value)))
+        except (TypeError, ValueError, AttributeError):
+            pass
+        out += ',"oh":' + _obj(pairs)
+    if ENV_KEYS:
+        out += ',"env":' + _obj((k, str(env[k])) for k in ENV_KEYS if k in env)
+    if MEMORY:
+        m = _memory()
+        if m is not None:
+            out += ',"rss":%d,"vsz":%d' % m
+    return out
+
+
+def record(env, ctx, start_us, us, req, uri, defer=False):
+    """Write the access record of the request ctx just served, if the filters want it.
+    start_us: when its head was read (Unix time, microseconds); us: how long it took."""
+    status = ctx.err_status
+    if not status and ctx.head_sent:
+        status = _CODES.get(ctx.status) or _code(ctx.status)
+    if not ALL:
+        if not ((LOG_4XX and 400 <= status < 500) or (LOG_5XX and 500 <= status < 600)
+                or (SLOW_US is not None and us >= SLOW_US)):
+            return
+    get = env.get
+    addr = get("REMOTE_ADDR")
+    if XFF:
+        xff = get("HTTP_X_FORWARDED_FOR")
+        if xff:
+            addr = xff.split(",", 1)[0].strip()
+    if logs._fd is None:
+        _text(addr, env["REQUEST_METHOD"], uri, get("SERVER_PROTOCOL") or "", status, ctx.sent,
+              us, req, get("REMOTE_USER") or "-")
+        return
+    key = (addr, get("REMOTE_USER"), env["REQUEST_METHOD"], get("SERVER_PROTOCOL"),
+           get("HTTP_HOST"), get("HTTP_REFERER"), get("HTTP_USER_AGENT"))
+    fixed = _fixed_cache.get(key) or _fixed(key)
+    line = fixed + _VARYING % (_q(uri), status, ctx.sent, ctx.hsize, start_us // 1000000,
+                               start_us % 1000000, us, req)
+    if _EXTRA:
+        line += _extra(env, ctx.headers)
+    data = (line + "}\n").encode("ascii")
+    if len(data) > logs.MAX_RECORD:
+        fixed = _fixed((addr[:100], "", env["REQUEST_METHOD"][:100], "", "", "", ""))
+        data = (fixed + _VARYING % (_q(uri[:2000] + "..."), status, ctx.sent, ctx.hsize,
+                                    start_us // 1000000, start_us % 1000000, us, req)
+                + ',"truncated":true}\n').encode("ascii")
+    if defer:
+        logs.defer_record(data)
+    else:
+        logs.write_record(data)
+
+
+_CODES = {}      # status line -> its code (bounded)
+
+
+def _code(status):
+    """The code of a status line the app sent ("404 Not Found" -> 404); 0 if it has none."""
+    try:
+        code = int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+    if len(_CODES) < 1000:
+        _CODES[status] = code
+    return code
+
+
+def _text(addr, method, uri, proto, status, size, us, req, user):
+    """Without EBB_LOG_FD: one plain line on stderr."""
+    line = '%s %s "%s %s %s" %d %d bytes in %.3f ms (req %d)' % (
+        addr or "-", user, method, uri, proto, status, size, us / 1000.0, req)
+    logs.log(line.replace("\n", "\\n").replace("\r", "\\r"))

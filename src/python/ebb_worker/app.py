@@ -1,0 +1,88 @@
+"""Importing the WSGI application."""
+
+import os
+import sys
+import traceback
+
+from . import logs
+from .logs import log
+from .settings import EXIT_IMPORT
+
+
+def load_app(opts):
+    """Import the application; on failure print why and what to do, and exit 4."""
+    import importlib
+    import importlib.util
+    cwd = os.getcwd()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    extra = [os.path.abspath(p) for p in opts.pythonpath] + [cwd]
+    if opts.wsgi_file:
+        extra.append(os.path.dirname(os.path.abspath(opts.wsgi_file)))
+    pos = 1 if sys.path and sys.path[0] in (here, "") else 0
+    for p in extra:
+        if p not in sys.path:
+            sys.path.insert(pos, p)
+            pos += 1
+    callable_name = opts.callable or "application"
+    if opts.module:
+        what = opts.module
+        modname, sep, attr = opts.module.partition(":")
+        if sep and attr:
+            callable_name = attr
+        what = "%s:%s" % (modname, callable_name)
+    else:
+        what = "%s (callable %s)" % (opts.wsgi_file, callable_name)
+    try:
+        if opts.module:
+            mod = importlib.import_module(modname)
+        else:
+            path = os.path.abspath(opts.wsgi_file)
+            if not os.path.isfile(path):
+                raise FileNotFoundError("no such file: %s" % path)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            modname = stem if stem.isidentifier() and stem not in sys.modules else "ebb_wsgi_file"
+            spec = importlib.util.spec_from_file_location(modname, path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[modname] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(modname, None)
+                raise
+        obj = mod
+        call = callable_name.endswith("()")
+        for part in (callable_name[:-2] if call else callable_name).split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                hint = ""
+                for guess in ("application", "app", "create_app()", "make_app()"):
+                    g = guess[:-2] if guess.endswith("()") else guess
+                    if guess != callable_name and hasattr(mod, g):
+                        hint = " (it has %r: use --callable %s)" % (g, guess)
+                        break
+                raise AttributeError("module %r has no attribute %r%s"
+                                     % (mod.__name__, callable_name, hint))
+        if call:
+            obj = obj()
+        if not callable(obj):
+            raise TypeError("%r in module %r is a %s, not a WSGI callable"
+                            % (callable_name, mod.__name__, type(obj).__name__))
+        return obj
+    except BaseException as e:
+        tb = traceback.format_exc().rstrip()
+        log(
+            "cannot load the WSGI application %s\n%s\n\n"
+            "  python:    %s (%s)\n"
+            "  cwd:       %s\n"
+            "  sys.path:  %s\n"
+            "  What to do: check the module / --wsgi-file and --callable names; that --chdir or "
+            "--pythonpath name the directory that contains the package; and that the virtualenv "
+            "(--virtualenv / --python) is the one with the app's dependencies.  Exit code %d: "
+            "ebb retries with a back-off."
+            % (what, tb, sys.executable, sys.version.split()[0], cwd, sys.path, EXIT_IMPORT),
+            "error")
+        logs.flush_streams()
+        if isinstance(e, KeyboardInterrupt):
+            os._exit(EXIT_IMPORT)
+        sys.exit(EXIT_IMPORT)

@@ -1,0 +1,262 @@
+"""The worker's log: its own messages, the app's output and access records.
+
+Under an ebb master that passes EBB_LOG_FD, every message is one record on that pipe: one JSON
+object per line, written with one os.write (under a lock), so records never interleave (the
+contract: LOG_RECORDS.md).  sys.stdout and sys.stderr are replaced by writers that send the
+app's output as records (one write() call of several lines is one record; print() is buffered
+to the end of the line).  When the write fails with EPIPE or EBADF the master is gone: records
+are dropped from then on, and the worker goes on draining.  Without EBB_LOG_FD (a worker started
+by hand or by a test) messages are plain lines on stderr, as before."""
+
+import errno
+import os
+import select
+import sys
+import threading
+from json.encoder import encode_basestring_ascii as _q
+
+_log_prefix = "[ebb worker ? pid %d] " % os.getpid()
+
+MAX_RECORD = 16384           # bytes of one record, newline included (the master's limit)
+_lock = threading.RLock()    # re-entrant: a signal handler may log while its thread writes
+_fd = None                   # EBB_LOG_FD, when records go there
+_dead = False                # the read end is gone: drop records
+
+
+def _env_fd():
+    v = os.environ.get("EBB_LOG_FD", "")
+    if not v:
+        return None
+    try:
+        fd = int(v)
+        os.fstat(fd)
+    except (ValueError, OSError) as e:
+        sys.stderr.write("%signoring EBB_LOG_FD=%r (%s): messages go to stderr\n"
+                         % (_log_prefix, v, e))
+        return None
+    return fd
+
+
+def setup():
+    """Read EBB_LOG_FD (called once at start, before anything is logged in records)."""
+    global _fd
+    _fd = _env_fd()
+    if _fd is not None:
+        os.set_inheritable(_fd, False)    # not the app's subprocesses'
+    return _fd is not None
+
+
+def records():
+    return _fd is not None
+
+
+# Access records of the leading thread wait here until it goes back to the poller (see
+# loop.Server._lead): under load it serves several connections per wake-up, and their records
+# leave in one write, each whole (a write per record cost more than building it: the wake-up
+# of the reader).  When it has nothing else to do it writes at once.
+_deferred = []
+_deferred_bytes = [0]
+DEFER_MAX = 16384
+
+
+def defer_record(data):
+    """Queue a record to be written by flush_deferred() (soon: see above)."""
+    _deferred.append(data)
+    _deferred_bytes[0] += len(data)
+    if _deferred_bytes[0] >= DEFER_MAX:
+        flush_deferred()
+
+
+def _take_deferred():
+    """The queued records, removed from the queue (under the lock; one that a thread appends
+    meanwhile stays queued)."""
+    items = _deferred[:]
+    del _deferred[:len(items)]
+    _deferred_bytes[0] = 0
+    return b"".join(items)
+
+
+def flush_deferred():
+    if _deferred:
+        with _lock:
+            _write(_take_deferred())
+
+
+def write_record(data):
+    """Write one record (bytes ending in a newline); never raises.  A full pipe is waited for
+    (as a slow terminal would be), at most 10 s at a time when the fd is non-blocking."""
+    if _dead:
+        return
+    with _lock:
+        if _deferred:
+            data = _take_deferred() + data
+        _write(data)
+
+
+def _write(data):
+    """Under the lock."""
+    if _dead:
+        return
+    try:
+        n = os.write(_fd, data)
+        if n == len(data):
+            return
+    except BlockingIOError:
+        n = 0
+    except OSError as e:
+        _write_failed(e)
+        return
+    _write_rest(memoryview(data)[n:])
+
+
+def _write_failed(e):
+    global _dead
+    if e.errno in (errno.EPIPE, errno.EBADF):
+        _dead = True     # the master is gone: drop records from now on
+
+
+def _write_rest(view):
+    """The rest of a record after a partial write or EAGAIN (under the lock)."""
+    while view:
+        try:
+            n = os.write(_fd, view)
+        except BlockingIOError:
+            if not select.select([], [_fd], [], 10.0)[1]:
+                return                      # the master does not read: drop this one
+            continue
+        except OSError as e:
+            _write_failed(e)
+            return
+        view = view[n:]
+
+
+def _clip(text, room):
+    """text as a JSON string literal of at most `room` bytes (cut with a note when longer)."""
+    q = _q(text)
+    if len(q) <= room:
+        return q
+    n = len(text)
+    keep = room // 2
+    while True:
+        cut = text[:keep]
+        q = _q(cut + "... (%d of %d characters shown)" % (keep, n))
+        if len(q) <= room or keep == 0:
+            return q
+        keep = keep * 3 // 4
+
+
+_LOG_HEAD = {lvl: ('{"t":"log","level":"%s","msg":' % lvl).encode("ascii")
+             for lvl in ("debug", "info", "warning", "error")}
+_STREAM_TAIL = {None: b"}\n", "stdout": b',"stream":"stdout"}\n',
+                "stderr": b',"stream":"stderr"}\n'}
+
+
+def log_record(msg, level="info", stream=None):
+    head = _LOG_HEAD.get(level) or _LOG_HEAD["info"]
+    tail = _STREAM_TAIL[stream]
+    body = _clip(msg, MAX_RECORD - len(head) - len(tail)).encode("ascii")
+    write_record(head + body + tail)
+
+
+def log(msg, level="info"):
+    """A message from the worker itself (a traceback is one message)."""
+    if _fd is not None:
+        log_record(msg.rstrip("\n"), level)
+        return
+    text = _log_prefix + msg
+    if not text.endswith("\n"):
+        text += "\n"
+    with _lock:
+        try:
+            err = sys.stderr
+            err.write(text)
+            err.flush()
+        except Exception:
+            pass
+
+
+class RecordStream(object):
+    """sys.stdout / sys.stderr under a master with records: each line of output is a record.
+    One write() call with several lines (a logging record with its traceback) is one record;
+    text without a final newline waits for the rest of its line (per thread)."""
+
+    def __init__(self, name, orig):
+        self.name = "<%s>" % name
+        self._stream = name
+        self._level = "info" if name == "stdout" else "warning"
+        self._orig = orig
+        self._local = threading.local()
+        self.encoding = "utf-8"
+        self.errors = "backslashreplace"
+        self.buffer = getattr(orig, "buffer", None)   # bytes written there reach the pipe
+
+    def write(self, s):
+        if type(s) is not str:
+            if not isinstance(s, str):
+                raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+            s = str(s)
+        n = len(s)
+        loc = self._local
+        pend = getattr(loc, "pend", "")
+        if pend:
+            s = pend + s
+        if s.endswith("\n"):
+            loc.pend = ""
+            log_record(s[:-1], self._level, self._stream)
+        else:
+            j = s.rfind("\n")
+            if j >= 0:
+                log_record(s[:j], self._level, self._stream)
+                s = s[j + 1:]
+            if len(s) > MAX_RECORD:                   # no newline coming: do not hoard it
+                log_record(s, self._level, self._stream)
+                s = ""
+            loc.pend = s
+        return n
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass      # a partial line waits for its end (or close())
+
+    def close(self):
+        pend = getattr(self._local, "pend", "")
+        if pend:
+            self._local.pend = ""
+            log_record(pend, self._level, self._stream)
+
+    def fileno(self):
+        return self._orig.fileno()
+
+    def isatty(self):
+        return False
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    @property
+    def closed(self):
+        return False
+
+
+def install_streams():
+    """Replace sys.stdout / sys.stderr by record writers (only with EBB_LOG_FD)."""
+    if _fd is None:
+        return
+    sys.stdout = RecordStream("stdout", sys.__stdout__)
+    sys.stderr = RecordStream("stderr", sys.__stderr__)
+
+
+def flush_streams():
+    flush_deferred()
+    for s in (sys.stdout, sys.stderr):
+        if isinstance(s, RecordStream):
+            s.close()

@@ -1,0 +1,634 @@
+"""The event loop and its serving threads (one leads, one stands by), connections, the drain."""
+
+import collections
+import errno
+import functools
+import itertools
+import os
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import traceback
+
+from .harakiri import Harakiri
+from .http1 import HTTPServing, _error_response
+from .logs import _deferred, flush_deferred, log
+from .master import Reporting, _bound_orphan_drain
+from .uwsgi import UwsgiServing
+from .wsgi import Responding, _Ctx
+from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT, LINGER,
+                       MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, TAKEOVER, _monotonic)
+
+ACCEPT_LOG_EVERY = 60      # seconds between two "cannot accept" lines of one worker
+
+
+# --------------------------------------------------------------------------------------------
+# Pollers.  The leading thread waits in the set (see Server._thread_main).  Connections are
+# edge-triggered (no re-arm syscall per request; see Server._serve_fd for how an edge that
+# arrives while a thread holds the connection is not lost); listening sockets are one-shot,
+# re-armed after each accept batch.
+
+
+class _EpollPoller(object):
+    def __init__(self):
+        self._ep = select.epoll()
+        edge = select.EPOLLIN | select.EPOLLET
+        once = select.EPOLLIN | select.EPOLLONESHOT
+        ep = self._ep
+        self.register = lambda fd: ep.register(fd, edge)
+        self.register_listener = lambda fd: ep.register(fd, once)
+        self.rearm = lambda fd: ep.modify(fd, once)
+        self.unregister = ep.unregister
+        self.wait = functools.partial(ep.poll, -1, 64)
+
+
+class _KqueuePoller(object):
+    def __init__(self):
+        kq = select.kqueue()
+        self._kq = kq
+        once = select.KQ_EV_ADD | select.KQ_EV_ONESHOT
+        edge = select.KQ_EV_ADD | select.KQ_EV_CLEAR
+        rd = select.KQ_FILTER_READ
+        kev = select.kevent
+
+        def arm(fd):
+            kq.control([kev(fd, rd, once)], 0, 0)
+
+        def register(fd):
+            kq.control([kev(fd, rd, edge)], 0, 0)
+
+        def unregister(fd):
+            try:
+                kq.control([kev(fd, rd, select.KQ_EV_DELETE)], 0, 0)
+            except OSError:
+                pass
+
+        def wait():
+            return [(e.ident, 1) for e in kq.control(None, 64, None)]
+
+        self.register = register
+        self.register_listener = arm
+        self.rearm = arm
+        self.unregister = unregister
+        self.wait = wait
+
+
+def _make_poller():
+    if hasattr(select, "epoll"):
+        return _EpollPoller()
+    if hasattr(select, "kqueue"):
+        return _KqueuePoller()
+    raise RuntimeError("this platform has neither epoll nor kqueue")
+
+
+# --------------------------------------------------------------------------------------------
+# Connections and per-thread request state
+
+
+class _Listener(object):
+    __slots__ = ("sock", "fd", "kind", "family", "tcp", "base", "wildcard", "name", "inherits")
+
+
+class _Conn(object):
+    __slots__ = ("sock", "fd", "env", "buf", "deadline", "partial", "handler", "unix", "tcp",
+                 "fresh", "polled")
+
+    def __init__(self, sock, fd, env, handler, unix):
+        self.sock = sock
+        self.fd = fd
+        self.env = env
+        self.buf = b""
+        self.deadline = 0.0
+        self.partial = 0.0       # when the first byte of an incomplete request arrived
+        self.handler = handler
+        self.unix = unix
+        self.fresh = True        # accepted, no request yet
+        self.polled = False      # registered in the poller (at its first park)
+
+
+class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
+    def __init__(self, app, listeners, threads, harakiri, notifier, worker_id):
+        self.app = app
+        self.listeners = {l.fd: l for l in listeners}
+        self.nthreads = threads
+        self.harakiri = harakiri
+        self.notifier = notifier
+        self.worker_id = worker_id
+        self.poller = _make_poller()
+        self.idle = {}            # fd -> _Conn: parked in the poller, owned by no thread
+        self.conns = {}           # fd -> _Conn: every open connection
+        self.pending = set()      # fds that raised an event while a thread held them
+        self.ctxs = []
+        self.reqno = itertools.count(1)   # requests handled, for the access records
+        self.ctx_by_ident = {}
+        self.listen_lock = threading.Lock()
+        self.draining = False
+        self.drain_t0 = 0.0
+        self.drain_requested = False
+        self.accept_paused = False
+        self.accept_failures = 0       # EMFILE & co. since the last time it was logged
+        self.accept_logged_at = 0.0
+        self.notify_armed = False
+        self._rcvtimeo = struct.pack("ll", int(REQUEST_TIMEOUT),
+                                     int((REQUEST_TIMEOUT - int(REQUEST_TIMEOUT)) * 1e6))
+        for lst in listeners:         # inherited by accepted sockets (see _socket_options)
+            try:
+                if lst.tcp:
+                    lst.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._rcvtimeo)
+                lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._rcvtimeo)
+            except OSError:
+                lst.inherits = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        # The event loop: one leader thread waits in the poller and serves what it returns;
+        # one standby thread watches it and takes over when it is stuck (see _thread_main).
+        self.leader = None        # the _Ctx of the leading thread
+        # Until then, requests are known to block: the leader hands the loop over before
+        # serving each connection (a wake-up per request, worth it when requests wait).
+        self.handing_over_until = 0.0
+        self.slow_serves = 0      # inline serves in a row that took HAND_OVER_AFTER or longer
+        self.ready = collections.deque()      # fds returned by the poller, not yet served
+        self.follow_lock = threading.Lock()   # held by the standby thread
+        self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
+        self.standby_wake.acquire()
+        self.standby_parked = False
+        self.loop_r, self.loop_w = os.pipe()  # wakes a leader waiting in the poller
+        os.set_blocking(self.loop_r, False)
+        os.set_blocking(self.loop_w, False)
+        self.poller.register(self.loop_r)
+        self.script_name = os.environ.get("SCRIPT_NAME", "").rstrip("/")
+
+    # ---- connections
+
+    def _socket_options(self, sock, lst):
+        """TCP_NODELAY and the read/send timeouts.  They are set on the listening sockets at
+        start; where accepted sockets inherit them (Linux, the BSDs) nothing is set per
+        connection.  That is checked on the connections accepted first: one that has them
+        settles it; one that lacks them may have been queued before they were set, so it takes
+        64 of those to decide that this platform does not pass them on."""
+        inherits = lst.inherits
+        if inherits is True:
+            return
+        if inherits is not False:
+            try:
+                ok = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+                      == self._rcvtimeo
+                      and sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+                      == self._rcvtimeo
+                      and (not lst.tcp
+                           or sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0))
+            except OSError:
+                ok = False
+            if ok:
+                lst.inherits = True
+                return
+            lst.inherits = False if inherits is not None and inherits >= 63 else (inherits or 0) + 1
+        try:
+            if lst.tcp:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._rcvtimeo)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._rcvtimeo)
+        except OSError:
+            pass
+
+    def _new_conn(self, fd, addr, lst):
+        """A _Conn for an accepted socket, published in `idle` (owned by no thread) but not yet
+        in the poller: whoever serves it first reads it at once (a client usually sends its
+        request with the connection), and it is registered when it first parks."""
+        sock = socket.socket(lst.family, socket.SOCK_STREAM, 0, fileno=fd)
+        self._socket_options(sock, lst)
+        env = lst.base.copy()
+        if lst.tcp:
+            host = addr[0]
+            if host.startswith("::ffff:") and "." in host:
+                host = host[7:]          # an IPv4 client of a dual-stack socket
+            env["REMOTE_ADDR"] = host
+            env["REMOTE_PORT"] = str(addr[1])
+            if lst.wildcard:
+                try:
+                    local = sock.getsockname()
+                    env["SERVER_NAME"] = local[0]
+                except OSError:
+                    pass
+        else:
+            env["REMOTE_ADDR"] = ""
+            env["REMOTE_PORT"] = ""
+        handler = self._serve_http if lst.kind == "http" else self._serve_uwsgi
+        conn = _Conn(sock, fd, env, handler, not lst.tcp)
+        conn.deadline = _monotonic() + KEEPALIVE_TIMEOUT
+        self.conns[fd] = conn
+        self.idle[fd] = conn
+
+    def _poll_conn(self, conn):
+        """Register a connection in the poller (edge-triggered; data already waiting raises an
+        event at once) before it is published in `idle`."""
+        conn.polled = True
+        try:
+            self.poller.register(conn.fd)
+        except FileExistsError:       # a stale registration of a closed fd's number
+            self.poller.unregister(conn.fd)
+            self.poller.register(conn.fd)
+
+    def _accept(self, lfd):
+        """Accept a batch (the listener is re-armed before any of it is served); returns the
+        fds of the new connections."""
+        fresh = []
+        with self.listen_lock:
+            lst = self.listeners.get(lfd)
+            if lst is None:
+                return fresh
+            paused = False
+            try:
+                paused = self._accept_batch(lfd, lst, fresh)
+            finally:
+                if not paused:
+                    self.poller.rearm(lfd)
+        return fresh
+
+    def _accept_batch(self, lfd, lst, fresh):
+        """Accept up to one connection per idle thread (so that processes share a burst of
+        new keep-alive connections by the threads they have free, as uWSGI's threads do, when
+        requests may block); True when accepting is paused (out of fds: the main thread
+        re-arms the listener later)."""
+        acc = lst.sock._accept
+        free = self.nthreads
+        for c in self.ctxs:
+            if c.since:
+                free -= 1
+        for _ in range(max(1, free)):
+            try:
+                fd, addr = acc()
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            except OSError as e:
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    if not self.accept_paused:
+                        self._accept_failed(e)
+                    self.accept_paused = True
+                    self.poke()
+                    return True
+                log("accept failed on %s: %s" % (lst.name, e), "warning")
+                break
+            try:
+                self._new_conn(fd, addr, lst)
+            except OSError as e:
+                log("cannot set up a new connection: %s" % e, "warning")
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                continue
+            fresh.append(fd)
+        return False
+
+    def _accept_failed(self, e, now=None):
+        """Out of fds (or memory): said at most once per ACCEPT_LOG_EVERY seconds, with how
+        often it happened meanwhile (accept retries every 0.5 s: a line each time would flood
+        the log while the condition lasts).  True when it was logged."""
+        now = _monotonic() if now is None else now
+        self.accept_failures += 1
+        if self.accept_logged_at and now - self.accept_logged_at < ACCEPT_LOG_EVERY:
+            return False
+        more = self.accept_failures - 1
+        self.accept_failures = 0
+        self.accept_logged_at = now
+        log("cannot accept connections: %s; pausing accept for 0.5 s at a time (raise the "
+            "open-files limit?)%s" % (e, " (%d more time(s) in the last %d s)"
+                                      % (more, ACCEPT_LOG_EVERY) if more else ""), "error")
+        return True
+
+    def _close(self, conn):
+        fd = conn.fd
+        if conn.polled:
+            try:
+                self.poller.unregister(fd)
+            except (OSError, ValueError):
+                pass
+        self.conns.pop(fd, None)
+        self.pending.discard(fd)
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+
+    def _park(self, conn, buf):
+        """Give the connection back to the poller (no thread holds it any more).  Only after a
+        read saw EAGAIN (edge-triggered: data already there would raise no new event)."""
+        conn.buf = buf
+        now = _monotonic()
+        if buf:
+            if not conn.partial:
+                conn.partial = now
+            conn.deadline = conn.partial + REQUEST_TIMEOUT
+        else:
+            conn.partial = 0.0
+            conn.deadline = now + KEEPALIVE_TIMEOUT
+        if not conn.polled:
+            self._poll_conn(conn)
+        self.idle[conn.fd] = conn
+
+    def _linger(self, conn):
+        """Close politely: stop sending, read (and drop) what the client still sends for a while,
+        so that it sees our response rather than a reset."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.handler = self._serve_linger
+        conn.buf = b""
+        conn.partial = 0.0
+        conn.deadline = _monotonic() + LINGER
+        self._serve_linger(conn, None)
+
+    def _serve_linger(self, conn, ctx):
+        sock = conn.sock
+        for _ in range(16):
+            try:
+                data = sock.recv(RECV, MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._close(conn)
+                return
+            if not data:
+                self._close(conn)
+                return
+        # Wait for more (or EOF) in the poller; the sweep closes it at its deadline.  (After 16
+        # reads without EAGAIN the client is still sending: its next bytes raise a new edge.)
+        if not conn.polled:
+            self._poll_conn(conn)
+        self.idle[conn.fd] = conn
+
+    def _reject(self, conn, status, reason="", http=True):
+        try:
+            conn.sock.sendall(_error_response(status, http=http))
+        except OSError:
+            self._close(conn)
+            return
+        self._linger(conn)
+
+    # ---- serving threads
+
+    def _thread_main(self, ctx):
+        """A serving thread.  One thread at a time leads: it waits in the poller and serves
+        the connections it returns, one after the other, in itself (a fast request is never
+        handed between threads: no lock, no wake-up, no GIL hand-over on the hot path).  One
+        other thread stands by; when the leader has been serving one connection for TAKEOVER
+        seconds (the app blocks, or a client is slow) the standby takes the loop over and the
+        old leader, once done with that connection, queues up to stand by again.  While
+        requests are known to wait (see HAND_OVER_AFTER) the leader hands the loop over before
+        serving each connection instead.  At most `threads` requests run at once."""
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
+        except (AttributeError, OSError, ValueError):
+            pass
+        ctx.ident = threading.get_ident()
+        self.ctx_by_ident[ctx.ident] = ctx
+        while True:
+            with self.follow_lock:
+                self._stand_by(ctx)
+            try:
+                if not self._lead(ctx):
+                    return
+            except BaseException:
+                # A bug here must not leave the loop without a leader (the standby would
+                # wait for it forever): give the lead up, say so, and queue up again.
+                if self.leader is ctx:
+                    self.leader = None
+                    self._wake_standby()
+                log("internal error in the event loop:\n" + traceback.format_exc(), "error")
+
+    def _stand_by(self, ctx):
+        """Wait until there is no leader or it is stuck, then lead.  While the leader is busy
+        this wakes every TAKEOVER seconds; after a quiet interval it sleeps until woken."""
+        seen = -1
+        while True:
+            ldr = self.leader
+            if ldr is None:
+                break
+            since = ldr.since
+            if since:
+                now = _monotonic()
+                t = since + TAKEOVER - now
+                if t <= 0:
+                    break
+            elif ldr.turns != seen:
+                seen = ldr.turns
+                t = TAKEOVER
+            else:
+                self.standby_parked = True
+                if ldr.since or ldr.turns != seen or self.leader is not ldr:
+                    self.standby_parked = False     # it moved meanwhile: look again
+                    continue
+                t = -1
+            self.standby_wake.acquire(True, t)
+            self.standby_parked = False
+        self.leader = ctx
+
+    def _wake_standby(self):
+        self.standby_parked = False
+        try:
+            self.standby_wake.release()
+        except RuntimeError:
+            pass          # already released: the standby has a wake-up pending
+
+    def _lead(self, ctx):
+        """Run the event loop while this thread leads; False when the poller is gone."""
+        wait = self.poller.wait
+        ready = self.ready
+        serve = self._serve_fd
+        while self.leader is ctx:
+            if ready:
+                try:
+                    fd = ready.popleft()
+                except IndexError:
+                    continue
+                serve(fd, ctx)
+                continue
+            if _deferred:
+                flush_deferred()      # about to wait: the access records of what it served
+            try:
+                events = wait()
+            except OSError as e:
+                if e.errno == errno.EBADF:
+                    return False
+                log("poll failed: %s" % e, "error")
+                time.sleep(0.1)
+                continue
+            if len(events) == 1 and self.leader is ctx:
+                serve(events[0][0], ctx)
+                continue
+            for fd, _ev in events:
+                ready.append(fd)
+        if _deferred:
+            flush_deferred()          # what it served while it led
+        if ready:
+            # Taken over with work queued (or while waiting: it looked stuck just as it
+            # finished): the new leader may be waiting in the poller; wake it to serve that.
+            try:
+                os.write(self.loop_w, b"x")
+            except OSError:
+                pass
+        return True
+
+    def _serve_fd(self, fd, ctx):
+        """Serve what the poller reported for `fd`.  Ownership: whoever pops the connection
+        from `idle` serves it.  An edge for a connection another thread holds is recorded in
+        `pending`; that thread looks there after putting the connection back in `idle` (and
+        this one looks in `idle` again after recording it), so one of the two serves the new
+        data."""
+        conn = self.idle.pop(fd, None)
+        if conn is None:
+            if fd in self.listeners:
+                try:
+                    self.ready.extend(self._accept(fd))      # served next, by the leader
+                except Exception:
+                    log("internal error accepting:\n" + traceback.format_exc(), "error")
+                return
+            if fd == self.loop_r:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except OSError:
+                    pass
+                return
+            self.pending.add(fd)
+            conn = self.idle.pop(fd, None)
+            if conn is None:
+                return
+        ctx.turns += 1
+        ctx.since = t0 = _monotonic()
+        inline = self.handing_over_until <= t0
+        if not inline and self.leader is ctx:
+            # Requests wait (see HAND_OVER_AFTER): hand the loop to the standby before serving,
+            # so that every thread takes a connection at once instead of TAKEOVER apart.
+            self.leader = None
+            self._wake_standby()
+        elif self.standby_parked:
+            self._wake_standby()
+        pending = self.pending
+        while conn is not None:
+            if pending:
+                pending.discard(fd)
+            try:
+                conn.handler(conn, ctx)
+            except BaseException:
+                ctx.busy = 0
+                log("internal error serving a connection:\n" + traceback.format_exc(), "error")
+                self.idle.pop(fd, None)
+                self._close(conn)
+                break
+            conn = self.idle.pop(fd, None) if pending and fd in pending else None
+        ctx.since = 0.0
+        if inline and self.nthreads > 1:
+            t1 = _monotonic()
+            if t1 - t0 < HAND_OVER_AFTER:
+                self.slow_serves = 0
+            elif self.slow_serves:
+                self.slow_serves = 0
+                self.handing_over_until = t1 + HAND_OVER_FOR
+            else:
+                self.slow_serves = 1
+
+    # ---- drain, sweeps, harakiri (main thread)
+
+    def begin_drain(self):
+        if self.draining:
+            return
+        self.draining = True
+        self.drain_t0 = _monotonic()
+        with self.listen_lock:
+            for fd, lst in list(self.listeners.items()):
+                try:
+                    self.poller.unregister(fd)
+                except (OSError, ValueError):
+                    pass
+                try:
+                    lst.sock.close()
+                except OSError:
+                    pass
+            self.listeners.clear()
+        req, busy = self.counts()
+        import ebb
+        njobs, _ = ebb._snapshot(0)
+        log("draining: stopped accepting; %d connection(s), %d request(s) in flight, %d job(s)"
+            % (len(self.conns), busy, njobs))
+        self.report("STOPPING=1\nSTATUS=draining")
+        _bound_orphan_drain(self)
+
+    def sweep(self, now):
+        """Close connections whose idle / head / linger deadline has passed."""
+        draining = self.draining
+        for fd, conn in list(self.idle.items()):
+            dl = conn.deadline
+            if draining:
+                if conn.handler == self._serve_linger or conn.fresh:
+                    pass       # a connection that has not sent its first request yet keeps
+                    # its deadline: it was accepted to be served, and will be (then closed)
+                elif conn.buf:
+                    dl = min(dl, self.drain_t0 + 5.0)
+                else:
+                    dl = min(dl, self.drain_t0 + DRAIN_GRACE)
+            if now < dl:
+                continue
+            if self.idle.get(fd) is not conn:
+                continue       # a thread took it meanwhile (or the fd number was reused)
+            if not conn.buf and conn.handler != self._serve_linger and self._has_data(conn):
+                # Not idle: a request arrived while nothing ran (the process was stopped, a
+                # thread held the GIL, a VM paused) and its event is on the way to the leader.
+                # Read and answer it rather than reset it; the head deadline bounds it.
+                conn.deadline = now + REQUEST_TIMEOUT
+                continue
+            if self.idle.pop(fd, None) is not conn:
+                continue
+            if conn.buf and conn.handler == self._serve_http:
+                try:
+                    conn.sock.send(_error_response(408), MSG_DONTWAIT)
+                except OSError:
+                    pass
+            self._close(conn)
+
+    @staticmethod
+    def _has_data(conn):
+        try:
+            return bool(conn.sock.recv(1, socket.MSG_PEEK | MSG_DONTWAIT))
+        except OSError:
+            return False
+
+    def rearm_listeners(self):
+        with self.listen_lock:
+            self.accept_paused = False
+            for fd in self.listeners:
+                try:
+                    self.poller.rearm(fd)
+                except OSError:
+                    pass
+
+    def start_threads(self):
+        for i in range(self.nthreads):
+            ctx = _Ctx(self, "ebb-serve-%d" % (i + 1))
+            self.ctxs.append(ctx)
+        for ctx in self.ctxs:
+            t = threading.Thread(target=self._thread_main, args=(ctx,), name=ctx.name,
+                                 daemon=True)
+            t._ebb_untracked = True
+            t.start()
+        for fd in self.listeners:
+            self.poller.register_listener(fd)
+
+    def in_request(self):
+        ctx = self.ctx_by_ident.get(threading.get_ident())
+        return ctx is not None and ctx.busy == 1
+
+
+_HANDLED_SIGNALS = set()

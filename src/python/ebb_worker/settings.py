@@ -1,0 +1,74 @@
+"""Exit codes, limits and timeouts (some read from the environment at import)."""
+
+import os
+import socket
+import sys
+import time
+
+EXIT_USAGE = 2
+EXIT_ENV = 3
+EXIT_IMPORT = 4
+
+VERSION = "0.1"
+SERVER_SOFTWARE = "ebb/" + VERSION
+
+
+def _env_limit(name, default, unlimited):
+    """A size limit from the environment: a non-negative integer, 0 for `unlimited` (as in
+    gunicorn's --limit-request-*)."""
+    v = os.environ.get(name, "").strip()
+    if not v:
+        return default
+    try:
+        n = int(v)
+        if n < 0:
+            raise ValueError
+    except ValueError:
+        sys.stderr.write("ebb: ignoring %s=%r (not a non-negative integer)\n" % (name, v))
+        return default
+    return n or unlimited
+
+
+# The request head's limits (gunicorn's limit-request-line / -fields / -field_size).
+MAX_LINE = _env_limit("EBB_LIMIT_REQUEST_LINE", 8190, 1 << 20)          # longer -> 414
+MAX_FIELDS = _env_limit("EBB_LIMIT_REQUEST_FIELDS", 100, 32768)         # more -> 431
+MAX_FIELD = _env_limit("EBB_LIMIT_REQUEST_FIELD_SIZE", 8190, 1 << 20)   # one field line: 431
+# The whole head; longer -> 431 (room for the limits above, within 4 MiB).
+MAX_HEAD = max(65536, min(MAX_LINE + 4 + MAX_FIELDS * (MAX_FIELD + 2), 4 << 20))
+
+RECV = 65536
+DISCARD_MAX = 65536      # unread body still read after the response, to keep the connection
+BIG = 65536              # bodies at least this big are sent without being copied into the head
+
+
+def _env_float(name, default):
+    v = os.environ.get(name)
+    if not v:
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        sys.stderr.write("ebb: ignoring %s=%r (not a number)\n" % (name, v))
+        return default
+
+
+KEEPALIVE_TIMEOUT = _env_float("EBB_KEEPALIVE_TIMEOUT", 5.0)   # idle keep-alive connection
+REQUEST_TIMEOUT = _env_float("EBB_REQUEST_TIMEOUT", 30.0)      # head once begun; each read/send
+DRAIN_GRACE = _env_float("EBB_DRAIN_GRACE", 1.0)               # idle connections after the drain
+LINGER = 2.0                                                   # reading leftovers before a close
+# A leader that has been serving one connection this long (the app blocks, or a slow client)
+# lets the standby thread take the event loop over (see Server._thread_main).
+TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
+# When two inline serves in a row took HAND_OVER_AFTER or longer (the app waits on something:
+# one alone may just have lost the CPU to another process), the leader hands the loop over
+# before serving each connection for the next HAND_OVER_FOR seconds: when requests wait, every
+# thread takes one at once.  Only inline serves start that period (threads competing for the
+# GIL make every serve look slow, which would keep it going for ever); the next inline serves
+# after it measure again.
+HAND_OVER_AFTER = 0.0005
+HAND_OVER_FOR = 0.1
+
+_monotonic = time.monotonic
+_time = time.time
+_time_ns = time.time_ns
+MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)

@@ -1,0 +1,124 @@
+"""The uwsgi wire protocol (nginx uwsgi_pass): a 4-byte header, then the vars; plain HTTP back."""
+
+import io
+from urllib.parse import unquote_to_bytes
+
+from . import access
+from .access import ON as ACCESS
+from .body import _Body
+from .logs import log
+from .settings import MSG_DONTWAIT, RECV, _time_ns
+
+
+class UwsgiServing(object):
+    """Server methods: serve a uwsgi-protocol connection (a mixin of loop.Server)."""
+
+    def _serve_uwsgi(self, conn, ctx):
+        sock = conn.sock
+        buf = conn.buf
+        conn.buf = b""
+        while True:
+            if len(buf) >= 4:
+                if buf[0] != 0:
+                    log("uwsgi packet with modifier1=%d (only 0, WSGI, is supported)" % buf[0], "warning")
+                    self._close(conn)
+                    return
+                size = buf[1] | (buf[2] << 8)
+                if len(buf) >= 4 + size:
+                    break
+            try:
+                data = sock.recv(RECV, MSG_DONTWAIT)
+            except BlockingIOError:
+                self._park(conn, buf)
+                return
+            except OSError:
+                self._close(conn)
+                return
+            if not data:
+                self._close(conn)
+                return
+            buf = buf + data if buf else data
+        conn.partial = 0.0
+        if ACCESS:
+            t_start = _time_ns() // 1000
+        env = conn.env.copy()
+        pos = 4
+        end = 4 + size
+        try:
+            while pos < end:
+                kl = buf[pos] | (buf[pos + 1] << 8)
+                pos += 2
+                k = buf[pos:pos + kl].decode("latin-1")
+                pos += kl
+                vl = buf[pos] | (buf[pos + 1] << 8)
+                pos += 2
+                v = buf[pos:pos + vl].decode("latin-1")
+                pos += vl
+                env[k] = v
+            if pos != end:
+                raise IndexError
+        except IndexError:
+            log("malformed uwsgi packet (from %s)"
+                % (conn.env.get("REMOTE_ADDR") or "unix socket"), "warning")
+            self._close(conn)
+            return
+        buf = buf[end:]
+        env.setdefault("REQUEST_METHOD", "GET")
+        env.setdefault("SCRIPT_NAME", "")
+        env.setdefault("QUERY_STRING", "")
+        proto = env.setdefault("SERVER_PROTOCOL", "HTTP/1.1")
+        if "PATH_INFO" not in env:
+            env["PATH_INFO"] = unquote_to_bytes(
+                env.get("REQUEST_URI", "/").split("?", 1)[0].encode("latin-1")).decode("latin-1")
+        scheme = env.get("UWSGI_SCHEME") or env.get("REQUEST_SCHEME")
+        if scheme:
+            env["wsgi.url_scheme"] = scheme
+        elif env.get("HTTPS", "").lower() in ("on", "1"):
+            env["wsgi.url_scheme"] = "https"
+        body = None
+        cl = env.get("CONTENT_LENGTH")
+        if cl:
+            if not cl.isdigit():
+                self._reject(conn, 400, http=False)
+                return
+            n = int(cl)
+            if len(buf) >= n:
+                env["wsgi.input"] = io.BytesIO(buf[:n])
+            else:
+                body = _Body(sock, buf, n - len(buf), False, False)
+                env["wsgi.input"] = body
+        ctx.sock = sock
+        ctx.status = None
+        ctx.head_sent = False
+        ctx.chunked = False
+        ctx.clen = None
+        ctx.sent = 0
+        ctx.hsize = 0
+        ctx.err_status = 0
+        ctx.keep = False
+        ctx.v11 = proto == "HTTP/1.1"
+        ctx.body = body
+        ctx.http = False
+        ctx.proto = proto if proto.startswith("HTTP/") else "HTTP/1.1"
+        ctx.head_req = env["REQUEST_METHOD"] == "HEAD"
+        ctx.reqline = "%s %s %s" % (env["REQUEST_METHOD"], env.get("REQUEST_URI")
+                                    or env["PATH_INFO"], proto)
+        ctx.busy = 1
+        if not self.notify_armed:
+            self.poke()
+        try:
+            conn.fresh = False
+            self._run_app(ctx, env)
+        finally:
+            ctx.http = True          # the default (not set per HTTP request)
+        ctx.busy = 0
+        ctx.requests += 1
+        if not self.notify_armed:
+            self.poke()
+        if ACCESS:
+            uri = env.get("REQUEST_URI")
+            if uri is None:
+                uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
+            access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
+                          next(self.reqno), uri, self.leader is ctx)
+        self._close(conn)

@@ -1,0 +1,365 @@
+"""The worker's log records on EBB_LOG_FD (the contract: LOG_RECORDS.md), with a real pipe."""
+
+import fcntl
+import json
+import os
+import select
+import signal
+import threading
+import time
+import unittest
+
+from launch import WorkerProc, bind_tcp
+import test_worker
+from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
+
+LOGAPP = os.path.join(APPS, "logapp.py")
+
+
+class Records(object):
+    """The read end of an EBB_LOG_FD pipe, read by a thread into parsed records."""
+
+    def __init__(self):
+        r, w = os.pipe()
+        self.wfd = fcntl.fcntl(w, fcntl.F_DUPFD, 60)   # clear of 3.. and 100.. (see launch.py)
+        os.close(w)
+        self.rfd = r
+        self.lines = []            # raw lines (bytes)
+        self.cond = threading.Condition()
+        self.stop = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while not self.stop:
+            if not select.select([self.rfd], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.rfd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            *lines, buf = buf.split(b"\n")
+            with self.cond:
+                self.lines.extend(lines)
+                self.cond.notify_all()
+
+    def close(self):
+        self.close_write_end()
+        self.close_read_end()
+
+    def parsed(self):
+        with self.cond:
+            return [json.loads(l) for l in self.lines]
+
+    def wait(self, pred, n=1, timeout=10.0, what="records"):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = [r for r in (json.loads(l) for l in self.lines) if pred(r)]
+                if len(got) >= n:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("%d %s expected within %.0f s, got %r (all: %r)"
+                                         % (n, what, timeout, got, self.lines[-10:]))
+                self.cond.wait(left)
+
+    def close_write_end(self):
+        if self.wfd is not None:
+            os.close(self.wfd)
+            self.wfd = None
+
+    def close_read_end(self):
+        """As when the master dies (the reader stops first: its fd number may be reused)."""
+        if self.rfd is None:
+            return
+        self.stop = True
+        self.thread.join(5)
+        os.close(self.rfd)
+        self.rfd = None
+
+
+def access(r):
+    return r.get("t") == "access"
+
+
+class LogRecordTestCase(WorkerTestCase):
+    def start_logged(self, env=None, threads=2, app=LOGAPP, listeners=None):
+        rec = Records()
+        self.addCleanup(rec.close)
+        e = {"EBB_LOG_FD": str(rec.wfd)}
+        e.update(env or {})
+        if listeners is None:
+            s = bind_tcp()
+            self.socks.append(s)
+            listeners = [(s, "http")]
+        w = WorkerProc(["--wsgi-file", app, "--callable", "app", "--threads", str(threads)],
+                       listeners, env=e, tmpdir=self.tmp, extra_fds=[rec.wfd])
+        self.workers.append(w)
+        w.wait_ready()
+        rec.close_write_end()          # the worker holds the only write end now
+        self.addr = listeners[0][0].getsockname()
+        return w, rec
+
+
+class AccessRecordTests(LogRecordTestCase):
+    def test_every_request_gives_one_record_that_parses(self):
+        w, rec = self.start_logged({"EBB_LOG_REQ_HEADERS": "x-trace",
+                                    "EBB_LOG_RESP_HEADERS": "x-resp,content-length",
+                                    "EBB_LOG_ENV": "PATH_INFO,wsgi.url_scheme",
+                                    "EBB_LOG_MEMORY": "1"}, threads=1)  # records in order
+        c = self.client()
+        t0 = time.time()
+        paths = ["/a?x=1&y=%C3%A9", "/status?code=404", "/error", "/b"]
+        for p in paths:
+            c.request("GET", p, headers=[("X-Trace", "t-1"), ("User-Agent", "tester/1"),
+                                         ("Referer", "http://ref/")])
+            c = self.client() if p == "/error" else c      # a 500 closes the connection
+        got = rec.wait(access, n=len(paths), what="access records")
+        self.assertEqual(len(got), len(paths))
+        self.assertEqual([r["uri"] for r in got], paths)
+        self.assertEqual([r["status"] for r in got], [200, 404, 500, 200])
+        self.assertEqual([r["req"] for r in got], [1, 2, 3, 4])
+        first = got[0]
+        self.assertEqual(first["addr"], "127.0.0.1")
+        self.assertEqual(first["method"], "GET")
+        self.assertEqual(first["proto"], "HTTP/1.1")
+        self.assertEqual(first["user"], "")
+        self.assertEqual(first["size"], len(b"ok /a"))
+        self.assertGreater(first["hsize"], 20)
+        self.assertEqual(first["ua"], "tester/1")
+        self.assertEqual(first["referer"], "http://ref/")
+        self.assertTrue(first["host"])
+        self.assertGreaterEqual(first["us"], 0)
+        self.assertLess(abs(first["start"] - t0), 30)
+        self.assertEqual(first["rh"], {"x-trace": "t-1"})
+        self.assertEqual(first["oh"], {"x-resp": "yes", "content-length": "5"})
+        self.assertEqual(first["env"], {"PATH_INFO": "/a", "wsgi.url_scheme": "http"})
+        if os.path.exists("/proc/self/statm"):
+            self.assertGreater(first["rss"], 1 << 20)
+            self.assertGreater(first["vsz"], first["rss"])
+        self.assertEqual(got[2]["size"], len(b"Internal Server Error\n"))
+        # nothing but records on the pipe: every line parsed above
+        self.assertTrue(all(l.startswith(b"{") for l in rec.lines))
+
+    def test_uwsgi_protocol_request_gives_a_record(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        w, rec = self.start_logged(listeners=[(s, "uwsgi")])
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet({
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/u", "QUERY_STRING": "q=1",
+            "REQUEST_URI": "/u?q=1", "SERVER_PROTOCOL": "HTTP/1.0", "REMOTE_ADDR": "10.1.2.3",
+            "HTTP_HOST": "example.org"}))
+        self.assertEqual(c.response().status, 200)
+        r = rec.wait(access)[0]
+        self.assertEqual((r["addr"], r["uri"], r["proto"], r["status"], r["host"]),
+                         ("10.1.2.3", "/u?q=1", "HTTP/1.0", 200, "example.org"))
+
+    def test_x_forwarded_for(self):
+        w, rec = self.start_logged({"EBB_LOG_XFF": "1"})
+        c = self.client()
+        c.request("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7, 10.0.0.1")])
+        c.request("GET", "/")
+        got = rec.wait(access, n=2)
+        self.assertEqual([r["addr"] for r in got], ["203.0.113.7", "127.0.0.1"])
+
+    def test_filters(self):
+        w, rec = self.start_logged({"EBB_LOG_REQUESTS": "0", "EBB_LOG_4XX": "1",
+                                    "EBB_LOG_SLOW_MS": "250"})
+        c = self.client()
+        for p in ["/fast", "/status?code=404", "/status?code=503", "/sleep?s=0.3", "/last"]:
+            self.assertIn(c.request("GET", p).status, (200, 404, 503))
+        c.request("GET", "/status?code=403")            # a marker: records are in order
+        got = rec.wait(access, n=3)
+        self.assertEqual([r["uri"] for r in got],
+                         ["/status?code=404", "/sleep?s=0.3", "/status?code=403"])
+        self.assertGreaterEqual(got[1]["us"], 250000)
+        self.assertEqual(got[2]["req"], 6)               # the count includes unlogged requests
+
+    def test_5xx_filter_and_requests_off(self):
+        w, rec = self.start_logged({"EBB_LOG_REQUESTS": "0", "EBB_LOG_5XX": "1"})
+        c = self.client()
+        c.request("GET", "/status?code=404")
+        c.request("GET", "/status?code=502")
+        got = rec.wait(access)
+        self.assertEqual([r["status"] for r in got], [502])
+        w2, rec2 = self.start_logged({"EBB_LOG_REQUESTS": "0"})
+        c2 = self.client()
+        c2.request("GET", "/status?code=500")
+        c2.request("GET", "/")
+        w2.signal(signal.SIGTERM)
+        self.assertEqual(w2.wait(15), 0)
+        rec2.thread.join(10)
+        self.assertEqual([r for r in rec2.parsed() if access(r)], [])
+
+
+class WorkerAndAppOutputTests(LogRecordTestCase):
+    def test_app_output_becomes_records(self):
+        w, rec = self.start_logged()
+        out = rec.wait(lambda r: r.get("stream") == "stdout")   # printed at import
+        self.assertEqual(out[0]["msg"], "logapp imported")
+        self.assertEqual(self.client().request("GET", "/print").status, 200)
+        got = rec.wait(lambda r: r.get("stream") in ("stdout", "stderr"), n=4)
+        msgs = [(r["stream"], r["msg"]) for r in got]
+        self.assertEqual(msgs, [("stdout", "logapp imported"),
+                                ("stdout", "hello from print"),
+                                ("stdout", "part one, part two"),
+                                ("stderr", "err line 1\nerr line 2")])
+        self.assertTrue(all(r["t"] == "log" and r["level"] in ("info", "warning") for r in got))
+
+    def test_a_traceback_is_one_record(self):
+        w, rec = self.start_logged()
+        c = self.client()
+        self.assertEqual(c.request("GET", "/error").status, 500)
+        err = rec.wait(lambda r: r.get("t") == "log" and r.get("level") == "error")[0]
+        self.assertIn("Traceback (most recent call last)", err["msg"])
+        self.assertIn("RuntimeError: boom from logapp", err["msg"])
+        self.assertIn("GET /error", err["msg"])
+        self.assertNotIn("stream", err)
+        c = self.client()
+        self.assertEqual(c.request("GET", "/logging").status, 200)
+        lg = rec.wait(lambda r: "lookup failed" in r.get("msg", ""))
+        self.assertEqual(len(lg), 1)
+        self.assertIn("KeyError: 'missing'", lg[0]["msg"])
+        self.assertEqual(lg[0]["stream"], "stderr")
+
+    def test_harakiri_stack_is_one_record(self):
+        rec = Records()
+        self.addCleanup(rec.close)
+        s = bind_tcp()
+        self.socks.append(s)
+        w = WorkerProc(["--wsgi-file", LOGAPP, "--callable", "app", "--harakiri", "1"],
+                       [(s, "http")], env={"EBB_LOG_FD": str(rec.wfd)}, tmpdir=self.tmp,
+                       extra_fds=[rec.wfd])
+        self.workers.append(w)
+        w.wait_ready()
+        rec.close_write_end()
+        self.addr = s.getsockname()
+        c = self.client()
+        c.send(b"GET /sleep?s=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        hk = rec.wait(lambda r: "harakiri" in r.get("msg", ""), timeout=15)[0]
+        self.assertEqual(hk["level"], "error")
+        self.assertIn("time.sleep", hk["msg"])
+        self.assertIn("\n", hk["msg"])
+
+    def test_import_error_is_one_record(self):
+        rec = Records()
+        self.addCleanup(rec.close)
+        s = bind_tcp()
+        self.socks.append(s)
+        w = WorkerProc(["--wsgi-file", os.path.join(APPS, "broken.py")], [(s, "http")],
+                       env={"EBB_LOG_FD": str(rec.wfd)}, tmpdir=self.tmp, extra_fds=[rec.wfd])
+        self.workers.append(w)
+        rec.close_write_end()
+        self.assertEqual(w.wait(15), 4)
+        rec.thread.join(10)
+        errs = [r for r in rec.parsed() if r.get("level") == "error"]
+        self.assertEqual(len(errs), 1, rec.parsed())
+        self.assertIn("cannot load the WSGI application", errs[0]["msg"])
+        self.assertIn("Traceback", errs[0]["msg"])
+
+    def test_closed_read_end_neither_kills_nor_blocks_the_worker(self):
+        w, rec = self.start_logged()
+        c = self.client()
+        self.assertEqual(c.request("GET", "/").status, 200)
+        rec.wait(access)
+        rec.close_read_end()             # the master died
+        for p in ["/print", "/error", "/", "/logging"] * 5:
+            c = self.client()
+            self.assertIn(c.request("GET", p).status, (200, 500))
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait(15), 0)
+        self.assertNotIn("BrokenPipe", w.stderr_text())
+
+    def test_full_pipe_blocks_only_while_nobody_reads(self):
+        # A pipe nobody reads fills up; the worker waits as on a slow terminal and goes on
+        # once the reader catches up: no record is lost or split.
+        w, rec = self.start_logged({"EBB_LOG_REQ_HEADERS": "x-pad"})
+        pad = "p" * 4000
+        stop = threading.Event()
+
+        def client():
+            c = Client(self.addr, 20)
+            try:
+                for _ in range(40):
+                    c.request("GET", "/", headers=[("X-Pad", pad)])
+            finally:
+                c.close()
+                stop.set()
+
+        t = threading.Thread(target=client, daemon=True)
+        t.start()
+        wait_for(stop.is_set, 30, "the client's 40 requests")
+        got = rec.wait(access, n=40)
+        self.assertEqual([r["req"] for r in got], list(range(1, 41)))
+        self.assertTrue(all(r["rh"]["x-pad"] == pad for r in got))
+
+
+    def test_concurrent_clients_every_record_arrives(self):
+        # Records of requests served in one turn of the event loop leave together: all of
+        # them arrive, whole, once the load stops (nothing waits for a later request).
+        w, rec = self.start_logged(threads=2)
+
+        def client():
+            c = Client(self.addr, 20)
+            try:
+                for i in range(20):
+                    self.assertEqual(c.request("GET", "/c%d" % i).status, 200)
+            finally:
+                c.close()
+
+        run_together([client] * 8)
+        got = rec.wait(access, n=160, timeout=10)
+        self.assertEqual(sorted(r["req"] for r in got), list(range(1, 161)))
+
+
+class OrphanTests(LogRecordTestCase):
+    def test_orphan_drain_timeout_goes_to_the_lost_work_log(self):
+        # EBB_MASTER_PID names a process that is not our parent: the master is gone, so the
+        # worker keeps the drain timeout itself and journals what it abandons.
+        journal = os.path.join(self.tmp, "lost.jsonl")
+        s = bind_tcp()
+        self.socks.append(s)
+        rec = Records()
+        self.addCleanup(rec.close)
+        w = WorkerProc(["--wsgi-file", os.path.join(APPS, "testapp.py"), "--callable", "app"],
+                       [(s, "http")], tmpdir=self.tmp, extra_fds=[rec.wfd],
+                       env={"EBB_LOG_FD": str(rec.wfd), "EBB_MASTER_PID": "1",
+                            "EBB_DRAIN_TIMEOUT": "0.5", "EBB_LOST_WORK_LOG": journal})
+        self.workers.append(w)
+        w.wait_ready()
+        rec.close_write_end()
+        self.addr = s.getsockname()
+        out = os.path.join(self.tmp, "bg.txt")
+        self.assertEqual(self.client().request("GET", "/bg?s=30&file=" + out).status, 200)
+        rec.close_read_end()             # the master died
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait(15), 1)
+        with open(journal) as f:
+            lines = [json.loads(l) for l in f]
+        self.assertEqual(len(lines), 1)
+        self.assertEqual((lines[0]["pid"], lines[0]["worker"], lines[0]["jobs"]), (w.pid, 1, 1))
+        self.assertTrue(lines[0]["job_names"][0].startswith("bg-daemon-job"), lines[0])
+        self.assertIs(lines[0]["orphan"], True)
+
+
+class FallbackTests(WorkerTestCase):
+    def test_without_log_fd_access_lines_go_to_stderr(self):
+        w = self.start(["--wsgi-file", LOGAPP, "--callable", "app"])
+        c = self.client()
+        c.request("GET", "/some?thing=1")
+        wait_for(lambda: '"GET /some?thing=1 HTTP/1.1" 200' in w.stderr_text(), 10,
+                 "a plain access line")
+        line = [l for l in w.stderr_text().splitlines() if "/some?thing=1" in l][0]
+        self.assertTrue(line.startswith("[ebb worker 1 pid %d] 127.0.0.1 - " % w.pid), line)
+        self.assertIn("(req 1)", line)
+        self.assertIn("logapp imported", w.stderr_text())   # print() as it was
+
+
+if __name__ == "__main__":
+    unittest.main()
