@@ -183,7 +183,7 @@ fn check_app(c: &Config) -> Result<(), String> {
     let python = app.interpreter();
     let mut cmd = Command::new(&python);
     cmd.arg("-c")
-        .arg("import sys, ebb_worker\nebb_worker.load_app(ebb_worker.parse_args(sys.argv[1:]))\n")
+        .arg("import sys\nfrom ebb_worker.app import load_app\nfrom ebb_worker.options import parse_args\nload_app(parse_args(sys.argv[1:]))\n")
         .args(&args)
         .stdin(Stdio::null());
     if let Some(d) = &c.chdir {

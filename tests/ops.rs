@@ -280,7 +280,7 @@ fn hostile_control_clients_cannot_stall_the_master() {
     let t0 = Instant::now();
     status_json(&ctl);
     assert!(
-        t0.elapsed() < Duration::from_secs(3),
+        t0.elapsed() < Duration::from_secs(5),
         "status took {:?}",
         t0.elapsed()
     );

@@ -132,7 +132,10 @@ class Ebb(Server):
         v = [self.ctx.ebb, "--http-socket", "127.0.0.1:%d" % port, "-p", str(a.processes),
              "--threads", str(a.threads), "--wsgi-file", self.ctx.app,
              # The same interpreter as uWSGI's and gunicorn's (the bench venv's python).
-             "--virtualenv", self.ctx.venv, "--log-format", "json"]
+             "--virtualenv", self.ctx.venv, "--log-format", "json",
+             # uWSGI runs with --disable-logging here: compare like with like (scenario 7
+             # measures the access log).
+             "--disable-logging"]
         if max_requests:
             v += ["--max-requests", str(max_requests)]
         if grace is not None:

@@ -90,7 +90,14 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the control directory {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        // /run/ebb also holds the masters' runtime dirs, which workers of another user
+        // (--uid) must traverse: 0755 there (each socket is 0600); 0700 elsewhere.
+        let mode = if dir == Path::new("/run/ebb") {
+            0o755
+        } else {
+            0o700
+        };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
     }
     let meta = std::fs::metadata(dir)?;
     let me = nix::unistd::Uid::effective().as_raw();

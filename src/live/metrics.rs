@@ -180,7 +180,7 @@ pub fn render(doc: &Value) -> String {
     o.head(
         "ebb_worker_rss_bytes",
         "gauge",
-        "Resident memory of each worker's process group.",
+        "Resident memory of each worker process (what uWSGI reports as rss).",
     );
     for w in &workers {
         o.sample(

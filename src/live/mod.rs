@@ -29,6 +29,26 @@ pub use control::Command;
 pub use listenq::listen_info;
 use server::{Client, Kind, Phase, Server};
 
+/// The RSS of each worker process, in KiB, from `/proc/<pid>/statm`: one small read per
+/// worker when someone asks, never a scan of every process on the machine (which costs
+/// hundreds of context switches on a busy host).
+pub fn worker_rss_kb(
+    workers: &[(crate::policy::WorkerId, i32)],
+) -> std::collections::HashMap<crate::policy::WorkerId, u64> {
+    let page_kb = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4, |p| (p as u64) / 1024);
+    workers
+        .iter()
+        .filter_map(|&(id, pid)| {
+            let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+            let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+            Some((id, pages * page_kb))
+        })
+        .collect()
+}
+
 /// What the master must do for a client or the fifo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {

@@ -29,7 +29,7 @@ pub struct Inputs<'a> {
     pub gid: u32,
     pub cwd: String,
     pub started: Instant,
-    /// RSS of each worker's process group, in KiB.
+    /// RSS of each worker process, in KiB (see [`super::worker_rss_kb`]).
     pub rss_kb: &'a HashMap<WorkerId, u64>,
     pub listen: Vec<ListenInfo>,
     /// Request threads per worker (`--threads`; 1 for other programs).

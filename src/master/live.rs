@@ -11,7 +11,6 @@ use super::Master;
 use crate::live::snapshot::{self, Inputs};
 use crate::live::{Command, Request};
 use crate::policy::Event;
-use crate::procinfo::rss_by_group;
 
 impl Master {
     /// The stats document, from the policy's state and fresh RSS and listen-queue readings.
@@ -22,7 +21,7 @@ impl Master {
             .workers()
             .filter_map(|w| w.pid.map(|p| (w.id, p)))
             .collect();
-        let rss: HashMap<_, _> = rss_by_group(&pids).into_iter().collect();
+        let rss: HashMap<_, _> = crate::live::worker_rss_kb(&pids);
         let inputs = Inputs {
             now,
             wall: SystemTime::now(),
