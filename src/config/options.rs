@@ -648,7 +648,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .help("Write the master's log and the workers' output to FILE instead of stderr.")
         .example("\"/var/log/myapp/ebb.log\""),
     // ---- Log options (issue 10): access lines, filters, files. Read by
-    // crate::logs::settings::apply; docs/logs.md shows each format.
+    // crate::logs::settings::apply; the README's "Logs" section shows each format.
     OptionSpec::new(LogFormat, "log-format", Ty::Text, H_LOG)
         .value("FORMAT")
         .default("text")
@@ -767,7 +767,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .help("Check the configuration, print a summary and exit (status 2 if it is invalid)."),
     // Operating ebb: the control socket and uWSGI's master fifo, the stats and metrics
     // servers, systemd notify, process titles, the Kubernetes shutdown delay. Served from
-    // the master's one poll loop (src/live/); see docs/operating.md.
+    // the master's one poll loop (src/live/); see the README's "Operating ebb".
     OptionSpec::new(Control, "control", Ty::Path, H_OPERATE)
         .value("PATH")
         .help(
