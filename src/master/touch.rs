@@ -61,10 +61,11 @@ impl TouchWatch {
                 return w;
             }
         };
-        let flags = AddWatchFlags::IN_ATTRIB
-            | AddWatchFlags::IN_CLOSE_WRITE
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_CREATE;
+        // Not IN_CREATE: a file created and then touched (`touch NEW`, or open + utimes) would
+        // count twice, once with its creation time and once with the time set; the
+        // IN_ATTRIB or IN_CLOSE_WRITE that follows a creation is enough.
+        let flags =
+            AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO;
         for (path, touch) in files {
             let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                 warn!(path = %path.display(), "touch-reload: not a file path; ignored");
