@@ -809,12 +809,7 @@ fn shutdown_delay_keeps_serving_then_drains() {
     let ctl = dir.path().join("ebb.ctl");
     let mut ebb = Ebb::example(2)
         .dir(dir.clone())
-        .args([
-            "--shutdown-delay",
-            "1.5",
-            "--control",
-            ctl.to_str().unwrap(),
-        ])
+        .args(["--shutdown-delay", "3", "--control", ctl.to_str().unwrap()])
         .start();
     let t = ebb.ready(2);
     let mark = ebb.mark();
@@ -827,14 +822,14 @@ fn shutdown_delay_keeps_serving_then_drains() {
         SOON,
     );
     assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    // New connections are served for the delay (a margin of 0.5 s for a loaded machine).
     let mut served = 0;
-    while t0.elapsed() < Duration::from_millis(1200) {
+    while served == 0 || t0.elapsed() < Duration::from_millis(2500) {
         let r =
             get(&t, "/").unwrap_or_else(|e| ebb.fail(&format!("refused during the delay: {e}")));
         assert_eq!(r.status, 200);
         served += 1;
     }
-    assert!(served > 0);
     assert_eq!(
         ebb.count_after(mark, |l| l.is_event("drain")),
         0,
@@ -842,7 +837,7 @@ fn shutdown_delay_keeps_serving_then_drains() {
     );
     let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
     assert!(
-        t0.elapsed() >= Duration::from_millis(1500),
+        t0.elapsed() >= Duration::from_millis(3000),
         "stopped after {:?}: {}",
         t0.elapsed(),
         stop.message()
@@ -928,8 +923,11 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
     let mut doc = String::new();
     s.read_to_string(&mut doc).unwrap();
     assert!(serde_json::from_str::<Value>(&doc).is_ok());
+    // A loop stalled behind those clients would answer only once they are dropped, at their
+    // 5 s deadline: anything sooner is the loop serving others meanwhile (the margin is for a
+    // loaded machine).
     assert!(
-        t0.elapsed() < Duration::from_secs(3),
+        t0.elapsed() < Duration::from_millis(4900),
         "answers took {:?}",
         t0.elapsed()
     );
