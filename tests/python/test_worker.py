@@ -48,7 +48,11 @@ class Client(object):
         fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(addr)
+        try:
+            self.sock.connect(addr)
+        except BaseException:
+            self.sock.close()       # a failed connect (a server not up yet) leaks nothing
+            raise
         self.buf = b""
 
     def close(self):
