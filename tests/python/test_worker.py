@@ -930,6 +930,20 @@ class LifecycleTests(WorkerTestCase):
         with open(out) as f:
             self.assertEqual(f.read().split(), ["daemon-thread-done"])
 
+    def test_a_job_is_reported_before_its_request_is_answered(self):
+        """The datagram naming a job is sent when the job starts, not on the coalesced report
+        (20 ms later): when the answer arrives, the notify socket already holds it."""
+        w = self.start()
+        c = self.client()
+        out = os.path.join(self.tmp, "bg.txt")
+        for i in range(10):       # back to back: inside the coalescing period of each other
+            self.assertEqual(c.request("GET", "/bg?s=30&file=" + out).status, 200)
+            new = w.poll_messages(0)
+            self.assertTrue(any(m.get("X_EBB_JOBS") == str(i + 1)
+                                and m.get("X_EBB_JOB_NAMES", "").count("bg-daemon-job#") == i + 1
+                                for m in new),
+                            "request %d answered before its job was reported: %r" % (i, new))
+
     def test_import_time_threads_are_not_jobs(self):
         w = self.start()
         self.assertEqual(w.wait_ready().get("X_EBB_JOBS"), "0")

@@ -171,6 +171,7 @@ def main(argv=None):
     server = Server(app, listeners, opts.threads, opts.harakiri, notifier, wid)
     server_box.append(server)
     ebb._reporter = server.poke
+    ebb._started = server.job_started
     ebb._in_request = server.in_request
     ebb._track_executors = True
     signal.set_wakeup_fd(server.wake_w, warn_on_full_buffer=False)
