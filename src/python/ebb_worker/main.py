@@ -253,10 +253,11 @@ def run(server):
                 break
             if now - last_waiting_log >= 5.0 and now - server.drain_t0 >= 5.0:
                 last_waiting_log = now
-                _, names = ebb._snapshot(20)
-                log("still draining after %.0f s: %d connection(s), %d request(s), %d job(s)%s"
-                    % (now - server.drain_t0, len(server.conns), busy, njobs,
-                       (": " + ", ".join(names)) if names else ""), "warning")
+                if not logs.records():      # under ebb the master logs drain progress
+                    _, names = ebb._snapshot(20)
+                    log("still draining after %.0f s: %d connection(s), %d request(s), %d job(s)%s"
+                        % (now - server.drain_t0, len(server.conns), busy, njobs,
+                           (": " + ", ".join(names)) if names else ""), "warning")
                 if njobs and not hinted:
                     hinted = True
                     log("hint: a job that never ends keeps this worker alive until the master's "
@@ -264,7 +265,8 @@ def run(server):
                         "during a request and that lives forever, start it inside "
                         "`with ebb.untracked():` or add its module to EBB_UNTRACKED_THREADS", "warning")
     req, busy, njobs = server.report("STATUS=drained")
-    log("drained in %.1f s: %d request(s) served" % (_monotonic() - server.drain_t0, req))
+    if not logs.records():      # under ebb the master says it (one event, one line)
+        log("drained in %.1f s: %d request(s) served" % (_monotonic() - server.drain_t0, req))
     # Python's exit joins the remaining non-daemon threads (and the executors' idle threads).
     # Say so if some of them (started at import time, so not jobs) keep running.
     main_t = threading.main_thread()
