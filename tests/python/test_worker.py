@@ -970,6 +970,26 @@ class LifecycleTests(WorkerTestCase):
         self.assertEqual(w.wait(15), 4)
         self.assertIn("has no attribute 'nope'", w.stderr_text())
 
+    def test_a_crash_or_exit_at_import_gets_a_hint_about_the_apps_code(self):
+        for name, code, said in [("crash.py", "raise RuntimeError('no DATABASE_URL')\n",
+                                  "its own code raised RuntimeError"),
+                                 ("quits.py", "import sys\nsys.exit(3)\n",
+                                  "its own code called sys.exit(3)")]:
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write(code)
+            w = self.start(args=["--wsgi-file", path], ready=False)
+            self.assertEqual(w.wait(15), 4)
+            err = w.stderr_text()
+            self.assertIn(said, err)
+            self.assertIn("Traceback (most recent call last)", err)
+            self.assertIn(name, err)
+            self.assertNotIn("check the module / --wsgi-file", err)
+        # a wrong module path keeps the hint about names and paths
+        w = self.start(args=["--module", "no_such_pkg.wsgi:application"], ready=False)
+        self.assertEqual(w.wait(15), 4)
+        self.assertIn("check the module / --wsgi-file", w.stderr_text())
+
     def test_module_form(self):
         self.start(args=["--module", "testapp:app", "--pythonpath", APPS, "--threads", "1"])
         self.assertEqual(self.client().request("GET", "/").body, b"Hello, World!")
