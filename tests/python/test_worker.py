@@ -767,6 +767,30 @@ class UwsgiProtocolTests(WorkerTestCase):
         self.assertIsNone(r.header("transfer-encoding"))
         self.assertEqual(r.body, b"chunk0;chunk1;")
 
+    def test_mount_prefix_is_split_off_uwsgi_requests(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        app = os.path.join(self.tmp, "where.py")
+        with open(app, "w") as f:
+            f.write("import json\n"
+                    "def app(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'application/json')])\n"
+                    "    return [json.dumps([environ['SCRIPT_NAME'], environ['PATH_INFO']])"
+                    ".encode()]\n")
+        self.start(args=["--wsgi-file", app, "--callable", "app"], listeners=[(s, "uwsgi")],
+                   env={"SCRIPT_NAME": "/app"})
+        for sent, want in [({"PATH_INFO": "/app/env"}, ("/app", "/env")),
+                           ({"PATH_INFO": "/app"}, ("/app", "")),
+                           ({"REQUEST_URI": "/app/env?x=1"}, ("/app", "/env")),
+                           ({"PATH_INFO": "/application/env"}, ("/app", "/application/env")),
+                           # nginx sent SCRIPT_NAME: its split stands
+                           ({"PATH_INFO": "/app/env", "SCRIPT_NAME": "/x"}, ("/x", "/app/env"))]:
+            c = self.client()
+            v = {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1"}
+            v.update(sent)
+            c.send(self.packet(v))
+            self.assertEqual(tuple(json.loads(c.response().body)), want, sent)
+
     def test_through_nginx_uwsgi_pass(self):
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
                                           else None)

@@ -41,7 +41,7 @@ class UwsgiServing(object):
         conn.partial = 0.0
         if ACCESS:
             t_start = _time_ns() // 1000
-        env = conn.env.copy()
+        pv = {}
         pos = 4
         end = 4 + size
         try:
@@ -54,7 +54,7 @@ class UwsgiServing(object):
                 pos += 2
                 v = buf[pos:pos + vl].decode("latin-1")
                 pos += vl
-                env[k] = v
+                pv[k] = v
             if pos != end:
                 raise IndexError
         except IndexError:
@@ -63,6 +63,8 @@ class UwsgiServing(object):
             self._close(conn)
             return
         buf = buf[end:]
+        env = conn.env.copy()
+        env.update(pv)
         env.setdefault("REQUEST_METHOD", "GET")
         env.setdefault("SCRIPT_NAME", "")
         env.setdefault("QUERY_STRING", "")
@@ -70,6 +72,13 @@ class UwsgiServing(object):
         if "PATH_INFO" not in env:
             env["PATH_INFO"] = unquote_to_bytes(
                 env.get("REQUEST_URI", "/").split("?", 1)[0].encode("latin-1")).decode("latin-1")
+        sn = self.script_name
+        if sn and "SCRIPT_NAME" not in pv:
+            # mount + manage-script-name: the prefix moves from PATH_INFO to SCRIPT_NAME (at a
+            # segment boundary), as for HTTP; a SCRIPT_NAME that nginx sent is kept as it is.
+            path = env["PATH_INFO"]
+            if path == sn or path.startswith(sn + "/"):
+                env["PATH_INFO"] = path[len(sn):]
         scheme = env.get("UWSGI_SCHEME") or env.get("REQUEST_SCHEME")
         if scheme:
             env["wsgi.url_scheme"] = scheme
