@@ -1387,3 +1387,21 @@ fn harakiri_reports_the_stack_and_replaces_the_worker() {
         ));
     }
 }
+
+/// Each Python worker's comm (what `ps`, `top` and `pgrep` show) is the first 15 bytes of the
+/// title the master gives it in `EBB_PROCNAME` (`ebb worker 1 gen 1 …`); its command line is
+/// left alone (no re-exec).
+#[test]
+fn python_worker_takes_its_process_name() {
+    let (_dir, b) = wsgi_file("edge_app.py");
+    let ebb = b.args(["-p", "2"]).start();
+    ready(&ebb, 2);
+    let workers = ebb.workers();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for (pid, env) in workers {
+        let title = &env["EBB_PROCNAME"];
+        assert!(title.starts_with("ebb worker "), "{title}");
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), &title[..15], "worker {pid}");
+    }
+}

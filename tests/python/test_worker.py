@@ -1024,6 +1024,12 @@ class LifecycleTests(WorkerTestCase):
         w = self.start(args=["--bogus"], ready=False)
         self.assertEqual(w.wait(15), 2)
 
+    @unittest.skipUnless(os.path.exists("/proc/self/comm"), "Linux only")
+    def test_process_name_from_ebb_procname(self):
+        w = self.start(env={"EBB_PROCNAME": "ebb worker 2 gen 3 mysite.wsgi"})
+        with open("/proc/%d/comm" % w.pid) as f:
+            self.assertEqual(f.read().rstrip("\n"), "ebb worker 2 ge")   # 15 bytes
+
     def test_sigquit_exits_at_once(self):
         w = self.start()
         c = self.client()

@@ -110,7 +110,23 @@ def _signal_number(name):
     return sig
 
 
+def set_process_name(title):
+    """The title the master chose (EBB_PROCNAME), as the process's comm (what ps, top and
+    pgrep show; 15 bytes).  No re-exec (CPython finds its virtualenv from argv[0]), so the
+    command line stays; harmless where ctypes or prctl is missing."""
+    if not title or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_NAME = 15
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(title.encode("utf-8", "replace")[:15]), 0, 0, 0)
+    except Exception:
+        pass
+
+
 def main(argv=None):
+    set_process_name(os.environ.get("EBB_PROCNAME"))
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     wid = os.environ.get("EBB_WORKER_ID")
     logs._log_prefix = "[ebb worker %s pid %d] " % (wid or "?", os.getpid())
