@@ -1405,3 +1405,38 @@ fn python_worker_takes_its_process_name() {
         assert_eq!(comm.trim_end(), &title[..15], "worker {pid}");
     }
 }
+
+/// uWSGI's buffer-size bounds the Python worker's whole request head (431), together with
+/// gunicorn's limit-request-field_size (each field within it, the sum over buffer-size).
+#[test]
+fn buffer_size_bounds_the_request_head() {
+    let (_dir, b) = wsgi_file("edge_app.py");
+    let ebb = b
+        .args([
+            "--buffer-size",
+            "2048",
+            "--limit-request-field-size",
+            "1500",
+        ])
+        .start();
+    let t = ready(&ebb, 1);
+    let one = format!("X-A: {}", "a".repeat(1200));
+    let two = format!("X-B: {}", "b".repeat(1200));
+    let long = format!("X-C: {}", "c".repeat(1600));
+    let status = |h: &[&str]| {
+        http_request(&t, "GET", "/", h, b"")
+            .unwrap_or_else(|e| ebb.fail(&format!("request: {e}")))
+            .status
+    };
+    assert_eq!(status(&[&one]), 200, "one field under both limits");
+    assert_eq!(
+        status(&[&long]),
+        431,
+        "a field over limit-request-field-size"
+    );
+    assert_eq!(
+        status(&[&one, &two]),
+        431,
+        "fields within their limit, the head over buffer-size"
+    );
+}

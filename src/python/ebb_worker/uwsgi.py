@@ -7,11 +7,18 @@ from . import access
 from .access import ON as ACCESS
 from .body import _Body
 from .logs import log
-from .settings import MSG_DONTWAIT, RECV, _time_ns
+from .settings import MAX_HEAD, MSG_DONTWAIT, RECV, _time_ns
 
 
 class UwsgiServing(object):
     """Server methods: serve a uwsgi-protocol connection (a mixin of loop.Server)."""
+
+    def _too_big(self, conn, size):
+        """A packet whose variables exceed buffer-size: uWSGI drops it; answer 431 so the
+        proxy and the client see why."""
+        log("431: uwsgi packet of %d bytes over the limit of %d (buffer-size) (from %s)"
+            % (size, MAX_HEAD, conn.env.get("REMOTE_ADDR") or "unix socket"))
+        self._reject(conn, 431, http=False)
 
     def _serve_uwsgi(self, conn, ctx):
         sock = conn.sock
@@ -24,6 +31,9 @@ class UwsgiServing(object):
                     self._close(conn)
                     return
                 size = buf[1] | (buf[2] << 8)
+                if size > MAX_HEAD:
+                    self._too_big(conn, size)
+                    return
                 if len(buf) >= 4 + size:
                     break
             try:
