@@ -290,10 +290,19 @@ fn motivating_scenario(how: &str) {
             waited.len()
         ));
     }
-    // The worker's own log says what it waited for.
+    // The master's drain line says what the worker waited for (the worker does not say it
+    // again: one event, one line).
     assert!(
-        ebb.count(|l| l.contains("draining: stopped accepting") && !l.contains(", 0 job(s)")) >= 1,
-        "a worker's drain log line counts jobs in flight"
+        ebb.count(|l| l.is_event("drain") && !l.message().contains(", 0 jobs")) >= 1,
+        "a drain log line counts jobs in flight"
+    );
+    assert_eq!(
+        ebb.count(|l| l.str_field("source") == Some("worker")
+            && ["draining", "still draining", "drained"]
+                .iter()
+                .any(|w| l.message().starts_with(w))),
+        0,
+        "the Python worker repeats the master's drain lines"
     );
     assert!(
         all.pids.len() >= 4,
@@ -1377,4 +1386,57 @@ fn harakiri_reports_the_stack_and_replaces_the_worker() {
             "ebb exited with {status}, expected 1: work was lost"
         ));
     }
+}
+
+/// Each Python worker's comm (what `ps`, `top` and `pgrep` show) is the first 15 bytes of the
+/// title the master gives it in `EBB_PROCNAME` (`ebb worker 1 gen 1 …`); its command line is
+/// left alone (no re-exec).
+#[test]
+fn python_worker_takes_its_process_name() {
+    let (_dir, b) = wsgi_file("edge_app.py");
+    let ebb = b.args(["-p", "2"]).start();
+    ready(&ebb, 2);
+    let workers = ebb.workers();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for (pid, env) in workers {
+        let title = &env["EBB_PROCNAME"];
+        assert!(title.starts_with("ebb worker "), "{title}");
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), &title[..15], "worker {pid}");
+    }
+}
+
+/// uWSGI's buffer-size bounds the Python worker's whole request head (431), together with
+/// gunicorn's limit-request-field_size (each field within it, the sum over buffer-size).
+#[test]
+fn buffer_size_bounds_the_request_head() {
+    let (_dir, b) = wsgi_file("edge_app.py");
+    let ebb = b
+        .args([
+            "--buffer-size",
+            "2048",
+            "--limit-request-field-size",
+            "1500",
+        ])
+        .start();
+    let t = ready(&ebb, 1);
+    let one = format!("X-A: {}", "a".repeat(1200));
+    let two = format!("X-B: {}", "b".repeat(1200));
+    let long = format!("X-C: {}", "c".repeat(1600));
+    let status = |h: &[&str]| {
+        http_request(&t, "GET", "/", h, b"")
+            .unwrap_or_else(|e| ebb.fail(&format!("request: {e}")))
+            .status
+    };
+    assert_eq!(status(&[&one]), 200, "one field under both limits");
+    assert_eq!(
+        status(&[&long]),
+        431,
+        "a field over limit-request-field-size"
+    );
+    assert_eq!(
+        status(&[&one, &two]),
+        431,
+        "fields within their limit, the head over buffer-size"
+    );
 }

@@ -65,6 +65,51 @@ class HeaderTests(WorkerTestCase):
                          431)
 
 
+class BufferSizeTests(WorkerTestCase):
+    # As the master sets them (src/config/worker_env.rs): buffer-size is the head's bound
+    # and caps the line and field limits.
+    def test_buffer_size_bounds_the_whole_head(self):
+        self.start(env={"EBB_LIMIT_REQUEST_LINE": "300", "EBB_LIMIT_REQUEST_FIELDS": "100",
+                        "EBB_LIMIT_REQUEST_FIELD_SIZE": "300", "EBB_LIMIT_REQUEST_HEAD": "300"})
+        small = [("X-%d" % i, "v" * 20) for i in range(5)]      # ~150 bytes of head
+        self.assertEqual(self.client().request("GET", "/", headers=small).status, 200)
+        big = [("X-%d" % i, "v" * 40) for i in range(8)]        # each field fits, not all
+        self.assertEqual(self.client().request("GET", "/", headers=big).status, 431)
+
+    def test_all_four_together(self):
+        self.start(env={"EBB_LIMIT_REQUEST_LINE": "100", "EBB_LIMIT_REQUEST_FIELDS": "3",
+                        "EBB_LIMIT_REQUEST_FIELD_SIZE": "60", "EBB_LIMIT_REQUEST_HEAD": "150"})
+        c = self.client
+        self.assertEqual(c().request("GET", "/", headers=[("X-A", "1")]).status, 200)
+        self.assertEqual(c().request("GET", "/" + "a" * 120).status, 414)            # line
+        self.assertEqual(c().request("GET", "/", headers=[("X-A", "1"), ("X-B", "2"),
+                                                          ("X-C", "3")]).status, 431)  # fields
+        self.assertEqual(c().request("GET", "/", headers=[("X-A", "v" * 60)]).status,
+                         431)                                                        # field
+        # each within its own limit, the whole head over buffer-size
+        self.assertEqual(c().request("GET", "/" + "a" * 80, headers=[("X-A", "v" * 50)])
+                         .status, 431)
+
+    def test_buffer_size_caps_the_other_limits(self):
+        # a line limit above buffer-size is held to it (a long line is a 414, not a 431)
+        self.start(env={"EBB_LIMIT_REQUEST_LINE": "8190", "EBB_LIMIT_REQUEST_HEAD": "200"})
+        self.assertEqual(self.client().request("GET", "/" + "a" * 300).status, 414)
+
+    def test_buffer_size_bounds_a_uwsgi_packet(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        self.start(listeners=[(s, "uwsgi")], env={"EBB_LIMIT_REQUEST_HEAD": "200"})
+        v = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+             "SERVER_PROTOCOL": "HTTP/1.1"}
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        self.assertEqual(c.response().status, 200)
+        v["HTTP_X_PAD"] = "p" * 200
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        self.assertEqual(c.response().status, 431)
+
+
 class TargetTests(WorkerTestCase):
     def env(self, target):
         status, body = raw(self.addr, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")

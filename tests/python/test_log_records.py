@@ -318,6 +318,31 @@ class WorkerAndAppOutputTests(LogRecordTestCase):
         self.assertEqual(sorted(r["req"] for r in got), list(range(1, 161)))
 
 
+class OneEventOneLineTests(LogRecordTestCase):
+    def test_drain_is_left_to_the_master_but_the_hint_stays(self):
+        # Under ebb (EBB_LOG_FD) the master logs draining, its progress and its end from the
+        # reports: the worker does not say them again, but keeps what only it knows.
+        w, rec = self.start_logged(app=os.path.join(APPS, "testapp.py"))
+        out = os.path.join(self.tmp, "bg.txt")
+        self.assertEqual(self.client().request("GET", "/bg?s=5.6&file=" + out).status, 200)
+        w.wait_message(lambda m: m.get("X_EBB_JOBS") == "1")
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait(20), 0, w.stderr_text())
+        rec.thread.join(10)
+        msgs = [r["msg"] for r in rec.parsed() if r.get("t") == "log" and "stream" not in r]
+        self.assertTrue(any(m.startswith("hint: a job that never ends") for m in msgs), msgs)
+        for m in msgs:
+            self.assertFalse(m.startswith(("draining", "still draining", "drained")), m)
+
+    def test_without_log_fd_the_worker_says_its_drain(self):
+        w = self.start()
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.wait(15), 0)
+        err = w.stderr_text()
+        self.assertIn("draining: stopped accepting", err)
+        self.assertIn("drained in", err)
+
+
 class OrphanTests(LogRecordTestCase):
     def test_orphan_drain_timeout_goes_to_the_lost_work_log(self):
         # EBB_MASTER_PID names a process that is not our parent: the master is gone, so the

@@ -48,7 +48,11 @@ class Client(object):
         fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(addr)
+        try:
+            self.sock.connect(addr)
+        except BaseException:
+            self.sock.close()       # a failed connect (a server not up yet) leaks nothing
+            raise
         self.buf = b""
 
     def close(self):
@@ -763,6 +767,30 @@ class UwsgiProtocolTests(WorkerTestCase):
         self.assertIsNone(r.header("transfer-encoding"))
         self.assertEqual(r.body, b"chunk0;chunk1;")
 
+    def test_mount_prefix_is_split_off_uwsgi_requests(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        app = os.path.join(self.tmp, "where.py")
+        with open(app, "w") as f:
+            f.write("import json\n"
+                    "def app(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'application/json')])\n"
+                    "    return [json.dumps([environ['SCRIPT_NAME'], environ['PATH_INFO']])"
+                    ".encode()]\n")
+        self.start(args=["--wsgi-file", app, "--callable", "app"], listeners=[(s, "uwsgi")],
+                   env={"SCRIPT_NAME": "/app"})
+        for sent, want in [({"PATH_INFO": "/app/env"}, ("/app", "/env")),
+                           ({"PATH_INFO": "/app"}, ("/app", "")),
+                           ({"REQUEST_URI": "/app/env?x=1"}, ("/app", "/env")),
+                           ({"PATH_INFO": "/application/env"}, ("/app", "/application/env")),
+                           # nginx sent SCRIPT_NAME: its split stands
+                           ({"PATH_INFO": "/app/env", "SCRIPT_NAME": "/x"}, ("/x", "/app/env"))]:
+            c = self.client()
+            v = {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1"}
+            v.update(sent)
+            c.send(self.packet(v))
+            self.assertEqual(tuple(json.loads(c.response().body)), want, sent)
+
     def test_through_nginx_uwsgi_pass(self):
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
                                           else None)
@@ -926,6 +954,20 @@ class LifecycleTests(WorkerTestCase):
         with open(out) as f:
             self.assertEqual(f.read().split(), ["daemon-thread-done"])
 
+    def test_a_job_is_reported_before_its_request_is_answered(self):
+        """The datagram naming a job is sent when the job starts, not on the coalesced report
+        (20 ms later): when the answer arrives, the notify socket already holds it."""
+        w = self.start()
+        c = self.client()
+        out = os.path.join(self.tmp, "bg.txt")
+        for i in range(10):       # back to back: inside the coalescing period of each other
+            self.assertEqual(c.request("GET", "/bg?s=30&file=" + out).status, 200)
+            new = w.poll_messages(0)
+            self.assertTrue(any(m.get("X_EBB_JOBS") == str(i + 1)
+                                and m.get("X_EBB_JOB_NAMES", "").count("bg-daemon-job#") == i + 1
+                                for m in new),
+                            "request %d answered before its job was reported: %r" % (i, new))
+
     def test_import_time_threads_are_not_jobs(self):
         w = self.start()
         self.assertEqual(w.wait_ready().get("X_EBB_JOBS"), "0")
@@ -952,6 +994,26 @@ class LifecycleTests(WorkerTestCase):
         self.assertEqual(w.wait(15), 4)
         self.assertIn("has no attribute 'nope'", w.stderr_text())
 
+    def test_a_crash_or_exit_at_import_gets_a_hint_about_the_apps_code(self):
+        for name, code, said in [("crash.py", "raise RuntimeError('no DATABASE_URL')\n",
+                                  "its own code raised RuntimeError"),
+                                 ("quits.py", "import sys\nsys.exit(3)\n",
+                                  "its own code called sys.exit(3)")]:
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write(code)
+            w = self.start(args=["--wsgi-file", path], ready=False)
+            self.assertEqual(w.wait(15), 4)
+            err = w.stderr_text()
+            self.assertIn(said, err)
+            self.assertIn("Traceback (most recent call last)", err)
+            self.assertIn(name, err)
+            self.assertNotIn("check the module / --wsgi-file", err)
+        # a wrong module path keeps the hint about names and paths
+        w = self.start(args=["--module", "no_such_pkg.wsgi:application"], ready=False)
+        self.assertEqual(w.wait(15), 4)
+        self.assertIn("check the module / --wsgi-file", w.stderr_text())
+
     def test_module_form(self):
         self.start(args=["--module", "testapp:app", "--pythonpath", APPS, "--threads", "1"])
         self.assertEqual(self.client().request("GET", "/").body, b"Hello, World!")
@@ -961,6 +1023,12 @@ class LifecycleTests(WorkerTestCase):
         self.assertEqual(w.wait(15), 3)
         w = self.start(args=["--bogus"], ready=False)
         self.assertEqual(w.wait(15), 2)
+
+    @unittest.skipUnless(os.path.exists("/proc/self/comm"), "Linux only")
+    def test_process_name_from_ebb_procname(self):
+        w = self.start(env={"EBB_PROCNAME": "ebb worker 2 gen 3 mysite.wsgi"})
+        with open("/proc/%d/comm" % w.pid) as f:
+            self.assertEqual(f.read().rstrip("\n"), "ebb worker 2 ge")   # 15 bytes
 
     def test_sigquit_exits_at_once(self):
         w = self.start()

@@ -33,6 +33,7 @@ _lock = threading.Lock()
 _active = {}                 # token -> "name#n", insertion ordered (oldest first)
 _seq = itertools.count(1)
 _reporter = None             # set by the worker: called (no arguments) whenever the set changes
+_started = None              # set by the worker: called when a job starts (reports it at once)
 _in_worker = False
 _worker_id = None
 _local = threading.local()   # .untracked: depth of ebb.untracked() / executor internals
@@ -52,7 +53,7 @@ def _start(name):
     tok = next(_seq)
     with _lock:
         _active[tok] = "%s#%d" % (_clean(name), tok)
-    rep = _reporter
+    rep = _started or _reporter
     if rep is not None:
         rep()
     return tok

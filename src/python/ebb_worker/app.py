@@ -32,8 +32,10 @@ def load_app(opts):
         what = "%s:%s" % (modname, callable_name)
     else:
         what = "%s (callable %s)" % (opts.wsgi_file, callable_name)
+    stage = "find"          # "find": the module or file; "run": the app's own code; "lookup"
     try:
         if opts.module:
+            stage = "run"
             mod = importlib.import_module(modname)
         else:
             path = os.path.abspath(opts.wsgi_file)
@@ -44,11 +46,13 @@ def load_app(opts):
             spec = importlib.util.spec_from_file_location(modname, path)
             mod = importlib.util.module_from_spec(spec)
             sys.modules[modname] = mod
+            stage = "run"
             try:
                 spec.loader.exec_module(mod)
             except BaseException:
                 sys.modules.pop(modname, None)
                 raise
+        stage = "lookup"
         obj = mod
         call = callable_name.endswith("()")
         for part in (callable_name[:-2] if call else callable_name).split("."):
@@ -64,7 +68,9 @@ def load_app(opts):
                 raise AttributeError("module %r has no attribute %r%s"
                                      % (mod.__name__, callable_name, hint))
         if call:
+            stage = "run"
             obj = obj()
+            stage = "lookup"
         if not callable(obj):
             raise TypeError("%r in module %r is a %s, not a WSGI callable"
                             % (callable_name, mod.__name__, type(obj).__name__))
@@ -76,13 +82,32 @@ def load_app(opts):
             "  python:    %s (%s)\n"
             "  cwd:       %s\n"
             "  sys.path:  %s\n"
-            "  What to do: check the module / --wsgi-file and --callable names; that --chdir or "
-            "--pythonpath name the directory that contains the package; and that the virtualenv "
-            "(--virtualenv / --python) is the one with the app's dependencies.  Exit code %d: "
-            "ebb retries with a back-off."
-            % (what, tb, sys.executable, sys.version.split()[0], cwd, sys.path, EXIT_IMPORT),
+            "  What to do: %s  Exit code %d: ebb retries with a back-off."
+            % (what, tb, sys.executable, sys.version.split()[0], cwd, sys.path,
+               _hint(e, stage, modname if opts.module else None), EXIT_IMPORT),
             "error")
         logs.flush_streams()
         if isinstance(e, KeyboardInterrupt):
             os._exit(EXIT_IMPORT)
         sys.exit(EXIT_IMPORT)
+
+
+def _hint(e, stage, modname):
+    """What to do about a failed load: a wrong name or path is not the app's own crash."""
+    if isinstance(e, ModuleNotFoundError) and stage == "run" and e.name:
+        own = modname is not None and (modname == e.name or modname.startswith(e.name + "."))
+        if not own:
+            return ("the application imports %r, which this Python cannot find: check that the "
+                    "virtualenv (--virtualenv / --python) is the one with the app's dependencies, "
+                    "and --pythonpath if it is part of the project." % e.name)
+    elif stage == "run":
+        if isinstance(e, SystemExit):
+            what = "called sys.exit(%r)" % (e.code,)
+        else:
+            what = "raised %s" % type(e).__name__
+        return ("the application was found, but its own code %s while it was imported (see "
+                "the traceback above): fix that code or what it reads at import (settings, "
+                "environment variables, files, services it connects to)." % what)
+    return ("check the module / --wsgi-file and --callable names; that --chdir or "
+            "--pythonpath name the directory that contains the package; and that the virtualenv "
+            "(--virtualenv / --python) is the one with the app's dependencies.")

@@ -15,7 +15,7 @@ import traceback
 
 from .harakiri import Harakiri
 from .http1 import HTTPServing, _error_response
-from .logs import _deferred, flush_deferred, log
+from .logs import _deferred, flush_deferred, log, records as log_records
 from .master import Reporting, _bound_orphan_drain
 from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
@@ -561,8 +561,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         req, busy = self.counts()
         import ebb
         njobs, _ = ebb._snapshot(0)
-        log("draining: stopped accepting; %d connection(s), %d request(s) in flight, %d job(s)"
-            % (len(self.conns), busy, njobs))
+        if not log_records():       # under ebb the master logs the drain from the reports
+            log("draining: stopped accepting; %d connection(s), %d request(s) in flight, "
+                "%d job(s)" % (len(self.conns), busy, njobs))
         self.report("STOPPING=1\nSTATUS=draining")
         _bound_orphan_drain(self)
 

@@ -110,7 +110,23 @@ def _signal_number(name):
     return sig
 
 
+def set_process_name(title):
+    """The title the master chose (EBB_PROCNAME), as the process's comm (what ps, top and
+    pgrep show; 15 bytes).  No re-exec (CPython finds its virtualenv from argv[0]), so the
+    command line stays; harmless where ctypes or prctl is missing."""
+    if not title or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_NAME = 15
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(title.encode("utf-8", "replace")[:15]), 0, 0, 0)
+    except Exception:
+        pass
+
+
 def main(argv=None):
+    set_process_name(os.environ.get("EBB_PROCNAME"))
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     wid = os.environ.get("EBB_WORKER_ID")
     logs._log_prefix = "[ebb worker %s pid %d] " % (wid or "?", os.getpid())
@@ -171,6 +187,7 @@ def main(argv=None):
     server = Server(app, listeners, opts.threads, opts.harakiri, notifier, wid)
     server_box.append(server)
     ebb._reporter = server.poke
+    ebb._started = server.job_started
     ebb._in_request = server.in_request
     ebb._track_executors = True
     signal.set_wakeup_fd(server.wake_w, warn_on_full_buffer=False)
@@ -252,10 +269,11 @@ def run(server):
                 break
             if now - last_waiting_log >= 5.0 and now - server.drain_t0 >= 5.0:
                 last_waiting_log = now
-                _, names = ebb._snapshot(20)
-                log("still draining after %.0f s: %d connection(s), %d request(s), %d job(s)%s"
-                    % (now - server.drain_t0, len(server.conns), busy, njobs,
-                       (": " + ", ".join(names)) if names else ""), "warning")
+                if not logs.records():      # under ebb the master logs drain progress
+                    _, names = ebb._snapshot(20)
+                    log("still draining after %.0f s: %d connection(s), %d request(s), %d job(s)%s"
+                        % (now - server.drain_t0, len(server.conns), busy, njobs,
+                           (": " + ", ".join(names)) if names else ""), "warning")
                 if njobs and not hinted:
                     hinted = True
                     log("hint: a job that never ends keeps this worker alive until the master's "
@@ -263,7 +281,8 @@ def run(server):
                         "during a request and that lives forever, start it inside "
                         "`with ebb.untracked():` or add its module to EBB_UNTRACKED_THREADS", "warning")
     req, busy, njobs = server.report("STATUS=drained")
-    log("drained in %.1f s: %d request(s) served" % (_monotonic() - server.drain_t0, req))
+    if not logs.records():      # under ebb the master says it (one event, one line)
+        log("drained in %.1f s: %d request(s) served" % (_monotonic() - server.drain_t0, req))
     # Python's exit joins the remaining non-daemon threads (and the executors' idle threads).
     # Say so if some of them (started at import time, so not jobs) keep running.
     main_t = threading.main_thread()

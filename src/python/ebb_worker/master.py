@@ -46,6 +46,16 @@ class Reporting(object):
             except OSError:
                 pass
 
+    def job_started(self):
+        """A job was counted: the master learns it at once (before the request that started
+        it is answered, so a kill right after the answer still names it), and the coalesced
+        report follows.  Never raises (it runs inside the app's call)."""
+        try:
+            self.report()
+        except Exception:
+            pass
+        self.poke()
+
     def counts(self):
         req = 0
         busy = 0

@@ -33,8 +33,15 @@ def _env_limit(name, default, unlimited):
 MAX_LINE = _env_limit("EBB_LIMIT_REQUEST_LINE", 8190, 1 << 20)          # longer -> 414
 MAX_FIELDS = _env_limit("EBB_LIMIT_REQUEST_FIELDS", 100, 32768)         # more -> 431
 MAX_FIELD = _env_limit("EBB_LIMIT_REQUEST_FIELD_SIZE", 8190, 1 << 20)   # one field line: 431
-# The whole head; longer -> 431 (room for the limits above, within 4 MiB).
-MAX_HEAD = max(65536, min(MAX_LINE + 4 + MAX_FIELDS * (MAX_FIELD + 2), 4 << 20))
+# The whole head (the bytes before its empty line); longer -> 431.  uWSGI's buffer-size
+# (EBB_LIMIT_REQUEST_HEAD) when the master sets it, which also bounds a uwsgi packet's
+# variables and caps the line and field limits; else room for the limits above, in 4 MiB.
+MAX_HEAD = _env_limit("EBB_LIMIT_REQUEST_HEAD", 0, 4 << 20)
+if MAX_HEAD:
+    MAX_LINE = min(MAX_LINE, MAX_HEAD)
+    MAX_FIELD = min(MAX_FIELD, MAX_HEAD)
+else:
+    MAX_HEAD = max(65536, min(MAX_LINE + 4 + MAX_FIELDS * (MAX_FIELD + 2), 4 << 20))
 
 RECV = 65536
 DISCARD_MAX = 65536      # unread body still read after the response, to keep the connection

@@ -7,11 +7,18 @@ from . import access
 from .access import ON as ACCESS
 from .body import _Body
 from .logs import log
-from .settings import MSG_DONTWAIT, RECV, _time_ns
+from .settings import MAX_HEAD, MSG_DONTWAIT, RECV, _time_ns
 
 
 class UwsgiServing(object):
     """Server methods: serve a uwsgi-protocol connection (a mixin of loop.Server)."""
+
+    def _too_big(self, conn, size):
+        """A packet whose variables exceed buffer-size: uWSGI drops it; answer 431 so the
+        proxy and the client see why."""
+        log("431: uwsgi packet of %d bytes over the limit of %d (buffer-size) (from %s)"
+            % (size, MAX_HEAD, conn.env.get("REMOTE_ADDR") or "unix socket"))
+        self._reject(conn, 431, http=False)
 
     def _serve_uwsgi(self, conn, ctx):
         sock = conn.sock
@@ -24,6 +31,9 @@ class UwsgiServing(object):
                     self._close(conn)
                     return
                 size = buf[1] | (buf[2] << 8)
+                if size > MAX_HEAD:
+                    self._too_big(conn, size)
+                    return
                 if len(buf) >= 4 + size:
                     break
             try:
@@ -41,7 +51,7 @@ class UwsgiServing(object):
         conn.partial = 0.0
         if ACCESS:
             t_start = _time_ns() // 1000
-        env = conn.env.copy()
+        pv = {}
         pos = 4
         end = 4 + size
         try:
@@ -54,7 +64,7 @@ class UwsgiServing(object):
                 pos += 2
                 v = buf[pos:pos + vl].decode("latin-1")
                 pos += vl
-                env[k] = v
+                pv[k] = v
             if pos != end:
                 raise IndexError
         except IndexError:
@@ -63,6 +73,8 @@ class UwsgiServing(object):
             self._close(conn)
             return
         buf = buf[end:]
+        env = conn.env.copy()
+        env.update(pv)
         env.setdefault("REQUEST_METHOD", "GET")
         env.setdefault("SCRIPT_NAME", "")
         env.setdefault("QUERY_STRING", "")
@@ -70,6 +82,13 @@ class UwsgiServing(object):
         if "PATH_INFO" not in env:
             env["PATH_INFO"] = unquote_to_bytes(
                 env.get("REQUEST_URI", "/").split("?", 1)[0].encode("latin-1")).decode("latin-1")
+        sn = self.script_name
+        if sn and "SCRIPT_NAME" not in pv:
+            # mount + manage-script-name: the prefix moves from PATH_INFO to SCRIPT_NAME (at a
+            # segment boundary), as for HTTP; a SCRIPT_NAME that nginx sent is kept as it is.
+            path = env["PATH_INFO"]
+            if path == sn or path.startswith(sn + "/"):
+                env["PATH_INFO"] = path[len(sn):]
         scheme = env.get("UWSGI_SCHEME") or env.get("REQUEST_SCHEME")
         if scheme:
             env["wsgi.url_scheme"] = scheme
