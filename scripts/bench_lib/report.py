@@ -263,6 +263,31 @@ def write(path, data):
                              r["log_lines"], r["errors"]])
         L.append(table(["", "req/s", "p50 ms", "p99 ms", "log lines", "errors"], rows))
         L.append("")
+    if "8" in sc:
+        L.append("## 8. Static files")
+        L.append("")
+        L.append("`--static-map /static=DIR` given to both servers (the same options otherwise: "
+                 "processes, threads, no request log; uWSGI with `--tcp-nodelay`, which ebb "
+                 "always sets, and without `--offload-threads`, so both send from the serving "
+                 "thread), wrk keep-alive `GET` of one file: a 1 KiB "
+                 "stylesheet and a 1 MiB binary, the order alternated. Each server is checked "
+                 "first to answer with the file's exact bytes (not the app's). MB/s = req/s × "
+                 "file size.")
+        skipped = sc["8"].get("not_measured") or {}
+        if skipped:
+            L.append("")
+            L.append("Not measured: %s (gunicorn has no static file serving; its documentation "
+                     "leaves static files to a proxy or WhiteNoise)." % ", ".join(sorted(skipped)))
+        L.append("")
+        rows = []
+        for r in sc["8"]["summary"]:
+            if "ratio" in r:
+                rows.append([r["file"], r["server"], fmt(r["ratio"], 3), "", "", "", ""])
+            else:
+                rows.append([r["file"], r["server"], fmt(r["rps"]), fmt(r["mb_s"], 1),
+                             fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3), r["errors"]])
+        L.append(table(["file", "server", "req/s", "MB/s", "p50 ms", "p99 ms", "errors"], rows))
+        L.append("")
     L.append("## How it is measured, and what to keep in mind")
     L.append("")
     L.extend("- " + n for n in NOTES)

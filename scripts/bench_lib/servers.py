@@ -89,10 +89,13 @@ class Server:
         self.ctx = ctx          # paths: root, venv, ebb, app
         self.args = ctx.args
 
-    def start(self, workdir, tag, max_requests=None, grace=None, journal=None, env=None):
+    def start(self, workdir, tag, max_requests=None, grace=None, journal=None, env=None,
+              extra=()):
+        """Start it and wait until it serves; `extra` options are appended to its command line
+        (options that ebb and uWSGI spell alike, such as --static-map)."""
         port = procs.free_port()
         log_path = os.path.join(workdir, "%s-%s.log" % (tag, self.name))
-        argv = self.argv(port, workdir, tag, max_requests, grace)
+        argv = self.argv(port, workdir, tag, max_requests, grace) + list(extra)
         e = dict(os.environ)
         e.pop("NOTIFY_SOCKET", None)
         if journal:

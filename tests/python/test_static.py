@@ -163,6 +163,78 @@ class StaticTest(unittest.TestCase):
         self.assertEqual(call(app, "/static/app.js")[1]["Cache-Control"], "max-age=60")
         self.assertNotIn("Cache-Control", call(app, "/static/blob.bin")[1])
 
+    def test_a_remembered_file_is_checked_again_on_every_request(self):
+        # One app for all the requests, so the second and later ones take the cached path.
+        app = self.app(index=["index.html"], gzip=True)
+        css = os.path.join(self.pub, "css", "site.css")
+        self.assertEqual(call(app, "/static/css/site.css")[2], b"body { color: red }\n")
+        self.assertEqual(call(app, "/static/css/site.css")[0], 200)
+        # Rewritten (new size and mtime): the new bytes and length.
+        old = time.time() - 100
+        self.write("public/css/site.css", b"p { margin: 0 }\n")
+        os.utime(css, (old, old))
+        status, h, body = call(app, "/static/css/site.css")
+        self.assertEqual((status, body), (200, b"p { margin: 0 }\n"))
+        self.assertEqual(h["Content-Length"], str(len(body)))
+        self.assertEqual(h["Last-Modified"], static.http_date(int(old)))
+        # Replaced by a symlink out of the folder: the app answers, the secret stays.
+        os.unlink(css)
+        os.symlink(os.path.join(self.root, "secret.txt"), css)
+        status, h, body = call(app, "/static/css/site.css")
+        self.assertEqual(h.get("X-From"), "app")
+        self.assertNotIn(b"secret", body)
+        # A directory of the path replaced by a symlink out of the folder (same file name).
+        os.makedirs(os.path.join(self.root, "elsewhere"))
+        self.write("elsewhere/index.html", b"secret elsewhere")
+        self.assertEqual(call(app, "/static/docs/")[2], b"<h1>docs</h1>")
+        shutil.rmtree(os.path.join(self.pub, "docs"))
+        os.symlink(os.path.join(self.root, "elsewhere"), os.path.join(self.pub, "docs"))
+        status, h, body = call(app, "/static/docs/")
+        self.assertEqual(h.get("X-From"), "app")
+        self.assertNotIn(b"secret", body)
+        # Removed: the app answers.
+        self.assertEqual(call(app, "/static/app.js")[0], 200)
+        os.unlink(os.path.join(self.pub, "app.js"))
+        self.assertEqual(call(app, "/static/app.js")[1].get("X-From"), "app")
+
+    def test_a_remembered_symlink_that_changes_target_is_followed_again(self):
+        self.write("public/a.txt", b"first")
+        self.write("public/b.txt", b"second")
+        link = os.path.join(self.pub, "link.txt")
+        os.symlink("a.txt", link)
+        app = self.app()
+        self.assertEqual(call(app, "/static/link.txt")[2], b"first")
+        self.assertEqual(call(app, "/static/link.txt")[2], b"first")
+        os.unlink(link)
+        os.symlink("b.txt", link)
+        self.assertEqual(call(app, "/static/link.txt")[2], b"second")
+        os.unlink(link)
+        os.symlink(os.path.join(self.root, "secret.txt"), link)
+        self.assertEqual(call(app, "/static/link.txt")[1].get("X-From"), "app")
+
+    def test_a_gz_file_that_appears_or_goes_later(self):
+        app = self.app(gzip=True)
+        js = os.path.join(self.pub, "app.js")
+        self.assertNotIn("Content-Encoding", call(app, "/static/app.js",
+                                                  accept_encoding="gzip")[1])
+        with open(js, "rb") as f, gzip.open(js + ".gz", "wb") as g:
+            g.write(f.read())
+        h = call(app, "/static/app.js", accept_encoding="gzip")[1]
+        self.assertEqual(h.get("Content-Encoding"), "gzip")
+        os.unlink(js + ".gz")
+        status, h, body = call(app, "/static/app.js", accept_encoding="gzip")
+        self.assertNotIn("Content-Encoding", h)
+        self.assertEqual(body, b"console.log(1)\n" * 100)
+
+    def test_a_file_created_under_an_earlier_mapping_wins(self):
+        os.makedirs(os.path.join(self.root, "override"))
+        app = self.app(maps=[("/static/css", os.path.join(self.root, "override")),
+                             ("/static", self.pub)])
+        self.assertEqual(call(app, "/static/css/site.css")[2], b"body { color: red }\n")
+        self.assertEqual(call(app, "/static/css/site.css")[2], b"body { color: red }\n")
+        self.write("override/site.css", b"overridden")
+        self.assertEqual(call(app, "/static/css/site.css")[2], b"overridden")
+
     def test_from_env_reads_the_masters_variables(self):
         env = {"EBB_STATIC_MAP": "/static=%s\n/s2=%s" % (self.pub, self.pub),
                "EBB_STATIC_INDEX": "index.html", "EBB_STATIC_GZIP": "1",

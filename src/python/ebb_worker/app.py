@@ -4,9 +4,9 @@ import os
 import sys
 import traceback
 
-from . import logs
+from . import logs, static
 from .logs import log
-from .settings import EXIT_IMPORT
+from .settings import EXIT_IMPORT, EXIT_USAGE
 
 
 def load_app(opts):
@@ -74,7 +74,7 @@ def load_app(opts):
         if not callable(obj):
             raise TypeError("%r in module %r is a %s, not a WSGI callable"
                             % (callable_name, mod.__name__, type(obj).__name__))
-        return obj
+        return with_static(obj)
     except BaseException as e:
         tb = traceback.format_exc().rstrip()
         log(
@@ -111,3 +111,15 @@ def _hint(e, stage, modname):
     return ("check the module / --wsgi-file and --callable names; that --chdir or "
             "--pythonpath name the directory that contains the package; and that the virtualenv "
             "(--virtualenv / --python) is the one with the app's dependencies.")
+
+
+def with_static(app):
+    """`app` behind the static-files layer when static-map & co. are set (EBB_STATIC_*)."""
+    try:
+        return static.from_env(app, os.environ)
+    except ValueError as e:
+        # A configuration error, not an import error: said once, plainly (os._exit, as the
+        # caller's `except BaseException` would take a SystemExit for a failed import).
+        log("static files: %s" % e, "error")
+        logs.flush_streams()
+        os._exit(EXIT_USAGE)

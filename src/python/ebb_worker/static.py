@@ -11,9 +11,15 @@ range is a seek plus a shorter Content-Length.
 No way out of a mapped folder: the path is decoded once (PATH_INFO), a `..` or `.` segment, a
 NUL or a backslash is refused, and the real path of the file (symlinks resolved) must lie in the
 real path of the folder — or in a `static-safe` folder.
+
+A file found is remembered per URL path (its real path, identity, type and date), so a request
+for it again costs an open and an fstat; the remembered answer is used only while the file
+opened is the same one (device, inode, size, mtime, ctime) that passed the checks, and, for a
+path through a symlink, while the path still leads to it.
 """
 
 import email.utils
+import io
 import mimetypes
 import os
 import re
@@ -31,6 +37,7 @@ _TYPES.add_type("font/woff", ".woff")
 _TEXT = ("text/", "application/javascript", "application/json", "application/xml",
          "image/svg+xml")
 
+_FileIO = io.FileIO
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -101,9 +108,10 @@ class Mapping(object):
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else "/"
         self.folder = os.path.realpath(folder)
         self.keep_prefix = keep_prefix
+        self.pre = [p for p in self.prefix.split("/") if p]
 
     def candidate(self, parts):
-        pre = [p for p in self.prefix.split("/") if p]
+        pre = self.pre
         if parts[:len(pre)] != pre:
             return None
         rest = parts if self.keep_prefix else parts[len(pre):]
@@ -146,22 +154,58 @@ class StaticFiles(object):
         self.expires = list(expires)                    # (regex on the file path, seconds)
         self.expires_uri = list(expires_uri)            # (regex on the request URI, seconds)
         self._dates = {}
+        # PATH_INFO -> _Hit of a file found before: a request for it costs one open and one
+        # fstat instead of a realpath (an lstat per path component) and a MIME lookup. The hit
+        # is used only while the file opened by its checked real path is the same file
+        # (device, inode, size, mtime, ctime) and, when the URL's path went through a
+        # symlink, while that path still leads to it; anything else takes the full lookup.
+        self._hits = {}
+        # A URL not under any mapping goes to the app without a look at the disk.
+        self._prefixes = tuple("/" if m.prefix == "/" else m.prefix + "/"
+                               for m in self.mappings) + tuple(m.prefix for m in self.mappings)
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "HEAD") or not self.mappings:
+        if (method != "GET" and method != "HEAD") or not self.mappings:
             return self.app(environ, start_response)
-        found = self.find(environ.get("PATH_INFO", ""))
+        path_info = environ.get("PATH_INFO", "")
+        if not path_info.startswith(self._prefixes):
+            return self.app(environ, start_response)
+        hit, f = self._open(path_info)
+        if hit is None:
+            return self.app(environ, start_response)
+        return self.respond(environ, start_response, hit, f)
+
+    def _open(self, path_info):
+        """(_Hit, open file) for this URL path, or (None, None)."""
+        hit = self._hits.get(path_info)
+        if hit is not None:
+            f = hit.reopen()
+            if f is not None:
+                return hit, f
+            self._hits.pop(path_info, None)
+        found = self.find(path_info)
         if found is None:
-            return self.app(environ, start_response)
-        path, st = found
-        return self.respond(environ, start_response, path, st)
+            return None, None
+        cand, real, st, first = found
+        hit = _Hit(cand, real, st, self._last_modified(int(st.st_mtime)))
+        f = hit.reopen()
+        if f is None:
+            return None, None
+        # Cached only when no other mapping came first (a file created there later must win).
+        if first:
+            if len(self._hits) >= 4096:
+                self._hits.clear()
+            self._hits[path_info] = hit
+        return hit, f
 
     def find(self, path_info):
-        """(real path, stat) of the file to serve, or None (the app answers)."""
+        """(path asked, real path, stat, first) of the file to serve, or None (the app
+        answers); `first` when no earlier mapping had a candidate for this path."""
         parts = safe_segments(path_info)
         if parts is None:
             return None
+        first = True
         for m in self.mappings:
             cand = m.candidate(parts)
             if cand is None:
@@ -171,9 +215,11 @@ class StaticFiles(object):
                 for name in self.index:
                     hit = self._regular(os.path.join(cand, name), m.folder)
                     if hit is not None:
+                        cand = os.path.join(cand, name)
                         break
             if hit is not None:
-                return hit
+                return (cand,) + hit + (first,)
+            first = False
         return None
 
     def _regular(self, cand, folder):
@@ -213,33 +259,65 @@ class StaticFiles(object):
     def _encoded(headers):
         return any(h[0] == "Content-Encoding" for h in headers)
 
-    def respond(self, environ, start_response, path, st):
-        ctype = content_type(path)
-        mtime = int(st.st_mtime)
-        headers = [("Content-Type", ctype), ("Last-Modified", self._last_modified(mtime)),
+    def _gzip(self, hit):
+        """The precompressed `FILE.gz` next to the file (and as new), or None."""
+        gz = hit.gz
+        if gz is not None:
+            f = gz.reopen()
+            if f is not None:
+                return gz, f
+            hit.gz = None
+        found = self._regular(hit.real + ".gz", os.path.dirname(hit.real))
+        if found is None or found[1].st_mtime < hit.mtime:
+            return None
+        gz = _Hit(found[0], found[0], found[1], hit.last_modified)
+        f = gz.reopen()
+        if f is not None:
+            hit.gz = gz
+            return gz, f
+        return None
+
+    def respond(self, environ, start_response, hit, f):
+        try:
+            return self._respond(environ, start_response, hit, f)
+        except BaseException:
+            f.close()
+            raise
+
+    def _respond(self, environ, start_response, hit, f):
+        ctype = hit.ctype
+        headers = [("Content-Type", ctype), ("Last-Modified", hit.last_modified),
                    ("Accept-Ranges", "bytes")]
-        age = self._max_age(environ, path, ctype)
-        if age is not None:
-            headers.append(("Cache-Control", "max-age=%d" % age))
-            headers.append(("Expires", http_date(time.time() + age)))
-        send_path, size = path, st.st_size
+        if self.expires_type or self.expires or self.expires_uri:
+            age = self._max_age(environ, hit.real, ctype)
+            if age is not None:
+                headers.append(("Cache-Control", "max-age=%d" % age))
+                headers.append(("Expires", http_date(time.time() + age)))
+        size = hit.size
+        encoded = False
         if self.gzip:
             headers.append(("Vary", "Accept-Encoding"))
             if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-                gz = self._regular(path + ".gz", os.path.dirname(path))
-                if gz is not None and gz[1].st_mtime >= st.st_mtime:
-                    send_path, size = gz[0], gz[1].st_size
+                gz = self._gzip(hit)
+                if gz is not None:
+                    f.close()
+                    f, size, encoded = gz[1], gz[0].size, True
                     headers.append(("Content-Encoding", "gzip"))
         since = environ.get("HTTP_IF_MODIFIED_SINCE")
         if since and "HTTP_RANGE" not in environ:
-            t = parse_http_date(since)
-            if t is not None and mtime <= t:
+            if since == hit.last_modified:
+                t = hit.mtime
+            else:
+                t = parse_http_date(since)
+            if t is not None and hit.mtime <= t:
+                f.close()
                 start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
                 return []
         start, length, status = 0, size, "200 OK"
         rng = environ.get("HTTP_RANGE")
-        span = None if rng is None or self._encoded(headers) else byte_range(rng, size)
+        span = None if rng is None or encoded else byte_range(rng, size)
         if span == "unsatisfiable":
+            f.close()
             start_response("416 Range Not Satisfiable",
                            [("Content-Range", "bytes */%d" % size), ("Content-Length", "0")])
             return []
@@ -250,12 +328,9 @@ class StaticFiles(object):
             headers.append(("Content-Range", "bytes %d-%d/%d" % (start, end, size)))
         headers.append(("Content-Length", str(length)))
         if environ.get("REQUEST_METHOD") == "HEAD":
+            f.close()
             start_response(status, headers)
             return []
-        try:
-            f = open(send_path, "rb")
-        except OSError:
-            return self.app(environ, start_response)
         if start:
             f.seek(start)
         start_response(status, headers)
@@ -263,6 +338,40 @@ class StaticFiles(object):
         if wrapper is not None:
             return wrapper(f, 65536)
         return _Chunks(f, length)
+
+
+class _Hit(object):
+    """A file found for a URL path: where it is, what it was when checked, its headers."""
+    __slots__ = ("cand", "real", "ident", "size", "mtime", "ctype", "last_modified", "gz")
+
+    def __init__(self, cand, real, st, last_modified):
+        self.cand = cand if cand != real else None
+        self.real = real
+        self.ident = _ident(st)
+        self.size = st.st_size
+        self.mtime = int(st.st_mtime)
+        self.ctype = content_type(real)
+        self.last_modified = last_modified
+        self.gz = None
+
+    def reopen(self):
+        """The file, opened by its real path, if it is still the one checked; else None."""
+        try:
+            f = _FileIO(self.real)           # unbuffered: the worker sends it by its fd
+        except OSError:
+            return None
+        try:
+            if _ident(os.fstat(f.fileno())) == self.ident and (
+                    self.cand is None or _ident(os.stat(self.cand)) == self.ident):
+                return f
+        except OSError:
+            pass
+        f.close()
+        return None
+
+
+def _ident(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class _Chunks(object):
