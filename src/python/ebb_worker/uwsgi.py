@@ -10,6 +10,29 @@ from .logs import log
 from .settings import MAX_HEAD, MSG_DONTWAIT, RECV, _time_ns
 
 
+def parse_vars(buf, pos, end):
+    """The vars of a uwsgi packet, `buf[pos:end]`: repeated (u16 LE key length, key, u16 LE
+    value length, value), decoded as latin-1. None when they do not fill the span exactly (a
+    length that runs past `end`, or bytes left over)."""
+    pv = {}
+    while pos < end:
+        if pos + 2 > end:
+            return None
+        kl = buf[pos] | (buf[pos + 1] << 8)
+        pos += 2
+        if pos + kl + 2 > end:
+            return None
+        k = buf[pos:pos + kl].decode("latin-1")
+        pos += kl
+        vl = buf[pos] | (buf[pos + 1] << 8)
+        pos += 2
+        if pos + vl > end:
+            return None
+        pv[k] = buf[pos:pos + vl].decode("latin-1")
+        pos += vl
+    return pv
+
+
 class UwsgiServing(object):
     """Server methods: serve a uwsgi-protocol connection (a mixin of loop.Server)."""
 
@@ -51,23 +74,9 @@ class UwsgiServing(object):
         conn.partial = 0.0
         if ACCESS:
             t_start = _time_ns() // 1000
-        pv = {}
-        pos = 4
         end = 4 + size
-        try:
-            while pos < end:
-                kl = buf[pos] | (buf[pos + 1] << 8)
-                pos += 2
-                k = buf[pos:pos + kl].decode("latin-1")
-                pos += kl
-                vl = buf[pos] | (buf[pos + 1] << 8)
-                pos += 2
-                v = buf[pos:pos + vl].decode("latin-1")
-                pos += vl
-                pv[k] = v
-            if pos != end:
-                raise IndexError
-        except IndexError:
+        pv = parse_vars(buf, 4, end)
+        if pv is None:
             log("malformed uwsgi packet (from %s)"
                 % (conn.env.get("REMOTE_ADDR") or "unix socket"), "warning")
             self._close(conn)
