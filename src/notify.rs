@@ -249,4 +249,95 @@ mod tests {
             let _ = parse(&buf);
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A datagram as ebb's workers write them: known keys with valid values.
+        fn message() -> impl Strategy<Value = (Vec<(String, String)>, Update)> {
+            (
+                any::<bool>(),
+                proptest::option::of(0u64..1 << 40),
+                proptest::option::of(0u64..1000),
+                proptest::option::of(0u64..1000),
+                proptest::option::of(proptest::collection::vec("[a-z0-9_.-]{1,20}", 0..30)),
+                proptest::option::of("[ -~]{0,300}"),
+            )
+                .prop_map(|(ready, requests, inflight, jobs, names, status)| {
+                    let mut lines = Vec::new();
+                    let mut want = Update::default();
+                    if ready {
+                        lines.push(("READY".to_string(), "1".to_string()));
+                        want.ready = true;
+                    }
+                    if let Some(n) = requests {
+                        lines.push(("X_EBB_REQUESTS".into(), n.to_string()));
+                        want.requests = Some(n);
+                    }
+                    if let Some(n) = inflight {
+                        lines.push(("X_EBB_INFLIGHT".into(), n.to_string()));
+                        want.inflight = Some(n);
+                    }
+                    if let Some(n) = jobs {
+                        lines.push(("X_EBB_JOBS".into(), n.to_string()));
+                        want.jobs = Some(n);
+                    }
+                    if let Some(names) = names {
+                        lines.push(("X_EBB_JOB_NAMES".into(), names.join(",")));
+                        want.job_names = Some(names.into_iter().take(MAX_JOB_NAMES).collect());
+                    }
+                    if let Some(st) = status {
+                        want.status = Some(st.chars().take(200).collect());
+                        lines.push(("STATUS".into(), st));
+                    }
+                    if lines.is_empty() {
+                        lines.push(("WATCHDOG".into(), "1".into()));
+                        want.watchdog = true;
+                    }
+                    (lines, want)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any bytes at all: an update or a refusal, never a panic; and a refusal of an
+            /// over-long datagram says its length.
+            #[test]
+            fn any_bytes_parse_or_are_refused(data in proptest::collection::vec(any::<u8>(), 0..5000)) {
+                match parse(&data) {
+                    Ok(_) => prop_assert!(data.len() <= MAX_DATAGRAM),
+                    Err(NotifyError::TooLong(n)) => prop_assert_eq!(n, data.len()),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+
+            /// What a worker writes is read back as written, whatever the line order and
+            /// line ends (LF, or CRLF as some clients send), and unknown keys change nothing.
+            #[test]
+            fn workers_messages_read_back((lines, want) in message(), crlf in any::<bool>(),
+                                          unknown in proptest::option::of("[A-Z_]{1,12}")) {
+                let mut lines = lines;
+                if let Some(k) = unknown.filter(|k| !k.starts_with("X_EBB") && parse(format!("{k}=1").as_bytes()).is_ok_and(|u| u == Update::default())) {
+                    lines.push((k, "whatever".into()));
+                }
+                let end = if crlf { "\r\n" } else { "\n" };
+                let text: String = lines.iter().map(|(k, v)| format!("{k}={v}{end}")).collect();
+                prop_assume!(text.len() <= MAX_DATAGRAM);
+                let got = parse(text.as_bytes());
+                let mut want = want;
+                if crlf {
+                    // The CR stays in free text; numbers and flags are trimmed.
+                    want.status = want.status.map(|s| format!("{s}\r").chars().take(200).collect());
+                    want.job_names = want.job_names.map(|n| {
+                        let mut n = n;
+                        if let Some(last) = n.last_mut() { last.push('\r'); }
+                        n.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                    });
+                }
+                prop_assert_eq!(got, Ok(want));
+            }
+        }
+    }
 }
