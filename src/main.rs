@@ -169,17 +169,7 @@ fn check_app(c: &Config) -> Result<(), String> {
     ebb::embedded::write_python_files(dir.path())
         .map_err(|e| format!("writing the Python worker's files: {e:#}"))?;
     let py_dir = dir.path().join("python");
-    let mut args: Vec<String> = Vec::new();
-    if let Some(m) = &app.module {
-        args.extend(["--module".into(), m.clone()]);
-    }
-    if let Some(f) = &app.wsgi_file {
-        args.extend(["--wsgi-file".into(), f.display().to_string()]);
-    }
-    args.extend(["--callable".into(), app.callable.clone()]);
-    for p in &app.pythonpath {
-        args.extend(["--pythonpath".into(), p.display().to_string()]);
-    }
+    let args = app.app_args();
     let python = app.interpreter();
     let mut cmd = Command::new(&python);
     cmd.arg("-c")

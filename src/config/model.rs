@@ -75,6 +75,23 @@ pub struct PythonApp {
 }
 
 impl PythonApp {
+    /// The worker's arguments that name the app (`--module`/`--wsgi-file`, `--callable`,
+    /// `--pythonpath`): the same for a worker and for `--check-config`'s import.
+    pub fn app_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(m) = &self.module {
+            v.extend(["--module".into(), m.clone()]);
+        }
+        if let Some(f) = &self.wsgi_file {
+            v.extend(["--wsgi-file".into(), f.display().to_string()]);
+        }
+        v.extend(["--callable".into(), self.callable.clone()]);
+        for p in &self.pythonpath {
+            v.extend(["--pythonpath".into(), p.display().to_string()]);
+        }
+        v
+    }
+
     /// The interpreter that runs it: `--python`, else the virtualenv's `bin/python`, else
     /// `python3` from `PATH`.
     pub fn interpreter(&self) -> String {

@@ -116,16 +116,7 @@ impl Master {
                         .display()
                         .to_string(),
                 ];
-                if let Some(m) = &app.module {
-                    v.extend(["--module".into(), m.clone()]);
-                }
-                if let Some(f) = &app.wsgi_file {
-                    v.extend(["--wsgi-file".into(), f.display().to_string()]);
-                }
-                v.extend(["--callable".into(), app.callable.clone()]);
-                for p in &app.pythonpath {
-                    v.extend(["--pythonpath".into(), p.display().to_string()]);
-                }
+                v.extend(app.app_args());
                 v.extend(["--threads".into(), app.threads.to_string()]);
                 if let Some(h) = self.config.harakiri {
                     v.extend(["--harakiri".into(), h.as_secs().max(1).to_string()]);
