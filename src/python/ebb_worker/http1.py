@@ -144,20 +144,7 @@ class HTTPServing(object):
                 self._reject(conn, e.status)
                 return
             # ---- run the application
-            ctx.sock = sock
-            ctx.status = None
-            ctx.head_sent = False
-            ctx.chunked = False
-            ctx.clen = None
-            ctx.sent = 0
-            ctx.hsize = 0
-            ctx.err_status = 0
-            ctx.keep = keep
-            ctx.v11 = v11
-            ctx.body = body
-            ctx.head_req = env["REQUEST_METHOD"] == "HEAD"
-            ctx.reqline = head
-            ctx.busy = 1
+            ctx.begin(sock, keep, v11, body, env["REQUEST_METHOD"] == "HEAD", head)
             if not self.notify_armed:
                 self.poke()
             conn.fresh = False

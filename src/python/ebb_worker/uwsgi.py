@@ -115,23 +115,11 @@ class UwsgiServing(object):
             else:
                 body = _Body(sock, buf, n - len(buf), False, False)
                 env["wsgi.input"] = body
-        ctx.sock = sock
-        ctx.status = None
-        ctx.head_sent = False
-        ctx.chunked = False
-        ctx.clen = None
-        ctx.sent = 0
-        ctx.hsize = 0
-        ctx.err_status = 0
-        ctx.keep = False
-        ctx.v11 = proto == "HTTP/1.1"
-        ctx.body = body
+        ctx.begin(sock, False, proto == "HTTP/1.1", body, env["REQUEST_METHOD"] == "HEAD",
+                  "%s %s %s" % (env["REQUEST_METHOD"], env.get("REQUEST_URI") or env["PATH_INFO"],
+                                proto))
         ctx.http = False
         ctx.proto = proto if proto.startswith("HTTP/") else "HTTP/1.1"
-        ctx.head_req = env["REQUEST_METHOD"] == "HEAD"
-        ctx.reqline = "%s %s %s" % (env["REQUEST_METHOD"], env.get("REQUEST_URI")
-                                    or env["PATH_INFO"], proto)
-        ctx.busy = 1
         if not self.notify_armed:
             self.poke()
         try:

@@ -78,6 +78,23 @@ class _Ctx(object):
         self.since = 0.0         # when it began serving its current connection; 0.0: it is not
         self.turns = 0           # connections served so far (the standby watches it change)
 
+    def begin(self, sock, keep, v11, body, head_req, reqline):
+        """Start serving one request on `sock`: the response state starts afresh."""
+        self.sock = sock
+        self.status = None
+        self.head_sent = False
+        self.chunked = False
+        self.clen = None
+        self.sent = 0
+        self.hsize = 0
+        self.err_status = 0
+        self.keep = keep
+        self.v11 = v11
+        self.body = body
+        self.head_req = head_req
+        self.reqline = reqline
+        self.busy = 1
+
     def _start_response(self, status, headers, exc_info=None):
         if exc_info is not None:
             try:
