@@ -120,7 +120,8 @@ impl Conn {
                 app.cfg.keepalive
             };
             let Some(left) = limit.checked_sub(idle).filter(|d| !d.is_zero()) else {
-                return false;
+                // Out of time, but a request that arrived meanwhile is still answered.
+                return matches!(wait_plain(self.stream.as_fd(), Duration::ZERO), Ok(true));
             };
             match app.drain.wait_readable(self.stream.as_fd(), Some(left)) {
                 Ok(w) if w.readable => return true,

@@ -255,6 +255,11 @@ impl LoopConn {
     pub(super) fn expire(&mut self, app: &App, now: Instant) -> Next {
         let idle = self.linger_until.is_none() && !self.out_pending() && self.start == self.end;
         if idle {
+            // The poll's verdict may be stale (the thread stalled after it: a SIGSTOP, a VM
+            // pause): a request waiting in the socket is answered, not cut.
+            if matches!(wait_plain(self.stream.as_fd(), Duration::ZERO), Ok(true)) {
+                return self.on_event(app, PollFlags::POLLIN, now);
+            }
             self.begin_linger(app, now);
             Next::Keep
         } else {

@@ -326,3 +326,43 @@ fn event_loop_serves_and_drains() {
     assert!(app.reporter.wait_idle(Some(Duration::from_secs(5))));
     assert_eq!(app.jobs_done.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_stale_idle_verdict_still_answers_the_waiting_request() {
+    // The loop polled, found the connection idle, then stalled (SIGSTOP, a VM pause) past the
+    // drain's idle grace while the client sent its next request: that request is answered.
+    let app = test_app(&[("EBB_EXAMPLE_IDLE_GRACE_MS", "10")]);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (server, _) = l.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut c = LoopConn::new(Stream::Tcp(server), false);
+    app.drain.start();
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let now = Instant::now() + Duration::from_secs(1);
+    assert!(now >= c.deadline(app, true));
+    let mut next = c.expire(app, now);
+    while next == Next::Keep && c.out_pending() {
+        next = c.on_event(app, PollFlags::POLLOUT, Instant::now());
+    }
+    let mut buf = Vec::new();
+    let r = read_response(&mut client, &mut buf);
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK") && r.contains("Connection: close"),
+        "{r}"
+    );
+
+    // Nothing waiting: an idle connection past its grace is closed (lingering first).
+    let mut idle = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (server, _) = l.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut c = LoopConn::new(Stream::Tcp(server), false);
+    assert_eq!(c.expire(app, now), Next::Keep);
+    assert!(c.linger_until.is_some());
+    assert_eq!(idle.read(&mut [0u8; 16]).unwrap(), 0);
+}
