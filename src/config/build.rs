@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::compat::{Dialect, Verdict};
+use super::layers;
 use super::load::general;
 use super::model::{Config, PythonApp, SocketSpec, WorkerCommand};
 use super::options::{self, Id, Ty};
@@ -197,71 +198,17 @@ pub(super) fn build(
                     c.watchdog = (!d.is_zero()).then_some(d);
                 }
                 Id::MaxSurge => c.max_surge = values::parse_uint(raw, 1, 1024)? as usize,
-                Id::StaticMap | Id::StaticMap2 => {
-                    let v = values::parse_text(raw, "/url-prefix=/folder")?;
-                    match v.split_once('=') {
-                        Some((p, d)) if p.starts_with('/') && !d.is_empty() => {}
-                        _ => {
-                            return Err(format!(
-                                "{v:?}: write it as /url-prefix=/folder (static-map = \
-                                 /static=/srv/app/static)"
-                            ));
-                        }
-                    }
-                    let key = if s.id == Id::StaticMap {
-                        "EBB_STATIC_MAP"
-                    } else {
-                        "EBB_STATIC_MAP2"
-                    };
-                    c.static_files.push((key, v));
-                }
-                Id::CheckStatic => c
-                    .static_files
-                    .push(("EBB_STATIC_CHECK", values::parse_text(raw, "a folder")?)),
-                Id::StaticIndex => c
-                    .static_files
-                    .push(("EBB_STATIC_INDEX", values::parse_text(raw, "a file name")?)),
-                Id::StaticSafe => c
-                    .static_files
-                    .push(("EBB_STATIC_SAFE", values::parse_text(raw, "a folder")?)),
-                Id::StaticGzip => {
-                    values::parse_text(raw, "a pattern")?;
-                    c.static_files.push(("EBB_STATIC_GZIP", "1".into()));
-                }
-                Id::StaticGzipAll => {
-                    if values::parse_bool(raw)? {
-                        c.static_files.push(("EBB_STATIC_GZIP", "1".into()));
-                    }
-                }
-                Id::StaticExpiresType => {
-                    let v = values::parse_text(raw, "content/type=seconds")?;
-                    match v.rsplit_once('=') {
-                        Some((t, s)) if t.contains('/') && s.trim().parse::<u64>().is_ok() => {}
-                        _ => {
-                            return Err(format!(
-                                "{v:?}: write it as content/type=seconds (text/css=86400)"
-                            ));
-                        }
-                    }
-                    c.static_files.push(("EBB_STATIC_EXPIRES_TYPE", v));
-                }
-                Id::StaticExpires | Id::StaticExpiresUri => {
-                    let v = values::parse_text(raw, "a regexp and seconds")?;
-                    match v.trim().rsplit_once(char::is_whitespace) {
-                        Some((re, s)) if !re.trim().is_empty() && s.parse::<u64>().is_ok() => {}
-                        _ => {
-                            return Err(format!(
-                                "{v:?}: write it as a regular expression, a space and seconds \
-                                 (\\.png$ 604800)"
-                            ));
-                        }
-                    }
-                    let key = if s.id == Id::StaticExpires {
-                        "EBB_STATIC_EXPIRES"
-                    } else {
-                        "EBB_STATIC_EXPIRES_URI"
-                    };
-                    c.static_files.push((key, v));
+                Id::StaticMap
+                | Id::StaticMap2
+                | Id::CheckStatic
+                | Id::StaticIndex
+                | Id::StaticSafe
+                | Id::StaticGzip
+                | Id::StaticGzipAll
+                | Id::StaticExpiresType
+                | Id::StaticExpires
+                | Id::StaticExpiresUri => {
+                    layers::static_file_option(s.id, raw, &mut c.static_files)?
                 }
                 Id::OffloadThreads => {
                     values::parse_uint(raw, 0, 1024)?;

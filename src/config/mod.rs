@@ -27,6 +27,7 @@ pub mod compat;
 mod env;
 pub mod gunicorn;
 mod ini;
+mod layers;
 mod load;
 mod model;
 pub mod options;
