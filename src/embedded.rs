@@ -29,6 +29,7 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("ebb_worker/main.py"),
     py!("ebb_worker/master.py"),
     py!("ebb_worker/options.py"),
+    py!("ebb_worker/routes.py"),
     py!("ebb_worker/settings.py"),
     py!("ebb_worker/static.py"),
     py!("ebb_worker/uwsgi.py"),

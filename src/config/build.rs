@@ -207,9 +207,20 @@ pub(super) fn build(
                 | Id::StaticGzipAll
                 | Id::StaticExpiresType
                 | Id::StaticExpires
-                | Id::StaticExpiresUri => {
-                    layers::static_file_option(s.id, raw, &mut c.static_files)?
-                }
+                | Id::StaticExpiresUri => layers::static_file_option(s.id, raw, &mut c.layer_env)?,
+                Id::Route
+                | Id::RouteHost
+                | Id::RouteUri
+                | Id::RouteQs
+                | Id::RouteRemoteAddr
+                | Id::RouteUserAgent
+                | Id::RouteReferer
+                | Id::RouteIf
+                | Id::RouteIfNot
+                | Id::RouteRun
+                | Id::RouteLabel
+                | Id::AddHeader
+                | Id::DelHeader => layers::route_option(s.id, raw, &mut c.layer_env)?,
                 Id::OffloadThreads => {
                     values::parse_uint(raw, 0, 1024)?;
                 }

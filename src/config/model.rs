@@ -184,9 +184,10 @@ pub struct Config {
     /// Files whose mtime change triggers a reload / a replacement of every worker.
     pub touch_reload: Vec<PathBuf>,
     pub touch_workers_reload: Vec<PathBuf>,
-    /// Static-file settings for the Python worker: `(EBB_STATIC_* variable, one value)`, in
-    /// the order given (the worker joins repeated ones).
-    pub static_files: Vec<(&'static str, String)>,
+    /// Settings of the Python worker's layers in front of the app (static files, routing):
+    /// `(EBB_STATIC_* or EBB_ROUTES, one value)`, in the order given (the master joins
+    /// repeated ones, one per line).
+    pub layer_env: Vec<(&'static str, String)>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -254,7 +255,7 @@ impl Default for Config {
             start_attempts: 3,
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
-            static_files: Vec::new(),
+            layer_env: Vec::new(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

@@ -207,9 +207,9 @@ impl Master {
             };
             set_env(&mut env, "PYTHONPATH", pp);
             set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
-            // Static files: one variable per option, repeated values one per line.
+            // Static files and routing: one variable per option, repeated values one per line.
             let mut statics: Vec<(&str, String)> = Vec::new();
-            for (k, v) in &self.config.static_files {
+            for (k, v) in &self.config.layer_env {
                 match statics.iter_mut().find(|(key, _)| key == k) {
                     Some((_, all)) => {
                         all.push('\n');

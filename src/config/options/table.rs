@@ -204,6 +204,83 @@ pub static OPTIONS: &[OptionSpec] = &[
              sendfile(2), which needs no thread of its own.",
         )
         .example("0"),
+    // uWSGI's internal routing (request chain), run by the Python worker before the app.
+    OptionSpec::new(Route, "route", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help(
+            "A routing rule, as uWSGI writes it: when the URL path matches REGEXP, run ACTION \
+             (continue, last, break[:STATUS], return:STATUS, redirect[-permanent]:URL, \
+             rewrite[-last]:PATH, addheader:NAME: VALUE, delheader:NAME, addvar:KEY=VALUE, \
+             setpathinfo, setscriptname, setmethod, goto:LABEL, log:TEXT, donotlog:, \
+             static:FILE, basicauth:REALM,USER:PASSWORD). $1..$9 and ${VAR} expand in \
+             ACTION. Rules run in order, before static files and the app. Repeatable.",
+        )
+        .example("[\"^/health/ return:204\"]"),
+    OptionSpec::new(RouteHost, "route-host", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the Host header. Repeatable.")
+        .example("[\"^www\\\\. redirect-permanent:https://example.com${REQUEST_URI}\"]"),
+    OptionSpec::new(RouteUri, "route-uri", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the request URI (path and query). Repeatable.")
+        .example("[\"^/old/(.*) redirect:/new/$1\"]"),
+    OptionSpec::new(RouteQs, "route-qs", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the query string. Repeatable.")
+        .example("[\"debug=1 break:403\"]"),
+    OptionSpec::new(RouteRemoteAddr, "route-remote-addr", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the client address. Repeatable.")
+        .example("[\"^10\\\\. addvar:INTERNAL=1\"]"),
+    OptionSpec::new(RouteUserAgent, "route-user-agent", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the User-Agent header. Repeatable.")
+        .example("[\"BadBot break:403\"]"),
+    OptionSpec::new(RouteReferer, "route-referer", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("REGEXP ACTION")
+        .help("A routing rule on the Referer header. Repeatable.")
+        .example("[\"spam\\\\.example break:403\"]"),
+    OptionSpec::new(RouteIf, "route-if", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("COND:ARGS ACTION")
+        .help(
+            "A routing rule on a condition: equal, startswith, endswith, contains, regexp \
+             (each A;B), ishigher, islower (and -equal), empty, exists, isfile, isdir, islink. \
+             Repeatable.",
+        )
+        .example("[\"equal:${HTTP_X_FORWARDED_PROTO};http redirect-permanent:https://${HTTP_HOST}${REQUEST_URI}\"]"),
+    OptionSpec::new(RouteIfNot, "route-if-not", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("COND:ARGS ACTION")
+        .help("A routing rule that runs when its condition is false. Repeatable.")
+        .example("[\"empty:${HTTP_AUTHORIZATION} addvar:AUTHED=1\"]"),
+    OptionSpec::new(RouteRun, "route-run", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("ACTION")
+        .help("A routing action that always runs (at its place in the rules). Repeatable.")
+        .example("[\"addheader:X-Frame-Options: DENY\"]"),
+    OptionSpec::new(RouteLabel, "route-label", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("NAME")
+        .help("A place in the rules that goto:NAME jumps to. Repeatable.")
+        .example("[\"https\"]"),
+    OptionSpec::new(AddHeader, "add-header", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("NAME: VALUE")
+        .help("Add this header to every response (the app's, static files', routing's). Repeatable.")
+        .example("[\"X-Content-Type-Options: nosniff\"]"),
+    OptionSpec::new(DelHeader, "del-header", Ty::Text, H_PYTHON)
+        .repeat()
+        .value("NAME")
+        .help("Remove this header from every response. Repeatable.")
+        .example("[\"Server\"]"),
     OptionSpec::new(Virtualenv, "virtualenv", Ty::Path, H_PYTHON)
         .aliases(&["home", "venv"])
         .hidden(&["pyhome"])

@@ -75,7 +75,7 @@ pub(super) const RECYCLE: &str = "the replacement starts first, and the old work
 pub(super) const NO_REQUEST_LOG: &str = "ebb's request log has no such option: see log-format and \
                               access-logformat for what a line can show";
 pub(super) const STATIC: &str = "serve static files from nginx, or from the app (e.g. WhiteNoise)";
-pub(super) const ROUTING: &str = "route and rewrite in nginx or in the app";
+pub(super) const ROUTING: &str = "ebb runs the request chain (route, route-if, route-run...); for this one, route in nginx or in the app";
 pub(super) const TOUCH: &str =
     "send SIGHUP to the master instead (from the deploy script, or a systemd path unit)";
 pub(super) const SUPERVISE: &str = "run it as its own service (systemd unit, timer or container)";
@@ -545,9 +545,19 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     same("offload-threads"),
     no_f("disable-sendfile", STATIC),
-    no("route", ROUTING),
-    no("add-header", ROUTING),
-    no("del-header", ROUTING),
+    same("route"),
+    same("route-host"),
+    same("route-uri"),
+    same("route-qs"),
+    same("route-remote-addr"),
+    same("route-user-agent"),
+    same("route-referer"),
+    same("route-if"),
+    same("route-if-not"),
+    same("route-run"),
+    same("route-label"),
+    same("add-header"),
+    same("del-header"),
     no("mule", SUPERVISE),
     no("mules", SUPERVISE),
     no("farm", SUPERVISE),

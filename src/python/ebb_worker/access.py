@@ -126,6 +126,8 @@ def _extra(env, headers):
 def record(env, ctx, start_us, us, req, uri, defer=False):
     """Write the access record of the request ctx just served, if the filters want it.
     start_us: when its head was read (Unix time, microseconds); us: how long it took."""
+    if "ebb.donotlog" in env:       # the routing action donotlog:
+        return
     status = ctx.err_status
     if not status and ctx.head_sent:
         status = _CODES.get(ctx.status) or _code(ctx.status)

@@ -4,7 +4,7 @@ import os
 import sys
 import traceback
 
-from . import logs, static
+from . import logs, routes, static
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
@@ -114,12 +114,16 @@ def _hint(e, stage, modname):
 
 
 def with_static(app):
-    """`app` behind the static-files layer when static-map & co. are set (EBB_STATIC_*)."""
+    """`app` behind its layers: the routing rules (EBB_ROUTES), then the static files
+    (EBB_STATIC_*), each only when configured."""
+    what = "static files"
     try:
-        return static.from_env(app, os.environ)
+        app = static.from_env(app, os.environ)
+        what = "routing"
+        return routes.from_env(app, os.environ, lambda msg: log(msg, "info"))
     except ValueError as e:
         # A configuration error, not an import error: said once, plainly (os._exit, as the
         # caller's `except BaseException` would take a SystemExit for a failed import).
-        log("static files: %s" % e, "error")
+        log("%s: %s" % (what, e), "error")
         logs.flush_streams()
         os._exit(EXIT_USAGE)
