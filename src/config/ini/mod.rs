@@ -508,6 +508,49 @@ twice = %(base)-%(base)
     }
 
     #[test]
+    fn older_spellings_of_conditions() {
+        let s = tree(
+            &[
+                (
+                    "main.ini",
+                    "[uwsgi]
+                 ifenv = APP_ENV
+env = MODE=%(_)
+endif =
+                 ifenv = NOPE
+wrong = 1
+endif =
+                 ifdir = conf
+d = 1
+endif
+                 if-directory = conf
+d = 2
+endif
+                 if-not-directory = conf
+wrong = 2
+endif
+                 ifexists = conf/a.txt
+e = %(_)
+endif
+",
+                ),
+                ("conf/a.txt", ""),
+            ],
+            &[("APP_ENV", "prod")],
+        );
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(
+            pairs(&s),
+            [
+                p("env", "MODE=prod"),
+                p("d", "1"),
+                p("d", "2"),
+                p("e", "conf/a.txt")
+            ]
+        );
+    }
+
+    #[test]
     fn placeholders_declared() {
         let s = tree(
             &[(

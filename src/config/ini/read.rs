@@ -61,7 +61,19 @@ fn is_end(key: &str) -> bool {
 }
 
 fn is_opener(key: &str) -> bool {
+    let key = logic_alias(key);
     key.starts_with("if-") || key == "for" || key.starts_with("for-")
+}
+
+/// uWSGI's older spellings of its conditions (`ifenv`, `ifdir`, `if-directory`...).
+fn logic_alias(key: &str) -> &str {
+    match key {
+        "ifenv" => "if-env",
+        "ifexists" => "if-exists",
+        "ifdir" | "if-directory" => "if-dir",
+        "if-not-directory" => "if-not-dir",
+        k => k,
+    }
 }
 
 /// `value ; comment` → `value` (a `;` after a space or tab starts a comment).
@@ -524,6 +536,7 @@ impl<'a> Reader<'a> {
     /// A condition: `None` when unknown, `Some(None)` when false, `Some(Some(data))` when
     /// true, `data` being what `%(_)` stands for.
     fn condition(&self, key: &str, arg: &str) -> Option<Option<String>> {
+        let key = logic_alias(key);
         let (negated, what) = match key.strip_prefix("if-not-") {
             Some(w) => (true, w),
             None => (false, key.strip_prefix("if-")?),

@@ -46,6 +46,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .help("Listen backlog: connections the kernel queues before workers accept them.")
         .example("1024"),
     OptionSpec::new(ChmodSocket, "chmod-socket", Ty::Octal, H_SOCKETS)
+        .hidden(&["chmod"])
         .value("MODE")
         .help(
             "Mode of Unix socket files, in octal (660). Given without a value: 666, as in uWSGI.",

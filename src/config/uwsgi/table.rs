@@ -109,6 +109,11 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     same("socket"),
     alias("uwsgi-socket", "socket"),
     same("chmod-socket"),
+    alias("chmod", "chmod-socket"),
+    on(
+        "no-defer-accept",
+        "ebb never sets TCP_DEFER_ACCEPT: a connection is accepted when it arrives",
+    ),
     same("listen"),
     same("chown-socket"),
     no(
@@ -141,6 +146,10 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "client-timeout",
         "the Python worker's timeout for a request head once begun and for each read or send \
          (default 30 s; uWSGI: 4 s)",
+    ),
+    on(
+        "http-auto-chunked",
+        "the Python worker sends a response of unknown length chunked to HTTP/1.1 clients",
     ),
     on_v(
         "http-keepalive",
@@ -432,17 +441,29 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
          ebb's log style",
     ),
     same("logformat"),
-    no("log-format-strftime", NO_REQUEST_LOG),
-    no("logformat-strftime", NO_REQUEST_LOG),
+    on_v(
+        "log-format-strftime",
+        "times in request lines are always formatted: ISO 8601 UTC, %(ltime) and %(ftime) local",
+    ),
+    on_v(
+        "logformat-strftime",
+        "times in request lines are always formatted: ISO 8601 UTC, %(ltime) and %(ftime) local",
+    ),
     same("log-4xx"),
     same("log-5xx"),
     same("log-slow"),
     no("log-big", NO_REQUEST_LOG),
     no_f("log-zero", NO_REQUEST_LOG),
-    no_f("log-micros", NO_REQUEST_LOG),
+    on(
+        "log-micros",
+        "ebb's default request line gives the duration to the 10 µs; %(micros) in log-format",
+    ),
     same("log-x-forwarded-for"),
     no_f("log-ioerror", NO_REQUEST_LOG),
-    no_f("log-sendfile", NO_REQUEST_LOG),
+    on(
+        "log-sendfile",
+        "files sent with sendfile (static files) are logged as any request",
+    ),
     diff("req-logger", "req-logger", "file:PATH or stdio"),
     alias("logger-req", "req-logger"),
     diff("logger", "logger", "one logger, file:PATH or stdio"),
@@ -599,6 +620,11 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     on_v("set-placeholder", LOGIC),
     on_v("set-ph", LOGIC),
     on_v("if-env", LOGIC),
+    on_v("ifenv", LOGIC),
+    on_v("ifexists", LOGIC),
+    on_v("ifdir", LOGIC),
+    on_v("if-directory", LOGIC),
+    on_v("if-not-directory", LOGIC),
     on_v("if-not-env", LOGIC),
     on_v("if-exists", LOGIC),
     on_v("if-not-exists", LOGIC),
