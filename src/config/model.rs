@@ -135,6 +135,10 @@ pub struct Config {
     pub listen: u32,
     /// Mode for Unix socket files (`--chmod-socket`), e.g. 0o660.
     pub chmod_socket: Option<u32>,
+    /// `umask`: the master's (and so its workers') file-mode mask.
+    pub umask: Option<u32>,
+    /// `max-fd`: the open-files limit to reach.
+    pub max_fd: Option<u64>,
     /// `user[:group]` for the Unix socket files ebb creates.
     pub chown_socket: Option<String>,
     /// Directory the workers start in (`--chdir`).
@@ -230,6 +234,8 @@ impl Default for Config {
             processes: 1,
             listen: 1024,
             chmod_socket: None,
+            umask: None,
+            max_fd: None,
             chown_socket: None,
             chdir: None,
             env: Vec::new(),

@@ -88,7 +88,11 @@ impl Master {
         for w in &loaded.warnings {
             warn!("{w}");
         }
-        raise_nofile_limit();
+        if let Some(mask) = config.umask {
+            // Before the sockets and the pidfile are created; workers inherit it.
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        raise_nofile_limit(config.max_fd)?;
         let signals = Signals::install()?;
         let mut listeners = sockets::from_systemd()?;
         if !listeners.is_empty() {

@@ -53,14 +53,28 @@ const FEW_FILES: u64 = 4096;
 /// Raise the soft open-files limit to the hard one (workers inherit it): a soft limit of 1024,
 /// or 64 in some containers, caps how many connections a worker can hold. Warn when even the
 /// hard limit is low.
-pub(super) fn raise_nofile_limit() {
+pub(super) fn raise_nofile_limit(max_fd: Option<u64>) -> Result<()> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return;
+        return Ok(());
     };
+    if let Some(want) = max_fd.filter(|&n| n > hard) {
+        // Above the hard limit: only root may, as with uWSGI's max-fd.
+        setrlimit(Resource::RLIMIT_NOFILE, want, want).map_err(|e| {
+            anyhow::anyhow!(
+                "max-fd {want}: cannot raise the open-files limit above its hard limit {hard} \
+                 ({e}): start ebb as root, or raise it where ebb starts (LimitNOFILE= in a \
+                 systemd unit, ulimit -Hn)"
+            )
+        })?;
+        return Ok(());
+    }
     // RLIM_INFINITY as the hard limit: the kernel still caps at fs.nr_open; stay reasonable.
-    let target = hard.min(1 << 20);
-    let now = if target > soft && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+    // max-fd is the limit asked for (higher or lower); without it, the most we may have.
+    let target = max_fd.unwrap_or(hard.min(1 << 20));
+    let now = if (target > soft || max_fd.is_some())
+        && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok()
+    {
         target
     } else {
         soft
@@ -73,6 +87,7 @@ pub(super) fn raise_nofile_limit() {
             now.saturating_sub(16)
         );
     }
+    Ok(())
 }
 
 /// `chmod-socket` and `chown-socket` for the Unix sockets ebb creates; names are looked up

@@ -59,6 +59,8 @@ pub enum Id {
     StaticExpires,
     StaticExpiresUri,
     OffloadThreads,
+    Umask,
+    MaxFd,
     // uWSGI's internal routing, request chain (read by the Python worker's routes layer).
     Route,
     RouteHost,

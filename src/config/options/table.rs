@@ -106,6 +106,20 @@ pub static OPTIONS: &[OptionSpec] = &[
         .value("FILE")
         .help("Write the master's pid to FILE.")
         .example("\"/run/myapp/ebb.pid\""),
+    OptionSpec::new(Umask, "umask", Ty::Octal, H_WORKERS)
+        .value("MODE")
+        .help(
+            "The file-mode mask of the master and its workers, in octal (022), set before \
+             sockets and files are created.",
+        )
+        .example("\"022\""),
+    OptionSpec::new(MaxFd, "max-fd", Ty::Int { min: 16, max: 1 << 20 }, H_WORKERS)
+        .value("N")
+        .help(
+            "The open-files limit of the master and its workers. ebb raises the soft limit to \
+             the hard one anyway; above the hard limit needs root (or LimitNOFILE= in systemd).",
+        )
+        .example("65536"),
     // Python.
     OptionSpec::new(Module, "module", Ty::Text, H_PYTHON)
         .aliases(&["wsgi"])

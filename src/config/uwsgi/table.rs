@@ -330,14 +330,8 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("idle", "ebb runs a fixed number of workers"),
     no_f("die-on-idle", "ebb runs a fixed number of workers"),
     no("cpu-affinity", SYSTEMD),
-    no(
-        "max-fd",
-        "raise the open-files limit where ebb starts (LimitNOFILE= in systemd)",
-    ),
-    no(
-        "umask",
-        "set UMask= in the systemd unit, or umask before starting ebb",
-    ),
+    same("max-fd"),
+    same("umask"),
     no("limit-as", "use reload-on-rss, or MemoryMax= in systemd"),
     no("reload-on-as", "use reload-on-rss"),
     no("evil-reload-on-as", "use reload-on-rss"),

@@ -1,0 +1,82 @@
+//! uWSGI's `umask` and `max-fd`: the master and its workers get the file-mode mask and the
+//! open-files limit a uwsgi.ini file asks for (read back from /proc), and a limit that cannot
+//! be had is one error at start.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+fn proc_field(pid: i32, file: &str, prefix: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /proc/{pid}/{file}"))
+        .to_string()
+}
+
+/// The soft open-files limit of `pid`.
+fn nofile(pid: i32) -> u64 {
+    proc_field(pid, "limits", "Max open files")
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn umask_and_max_fd_reach_the_master_and_its_workers() {
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    // A limit below the hard one, so the test needs no root.
+    let want = hard.min(4096) - 7;
+    let mut ebb = Ebb::example(2)
+        .args(["--umask", "027", "--max-fd", &want.to_string()])
+        .start();
+    ebb.wait_ready(0, 2, SOON);
+    let master = ebb.started_line(SOON).pid().unwrap();
+    let mut pids = ebb.worker_pids();
+    pids.push(master);
+    for pid in pids {
+        assert_eq!(
+            proc_field(pid, "status", "Umask:"),
+            "Umask:\t0027",
+            "pid {pid}"
+        );
+        assert_eq!(nofile(pid), want, "pid {pid}");
+    }
+    ebb.signal(Signal::SIGTERM);
+    assert_eq!(ebb.expect_exit(Duration::from_secs(30)).code(), Some(0));
+}
+
+#[test]
+fn a_max_fd_above_the_hard_limit_is_one_error() {
+    // A hard limit of 1024, and no CAP_SYS_RESOURCE to go above it (as any user, or as root
+    // with it dropped); `timeout` bounds the run should ebb start anyway.
+    let out = std::process::Command::new("timeout")
+        .args(["30", "prlimit", "--nofile=1024:1024", "setpriv"])
+        .args(["--bounding-set", "-sys_resource", "--", EBB])
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "--example-app",
+            "--max-fd",
+            "4096",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv (util-linux) runs ebb");
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert_eq!(all.matches("max-fd 4096").count(), 1, "{all}");
+    assert!(all.contains("cannot raise the open-files limit"), "{all}");
+}
