@@ -98,7 +98,12 @@ pub(super) fn build(
                 }
                 Id::Listen => c.listen = values::parse_uint(raw, 1, 65535)? as u32,
                 Id::ChmodSocket => c.chmod_socket = Some(values::parse_octal_mode(raw)?),
-                Id::Umask => c.umask = Some(values::parse_octal_mode(raw)?),
+                Id::Umask => {
+                    if matches!(raw, Raw::Bare | Raw::Bool(_)) {
+                        return Err("needs a mask in octal, like 022".into());
+                    }
+                    c.umask = Some(values::parse_octal_mode(raw)?)
+                }
                 Id::MaxFd => {
                     c.max_fd = Some(values::parse_uint(raw, 16, spec_max(options::spec(s.id)))?)
                 }

@@ -240,7 +240,7 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
     row(
         "umask",
         &["umask"],
-        Unsupported("set UMask= in the systemd unit, or umask before starting ebb"),
+        Different("umask", "octal digits, as uWSGI reads them (022)"),
     )
     .short('m'),
     row(

@@ -107,6 +107,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .help("Write the master's pid to FILE.")
         .example("\"/run/myapp/ebb.pid\""),
     OptionSpec::new(Umask, "umask", Ty::Octal, H_WORKERS)
+        .short('m')
         .value("MODE")
         .help(
             "The file-mode mask of the master and its workers, in octal (022), set before \
