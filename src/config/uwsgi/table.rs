@@ -649,6 +649,14 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "no effect: ebb always runs processes workers (the most cheaper mode would run); \
          SIGTTIN/SIGTTOU add or remove one",
     ),
+    on_v(
+        "cheaper-initial",
+        "no effect: ebb starts processes workers at once (cheaper mode is not run)",
+    ),
+    on_v(
+        "cheaper-step",
+        "no effect: ebb starts processes workers at once (cheaper mode is not run)",
+    ),
     no(
         "hook-master-start",
         "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \
