@@ -113,6 +113,10 @@ fn control_commands_steer_the_master() {
         v["workers"][0]["rss"].as_u64().unwrap() > 0,
         "RSS is measured"
     );
+    assert!(
+        v["workers"][0]["vsz"].as_u64().unwrap() >= v["workers"][0]["rss"].as_u64().unwrap(),
+        "the virtual size is measured, and holds the resident set"
+    );
 
     let table = ok(&ebb_cmd(
         &["status", "--control", ctl.to_str().unwrap()],

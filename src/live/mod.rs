@@ -29,12 +29,21 @@ pub use control::Command;
 pub use listenq::listen_info;
 use server::{Client, Kind, Phase, Server};
 
-/// The RSS of each worker process, in KiB, from `/proc/<pid>/statm`: one small read per
+/// A worker process's memory, in KiB, from /proc/PID/statm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// Resident set size.
+    pub rss_kb: u64,
+    /// Virtual size (uWSGI's `vsz`).
+    pub vsz_kb: u64,
+}
+
+/// The memory of each worker process, from `/proc/<pid>/statm`: one small read per
 /// worker when someone asks, never a scan of every process on the machine (which costs
 /// hundreds of context switches on a busy host).
-pub fn worker_rss_kb(
+pub fn worker_memory_kb(
     workers: &[(crate::policy::WorkerId, i32)],
-) -> std::collections::HashMap<crate::policy::WorkerId, u64> {
+) -> std::collections::HashMap<crate::policy::WorkerId, Memory> {
     let page_kb = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()
@@ -43,8 +52,16 @@ pub fn worker_rss_kb(
         .iter()
         .filter_map(|&(id, pid)| {
             let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-            let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-            Some((id, pages * page_kb))
+            let mut f = statm.split_whitespace();
+            let size: u64 = f.next()?.parse().ok()?;
+            let resident: u64 = f.next()?.parse().ok()?;
+            Some((
+                id,
+                Memory {
+                    rss_kb: resident * page_kb,
+                    vsz_kb: size * page_kb,
+                },
+            ))
         })
         .collect()
 }

@@ -29,8 +29,8 @@ pub struct Inputs<'a> {
     pub gid: u32,
     pub cwd: String,
     pub started: Instant,
-    /// RSS of each worker process, in KiB (see [`super::worker_rss_kb`]).
-    pub rss_kb: &'a HashMap<WorkerId, u64>,
+    /// Memory of each worker process (see [`super::worker_memory_kb`]).
+    pub memory: &'a HashMap<WorkerId, super::Memory>,
     pub listen: Vec<ListenInfo>,
     /// Request threads per worker (`--threads`; 1 for other programs).
     pub threads_per_worker: u64,
@@ -83,7 +83,9 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
         .iter()
         .map(|w| {
             let requests = w.requests.unwrap_or(0);
-            let rss = i.rss_kb.get(&w.id).copied().or(w.rss_kb).unwrap_or(0) * 1024;
+            let mem = i.memory.get(&w.id).copied();
+            let rss = mem.map(|m| m.rss_kb).or(w.rss_kb).unwrap_or(0) * 1024;
+            let vsz = mem.map_or(0, |m| m.vsz_kb) * 1024;
             let accepting = w.state == State::Ready && !w.stopping;
             let mut jobs: Vec<(&String, Duration)> = w
                 .job_names
@@ -104,7 +106,7 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
                 "signal_queue": 0,
                 "status": if w.inflight > 0 { "busy" } else { "idle" },
                 "rss": rss,
-                "vsz": 0,
+                "vsz": vsz,
                 "running_time": 0,
                 "last_spawn": unix_secs(i.wall, i.now, w.started),
                 "respawn_count": w.respawn,

@@ -21,7 +21,7 @@ impl Master {
             .workers()
             .filter_map(|w| w.pid.map(|p| (w.id, p)))
             .collect();
-        let rss: HashMap<_, _> = crate::live::worker_rss_kb(&pids);
+        let memory: HashMap<_, _> = crate::live::worker_memory_kb(&pids);
         let inputs = Inputs {
             now,
             wall: SystemTime::now(),
@@ -32,7 +32,7 @@ impl Master {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
             started: self.started,
-            rss_kb: &rss,
+            memory: &memory,
             threads_per_worker: match &self.config.command {
                 crate::config::WorkerCommand::Python(app) => app.threads as u64,
                 _ => 1,
