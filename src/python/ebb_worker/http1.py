@@ -155,7 +155,7 @@ class HTTPServing(object):
                 self.poke()
             if ACCESS:
                 access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
-                              next(self.reqno), env.get("RAW_URI", ""), self.leader is ctx)
+                              next(self.reqno), env.get("RAW_URI", ""))
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:
                     self._linger(conn)
