@@ -1,12 +1,14 @@
 """The worker's log: its own messages, the app's output and access records.
 
-Under an ebb master that passes EBB_LOG_FD, every message is one record on that pipe: one JSON
-object per line, written with one os.write (under a lock), so records never interleave (the
-contract: LOG_RECORDS.md).  sys.stdout and sys.stderr are replaced by writers that send the
-app's output as records (one write() call of several lines is one record; print() is buffered
-to the end of the line).  When the write fails with EPIPE or EBADF the master is gone: records
-are dropped from then on, and the worker goes on draining.  Without EBB_LOG_FD (a worker started
-by hand or by a test) messages are plain lines on stderr, as before."""
+Under an ebb master that passes EBB_LOG_FD, every message is one record on that pipe (the
+contract: docs/protocol.md, "Log records"): messages and the app's output as JSON objects,
+each written with one os.write (under a lock), so records never interleave; access records in
+the compact form, gathered and written in batches (see defer_record).  sys.stdout and
+sys.stderr are replaced by writers that send the app's output as records (one write() call of
+several lines is one record; print() is buffered to the end of the line).  When the write
+fails with EPIPE or EBADF the master is gone: records are dropped from then on, and the worker
+goes on draining.  Without EBB_LOG_FD (a worker started by hand or by a test) messages are
+plain lines on stderr, as before."""
 
 import errno
 import os
