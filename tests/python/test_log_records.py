@@ -178,6 +178,43 @@ class AccessRecordTests(LogRecordTestCase):
         self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"a\t")))
         self.assertIn(b"\t{", compact[0])           # the extra fields, as a JSON object
 
+    def test_records_are_batched_but_in_order_and_soon(self):
+        # Access records wait (at most FLUSH_S, 20 ms) to leave in one write; a log record
+        # written meanwhile goes after them, so the pipe keeps the order things happened in.
+        w, rec = self.start_logged(threads=1)
+        rec.wait(lambda r: r.get("stream") == "stdout")       # printed at import
+        c = self.client()
+        t0 = time.monotonic()
+        for p in ("/a", "/b", "/print", "/c"):
+            self.assertEqual(c.request("GET", p).status, 200)
+        got = rec.wait(access, n=4, timeout=5.0, what="access records")
+        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertEqual([r["uri"] for r in got], ["/a", "/b", "/print", "/c"])
+        order = [r["uri"] if access(r) else r["msg"] for r in rec.parsed()[1:]]
+        self.assertEqual(order[:3], ["/a", "/b", "hello from print"], order)
+        self.assertEqual(order[-1], "/c", order)
+        # An idle worker's last record is not held back: it arrives on its own.
+        n = len(rec.lines)
+        c.request("GET", "/d")
+        rec.wait(lambda r: access(r) and r["uri"] == "/d", timeout=2.0, what="the /d record")
+        self.assertEqual(len(rec.lines), n + 1)
+
+    def test_uri_escapes_survive_the_compact_form(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        w, rec = self.start_logged(listeners=[(s, "uwsgi")])
+        uri = '/t\tab"quote\\back\u00e9\x01'
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet({
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/u", "QUERY_STRING": "",
+            "REQUEST_URI": uri, "SERVER_PROTOCOL": "HTTP/1.0", "REMOTE_ADDR": "10.1.2.3",
+            "HTTP_USER_AGENT": "ua\twith tab", "HTTP_HOST": "h\u00f6st"}))
+        self.assertEqual(c.response().status, 200)
+        r = rec.wait(access)[0]
+        self.assertEqual((r["uri"], r["ua"], r["host"]), (uri, "ua\twith tab", "h\u00f6st"))
+        line = [l for l in rec.lines if l.startswith(b"a\t")][0]
+        self.assertEqual(len(line.split(b"\t")), 15, line)      # no raw tab inside a field
+
     def test_uwsgi_protocol_request_gives_a_record(self):
         s = bind_tcp()
         self.socks.append(s)
