@@ -154,13 +154,15 @@ def record(env, ctx, start_us, us, req, uri):
         return
     key = (addr, get("REMOTE_USER"), env["REQUEST_METHOD"], get("SERVER_PROTOCOL"),
            get("HTTP_HOST"), get("HTTP_REFERER"), get("HTTP_USER_AGENT"))
-    line = (_VARYING % (status, ctx.sent, ctx.hsize, start_us, us, req)
-            + (_fixed_cache.get(key) or _fixed(key)) + _q(uri)[1:-1])
+    fixed = _fixed_cache.get(key) or _fixed(key)
+    u = _q(uri)[1:-1]
     if _EXTRA:
         extra = _extra(env, ctx.headers)
         if extra:
-            line += "\t{" + extra + "}"
-    data = (line + "\n").encode("ascii")
+            u += "\t{" + extra + "}"
+    # An f-string: about half the time of the same %-formatting (CPython 3.11).
+    data = (f"a\t{status}\t{ctx.sent}\t{ctx.hsize}\t{start_us}\t{us}\t{req}\t{fixed}{u}\n"
+            ).encode("ascii")
     if len(data) > logs.MAX_RECORD:
         fixed = _fixed((addr[:100], "", env["REQUEST_METHOD"][:100], "", "", "", ""))
         data = (_VARYING % (status, ctx.sent, ctx.hsize, start_us, us, req) + fixed
