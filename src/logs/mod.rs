@@ -566,7 +566,9 @@ impl Logger {
             pid: tag.pid,
             limit,
         };
-        let mut line = String::with_capacity(160);
+        // The line is rendered into the logger's own buffer (no allocation per record).
+        let mut line = std::mem::take(&mut self.buf);
+        line.clear();
         match self.style {
             LogFormat::Text => {
                 if self.format == AccessFormat::Default {
@@ -632,6 +634,7 @@ impl Logger {
             Some(s) => s.line(&line),
             None => self.main.line(&line),
         }
+        self.buf = line;
     }
 }
 

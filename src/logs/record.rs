@@ -1,5 +1,6 @@
-//! Records a worker writes on `EBB_LOG_FD` (docs/protocol.md, "Log records"): one JSON
-//! object per line, `"t": "access"` or `"log"`.
+//! Records a worker writes on `EBB_LOG_FD` (docs/protocol.md, "Log records"): one per
+//! line, a JSON object (`"t": "access"` or `"log"`) or an access record in the compact form
+//! (`a` and tab-separated fields), which is parsed here without building a JSON tree.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -113,6 +114,12 @@ pub enum Record<'a> {
 
 /// Parse one line (without its newline).
 pub fn parse(line: &[u8]) -> Record<'_> {
+    if line.starts_with(b"a\t") {
+        return match compact(&line[2..]) {
+            Some(a) => Record::Access(Box::new(a)),
+            None => Record::Raw,
+        };
+    }
     let Ok(w) = serde_json::from_slice::<Wire<'_>>(line) else {
         return Record::Raw;
     };
@@ -146,6 +153,87 @@ pub fn parse(line: &[u8]) -> Record<'_> {
             stream: w.stream,
         })
     }
+}
+
+/// The extra fields of a compact access record (its last, optional, field).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Extra<'a> {
+    #[serde(borrow)]
+    rh: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    oh: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    env: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    rss: Option<u64>,
+    vsz: Option<u64>,
+}
+
+/// The fields of a compact access record after its `a<TAB>`: status, size, hsize,
+/// start (Unix microseconds), us, req, addr, user, method, proto, host, referer, ua, uri
+/// and optionally a JSON object of extra fields. None when it is not one (a field missing or
+/// of the wrong kind, one too many, a string that is not a JSON string's text).
+pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
+    let mut f = rest.split(|&b| b == b'\t');
+    let mut num = || f_num(f.next()?);
+    let (status, size, hsize, start_us, us, req) = (num()?, num()?, num()?, num()?, num()?, num()?);
+    let mut s = || f_str(f.next()?);
+    let (addr, user, method, proto, host, referer, ua, uri) =
+        (s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?);
+    let extra = match f.next() {
+        None => Extra::default(),
+        Some(json) if json.first() == Some(&b'{') => serde_json::from_slice(json).ok()?,
+        Some(_) => return None,
+    };
+    if f.next().is_some() {
+        return None;
+    }
+    Some(Access {
+        addr,
+        user,
+        method,
+        uri,
+        proto,
+        status: u16::try_from(status).ok()?,
+        size,
+        hsize,
+        start: start_us as f64 / 1e6,
+        us,
+        req,
+        host,
+        referer,
+        ua,
+        rh: extra.rh,
+        oh: extra.oh,
+        env: extra.env,
+        rss: extra.rss,
+        vsz: extra.vsz,
+    })
+}
+
+/// A decimal number (at most 19 digits: no overflow).
+fn f_num(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// A string field: the text of a JSON string without its quotes. Borrowed when it holds no
+/// escape; decoded otherwise. No control character, and no unescaped `"`.
+fn f_str(b: &[u8]) -> Option<Cow<'_, str>> {
+    if !b.iter().any(|&c| c == b'\\' || c == b'"' || c < 0x20) {
+        return std::str::from_utf8(b).ok().map(Cow::Borrowed);
+    }
+    let mut quoted = Vec::with_capacity(b.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(b);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(Cow::Owned)
 }
 
 #[cfg(test)]
@@ -192,6 +280,96 @@ mod tests {
             b"{\"t\":",
         ] {
             assert_eq!(parse(raw), Record::Raw, "{}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    fn access(line: &[u8]) -> Access<'_> {
+        match parse(line) {
+            Record::Access(a) => *a,
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    #[test]
+    fn compact_access_records() {
+        let a = access(
+            b"a\t200\t14\t98\t1796117986250000\t1234\t11\t10.0.0.7\t\tGET\tHTTP/1.1\thost:8000\t\tcurl/8\t/a?b=1",
+        );
+        assert_eq!(
+            (a.status, a.size, a.hsize, a.us, a.req),
+            (200, 14, 98, 1234, 11)
+        );
+        assert_eq!(a.start, 1796117986.25);
+        assert_eq!(
+            (&*a.addr, &*a.user, &*a.method, &*a.proto),
+            ("10.0.0.7", "", "GET", "HTTP/1.1")
+        );
+        assert_eq!(
+            (&*a.host, &*a.referer, &*a.ua, &*a.uri),
+            ("host:8000", "", "curl/8", "/a?b=1")
+        );
+        assert!(matches!(a.uri, Cow::Borrowed(_)), "no escape: borrowed");
+        assert!(a.rh.is_empty() && a.rss.is_none());
+
+        // Strings are a JSON string's text: escapes decoded (tab, quote, backslash, \u).
+        let a = access(br#"a	404	0	50	1	2	3	::1	bob	GET	HTTP/1.0				/x\ty\"z\\\u00e9"#);
+        assert_eq!(&*a.uri, "/x\ty\"z\\\u{e9}");
+        assert_eq!(&*a.user, "bob");
+
+        // The extra fields: a JSON object as the last field.
+        let a = access(
+            br#"a	200	5	60	1	2	3	h	u	GET	HTTP/1.1	x	r	ua	/	{"rh":{"x-id":"7"},"oh":{"content-type":"text/plain"},"env":{"PATH_INFO":"/"},"rss":1048576,"vsz":2097152,"later":true}"#,
+        );
+        assert_eq!(a.rh.get("x-id").map(|v| &**v), Some("7"));
+        assert_eq!(a.oh.get("content-type").map(|v| &**v), Some("text/plain"));
+        assert_eq!(a.env.get("PATH_INFO").map(|v| &**v), Some("/"));
+        assert_eq!((a.rss, a.vsz), (Some(1 << 20), Some(2 << 20)));
+    }
+
+    #[test]
+    fn malformed_compact_records_are_raw() {
+        let ok = "a\t200\t1\t2\t3\t4\t5\taddr\tuser\tGET\tHTTP/1.1\thost\tref\tua\t/uri";
+        assert!(matches!(parse(ok.as_bytes()), Record::Access(_)));
+        let mut bad: Vec<String> = vec![
+            // too few fields, one too many, an empty number
+            "a\t200\t1\t2\t3\t4\t5\taddr\tuser\tGET\tHTTP/1.1\thost\tref\tua".into(),
+            format!("{ok}\t{{}}\textra"),
+            ok.replacen("\t200\t", "\t\t", 1),
+            // numbers: not digits, negative, a float, over u64, a status over u16
+            ok.replacen("\t200\t", "\t2x0\t", 1),
+            ok.replacen("\t1\t", "\t-1\t", 1),
+            ok.replacen("\t3\t", "\t3.5\t", 1),
+            ok.replacen("\t3\t", "\t99999999999999999999\t", 1),
+            ok.replacen("\t200\t", "\t70000\t", 1),
+            // strings: a raw quote, a lone backslash, a bad escape, a control character
+            ok.replacen("/uri", "/u\"ri", 1),
+            ok.replacen("/uri", "/uri\\", 1),
+            ok.replacen("/uri", "/u\\qri", 1),
+            ok.replacen("/uri", "/u\rri", 1),
+            // extra fields that are not a JSON object, or not valid
+            format!("{ok}\t[1]"),
+            format!("{ok}\t{{\"rss\":\"x\"}}"),
+            format!("{ok}\t{{"),
+            // the kind alone
+            "a\t".into(),
+        ];
+        bad.push(String::from_utf8_lossy(b"a\t\xff").into_owned());
+        for line in &bad {
+            assert_eq!(parse(line.as_bytes()), Record::Raw, "{line:?}");
+        }
+        // Bytes that are not UTF-8 in a string field.
+        let mut b = ok.as_bytes().to_vec();
+        b.extend_from_slice(b"\xff");
+        assert_eq!(parse(&b), Record::Raw);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_line_parses_or_is_raw(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut l = b"a\t".to_vec();
+            l.extend_from_slice(&line);
+            let _ = parse(&l);
+            let _ = parse(&line);
         }
     }
 }

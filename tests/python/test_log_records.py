@@ -16,6 +16,35 @@ from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
 LOGAPP = os.path.join(APPS, "logapp.py")
 
 
+_NUMS = ("status", "size", "hsize", "start", "us", "req")
+_STRS = ("addr", "user", "method", "proto", "host", "referer", "ua", "uri")
+
+
+def decode(line):
+    """One record line as a dict: a JSON object, or an access record in the compact form
+    (docs/protocol.md, "Log records"), decoded as the master reads it; ValueError for
+    anything else."""
+    if not line.startswith(b"a\t"):
+        return json.loads(line)
+    f = line.decode("ascii").split("\t")[1:]
+    if len(f) not in (14, 15):
+        raise ValueError("a compact access record has 14 or 15 fields: %r" % line)
+    r = {"t": "access"}
+    for k, v in zip(_NUMS, f[:6]):
+        if not v.isdigit():
+            raise ValueError("%s is not a number in %r" % (k, line))
+        r[k] = int(v)
+    r["start"] /= 1e6
+    for k, v in zip(_STRS, f[6:14]):
+        r[k] = json.loads('"' + v + '"')
+    if len(f) == 15:
+        extra = json.loads(f[14])
+        if not isinstance(extra, dict):
+            raise ValueError("the extra fields are not a JSON object in %r" % line)
+        r.update(extra)
+    return r
+
+
 class Records(object):
     """The read end of an EBB_LOG_FD pipe, read by a thread into parsed records."""
 
@@ -53,13 +82,13 @@ class Records(object):
 
     def parsed(self):
         with self.cond:
-            return [json.loads(l) for l in self.lines]
+            return [decode(l) for l in self.lines]
 
     def wait(self, pred, n=1, timeout=10.0, what="records"):
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                got = [r for r in (json.loads(l) for l in self.lines) if pred(r)]
+                got = [r for r in (decode(l) for l in self.lines) if pred(r)]
                 if len(got) >= n:
                     return got
                 left = deadline - time.monotonic()
@@ -143,8 +172,48 @@ class AccessRecordTests(LogRecordTestCase):
             self.assertGreater(first["rss"], 1 << 20)
             self.assertGreater(first["vsz"], first["rss"])
         self.assertEqual(got[2]["size"], len(b"Internal Server Error\n"))
-        # nothing but records on the pipe: every line parsed above
-        self.assertTrue(all(l.startswith(b"{") for l in rec.lines))
+        # access records in the compact form, the rest JSON: every line parsed above
+        compact = [l for l in rec.lines if l.startswith(b"a\t")]
+        self.assertEqual(len(compact), len(paths), rec.lines)
+        self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"a\t")))
+        self.assertIn(b"\t{", compact[0])           # the extra fields, as a JSON object
+
+    def test_records_are_batched_but_in_order_and_soon(self):
+        # Access records wait (at most FLUSH_S, 20 ms) to leave in one write; a log record
+        # written meanwhile goes after them, so the pipe keeps the order things happened in.
+        w, rec = self.start_logged(threads=1)
+        rec.wait(lambda r: r.get("stream") == "stdout")       # printed at import
+        c = self.client()
+        t0 = time.monotonic()
+        for p in ("/a", "/b", "/print", "/c"):
+            self.assertEqual(c.request("GET", p).status, 200)
+        got = rec.wait(access, n=4, timeout=5.0, what="access records")
+        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertEqual([r["uri"] for r in got], ["/a", "/b", "/print", "/c"])
+        order = [r["uri"] if access(r) else r["msg"] for r in rec.parsed()[1:]]
+        self.assertEqual(order[:3], ["/a", "/b", "hello from print"], order)
+        self.assertEqual(order[-1], "/c", order)
+        # An idle worker's last record is not held back: it arrives on its own.
+        n = len(rec.lines)
+        c.request("GET", "/d")
+        rec.wait(lambda r: access(r) and r["uri"] == "/d", timeout=2.0, what="the /d record")
+        self.assertEqual(len(rec.lines), n + 1)
+
+    def test_uri_escapes_survive_the_compact_form(self):
+        s = bind_tcp()
+        self.socks.append(s)
+        w, rec = self.start_logged(listeners=[(s, "uwsgi")])
+        uri = '/t\tab"quote\\back\u00e9\x01'
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet({
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/u", "QUERY_STRING": "",
+            "REQUEST_URI": uri, "SERVER_PROTOCOL": "HTTP/1.0", "REMOTE_ADDR": "10.1.2.3",
+            "HTTP_USER_AGENT": "ua\twith tab", "HTTP_HOST": "h\u00f6st"}))
+        self.assertEqual(c.response().status, 200)
+        r = rec.wait(access)[0]
+        self.assertEqual((r["uri"], r["ua"], r["host"]), (uri, "ua\twith tab", "h\u00f6st"))
+        line = [l for l in rec.lines if l.startswith(b"a\t")][0]
+        self.assertEqual(len(line.split(b"\t")), 15, line)      # no raw tab inside a field
 
     def test_uwsgi_protocol_request_gives_a_record(self):
         s = bind_tcp()

@@ -2,8 +2,8 @@
 
 Which requests get one is decided here, before anything is built (EBB_LOG_REQUESTS, and with
 it off EBB_LOG_4XX / EBB_LOG_5XX / EBB_LOG_SLOW_MS); a record not written costs a comparison.
-The record is one JSON line on EBB_LOG_FD (fields: LOG_RECORDS.md), or without it a plain text
-line on stderr."""
+The record is one line on EBB_LOG_FD in the compact access form (docs/protocol.md, "Log
+records"), or without it a plain text line on stderr."""
 
 import os
 import sys
@@ -79,17 +79,25 @@ def _memory():
         return None
 
 
-# A record is the fields that repeat from request to request (client, method, protocol, host,
-# referer, user agent, user: formatted once per combination, cached) and those that do not.
-_FIXED = ('{"t":"access","addr":%s,"user":%s,"method":%s,"proto":%s,"host":%s,"referer":%s,'
-          '"ua":%s,')
-_VARYING = '"uri":%s,"status":%d,"size":%d,"hsize":%d,"start":%d.%06d,"us":%d,"req":%d'
+# A record (docs/protocol.md, "Log records") is one line of tab-separated fields, the compact
+# form of an access record: "a", then the numbers, then the strings, each a JSON string's
+# text without its quotes (so it holds no tab, newline or raw control character), then
+# optionally a JSON object of the extra fields.  The strings that repeat from request to
+# request (client, user, method, protocol, host, referer, user agent) are formatted once per
+# combination and cached.
+_FIXED = "\t".join(["%s"] * 7) + "\t"
+_VARYING = "a\t%d\t%d\t%d\t%d\t%d\t%d\t"
 _EXTRA = bool(REQ_HEADERS or RESP_HEADERS or ENV_KEYS or MEMORY)
 _fixed_cache = {}       # (addr, user, method, proto, host, referer, ua) -> _FIXED formatted
 
 
+def _s(v):
+    """A string field: its JSON escapes, no quotes."""
+    return _q(v)[1:-1]
+
+
 def _fixed(key):
-    text = _FIXED % tuple(_q(v or "") for v in key)
+    text = _FIXED % tuple(_s(v or "") for v in key)
     if len(_fixed_cache) >= 256:
         _fixed_cache.clear()
     if len(text) < 2048:
@@ -102,9 +110,10 @@ def _obj(pairs):
 
 
 def _extra(env, headers):
-    out = ""
+    """The extra fields as the members of a JSON object (`"rh":{..},"rss":1`), or ""."""
+    out = []
     if REQ_HEADERS:
-        out += ',"rh":' + _obj((n, env[k]) for n, k in REQ_HEADERS if k in env)
+        out.append('"rh":' + _obj((n, env[k]) for n, k in REQ_HEADERS if k in env))
     if RESP_HEADERS:
         pairs = []
         try:
@@ -113,18 +122,18 @@ def _extra(env, headers):
                     pairs.append((name.lower(), str(value)))
         except (TypeError, ValueError, AttributeError):
             pass
-        out += ',"oh":' + _obj(pairs)
+        out.append('"oh":' + _obj(pairs))
     if ENV_KEYS:
-        out += ',"env":' + _obj((k, str(env[k])) for k in ENV_KEYS if k in env)
+        out.append('"env":' + _obj((k, str(env[k])) for k in ENV_KEYS if k in env))
     if MEMORY:
         m = _memory()
         if m is not None:
-            out += ',"rss":%d,"vsz":%d' % m
-    return out
+            out.append('"rss":%d,"vsz":%d' % m)
+    return ",".join(out)
 
 
-def record(env, ctx, start_us, us, req, uri, defer=False):
-    """Write the access record of the request ctx just served, if the filters want it.
+def record(env, ctx, start_us, us, req, uri):
+    """Queue the access record of the request ctx just served, if the filters want it.
     start_us: when its head was read (Unix time, microseconds); us: how long it took."""
     if "ebb.donotlog" in env:       # the routing action donotlog:
         return
@@ -148,20 +157,19 @@ def record(env, ctx, start_us, us, req, uri, defer=False):
     key = (addr, get("REMOTE_USER"), env["REQUEST_METHOD"], get("SERVER_PROTOCOL"),
            get("HTTP_HOST"), get("HTTP_REFERER"), get("HTTP_USER_AGENT"))
     fixed = _fixed_cache.get(key) or _fixed(key)
-    line = fixed + _VARYING % (_q(uri), status, ctx.sent, ctx.hsize, start_us // 1000000,
-                               start_us % 1000000, us, req)
+    u = _q(uri)[1:-1]
     if _EXTRA:
-        line += _extra(env, ctx.headers)
-    data = (line + "}\n").encode("ascii")
+        extra = _extra(env, ctx.headers)
+        if extra:
+            u += "\t{" + extra + "}"
+    # An f-string: about half the time of the same %-formatting (CPython 3.11).
+    data = (f"a\t{status}\t{ctx.sent}\t{ctx.hsize}\t{start_us}\t{us}\t{req}\t{fixed}{u}\n"
+            ).encode("ascii")
     if len(data) > logs.MAX_RECORD:
         fixed = _fixed((addr[:100], "", env["REQUEST_METHOD"][:100], "", "", "", ""))
-        data = (fixed + _VARYING % (_q(uri[:2000] + "..."), status, ctx.sent, ctx.hsize,
-                                    start_us // 1000000, start_us % 1000000, us, req)
-                + ',"truncated":true}\n').encode("ascii")
-    if defer:
-        logs.defer_record(data)
-    else:
-        logs.write_record(data)
+        data = (_VARYING % (status, ctx.sent, ctx.hsize, start_us, us, req) + fixed
+                + _s(uri[:2000] + "...") + '\t{"truncated":true}\n').encode("ascii")
+    logs.defer_record(data)
 
 
 _CODES = {}      # status line -> its code (bounded)

@@ -2,6 +2,8 @@
 error responses and the Date header."""
 
 import io
+import os
+import socket
 import time
 from urllib.parse import unquote_to_bytes
 
@@ -10,25 +12,40 @@ from .access import ON as ACCESS
 from .body import _Body
 from .errors import _HTTPError
 from .logs import log
+from .static import StaticFiles
 from .settings import (KEEPALIVE_TIMEOUT, MAX_FIELD, MAX_FIELDS, MAX_HEAD, MAX_LINE, MSG_DONTWAIT,
                        RECV, _monotonic, _time, _time_ns)
 
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_date = [0.0, ""]   # [valid until, "Date: ...\r\n"]
+MSG_MORE = getattr(socket, "MSG_MORE", 0)
+_sendfile = getattr(os, "sendfile", None)
+_date = [0.0, "", b""]   # [valid until, "Date: ...\r\n", the same as bytes]
 
 
 def _date_line():
     now = _time()
     if now >= _date[0]:
-        sec = int(now)
-        t = time.gmtime(sec)
-        _date[1] = "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n" % (
-            _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
-            t.tm_hour, t.tm_min, t.tm_sec)
-        _date[0] = sec + 1
+        _new_date(now)
     return _date[1]
+
+
+def _date_bytes():
+    now = _time()
+    if now >= _date[0]:
+        _new_date(now)
+    return _date[2]
+
+
+def _new_date(now):
+    sec = int(now)
+    t = time.gmtime(sec)
+    line = "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n" % (
+        _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+    _date[1:] = [line, line.encode("latin-1")]
+    _date[0] = sec + 1
 
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
@@ -148,14 +165,20 @@ class HTTPServing(object):
             if not self.notify_armed:
                 self.poke()
             conn.fresh = False
-            self._run_app(ctx, env)
+            hit = None
+            if type(self.app) is StaticFiles and body is None:
+                hit = self.app.fast_hit(env)
+            if hit is None:
+                self._run_app(ctx, env)
+            else:
+                self._send_static(ctx, hit)
             ctx.busy = 0
             ctx.requests += 1
             if not self.notify_armed:
                 self.poke()
             if ACCESS:
                 access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
-                              next(self.reqno), env.get("RAW_URI", ""), self.leader is ctx)
+                              next(self.reqno), env.get("RAW_URI", ""))
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:
                     self._linger(conn)
@@ -181,6 +204,77 @@ class HTTPServing(object):
                 self.idle[conn.fd] = conn
                 return
             # a pipelined request is already buffered (or may be on the socket): go on here
+
+    def _send_static(self, ctx, hit):
+        """Answer a GET or HEAD with a remembered static file (static.StaticFiles.fast_hit):
+        its head is prepared, a small file's bytes go in the same send, a large file follows
+        by sendfile (the head corked with MSG_MORE, so it leaves with the first bytes)."""
+        keep = ctx.keep and not self.draining
+        ctx.keep = keep
+        if not keep:
+            conn_line = b"Connection: close\r\n"
+        elif not ctx.v11:
+            conn_line = b"Connection: keep-alive\r\n"
+        else:
+            conn_line = b""
+        head = hit.head + conn_line + _date_bytes() + b"\r\n"
+        ctx.status = "200 OK"
+        ctx.head_sent = True
+        ctx.hsize = len(head)
+        if access.RESP_HEADERS:        # for the access record's %({header}o)s
+            ctx.headers = [("Content-Type", hit.ctype), ("Last-Modified", hit.last_modified),
+                           ("Accept-Ranges", "bytes"), ("Content-Length", str(hit.size))]
+        sock = ctx.sock
+        try:
+            if ctx.head_req:
+                sock.sendall(head)
+                return
+            data, f = hit.body()
+            if data is not None:
+                sock.sendall(head + data)
+                ctx.sent = len(data)
+                return
+            if _sendfile is None:
+                sock.sendall(head)
+                f = hit.reopen()
+                while f is not None and ctx.sent < hit.size:
+                    chunk = f.read(65536)
+                    if not chunk:
+                        break
+                    sock.sendall(chunk)
+                    ctx.sent += len(chunk)
+                if f is not None:
+                    f.close()
+                if ctx.sent < hit.size:
+                    ctx.keep = False
+                return
+            opened = f is None
+            if opened:
+                f = hit.reopen()
+                if f is None:          # gone since the check: a short answer, then close
+                    sock.sendall(head)
+                    ctx.keep = False
+                    return
+            try:
+                sock.sendall(head, MSG_MORE)
+                out, fd, offset, count = sock.fileno(), f.fileno(), 0, hit.size
+                while count > 0:
+                    try:
+                        sent = _sendfile(out, fd, offset, min(count, 1 << 30))
+                    except BlockingIOError:
+                        raise OSError("timed out sending a file")
+                    if sent == 0:
+                        break
+                    offset += sent
+                    count -= sent
+                ctx.sent = offset
+                if count:
+                    ctx.keep = False        # the file shrank meanwhile: the length was wrong
+            finally:
+                if opened:
+                    f.close()
+        except OSError:
+            ctx.keep = False
 
     def _lf_head(self, conn, buf):
         """No CRLFCRLF in buf: a head ended by bare LFs, an incomplete head (park it), or one

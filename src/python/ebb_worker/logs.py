@@ -1,18 +1,21 @@
 """The worker's log: its own messages, the app's output and access records.
 
-Under an ebb master that passes EBB_LOG_FD, every message is one record on that pipe: one JSON
-object per line, written with one os.write (under a lock), so records never interleave (the
-contract: LOG_RECORDS.md).  sys.stdout and sys.stderr are replaced by writers that send the
-app's output as records (one write() call of several lines is one record; print() is buffered
-to the end of the line).  When the write fails with EPIPE or EBADF the master is gone: records
-are dropped from then on, and the worker goes on draining.  Without EBB_LOG_FD (a worker started
-by hand or by a test) messages are plain lines on stderr, as before."""
+Under an ebb master that passes EBB_LOG_FD, every message is one record on that pipe (the
+contract: docs/protocol.md, "Log records"): messages and the app's output as JSON objects,
+each written with one os.write (under a lock), so records never interleave; access records in
+the compact form, gathered and written in batches (see defer_record).  sys.stdout and
+sys.stderr are replaced by writers that send the app's output as records (one write() call of
+several lines is one record; print() is buffered to the end of the line).  When the write
+fails with EPIPE or EBADF the master is gone: records are dropped from then on, and the worker
+goes on draining.  Without EBB_LOG_FD (a worker started by hand or by a test) messages are
+plain lines on stderr, as before."""
 
 import errno
 import os
 import select
 import sys
 import threading
+import time
 from json.encoder import encode_basestring_ascii as _q
 
 _log_prefix = "[ebb worker ? pid %d] " % os.getpid()
@@ -50,21 +53,69 @@ def records():
     return _fd is not None
 
 
-# Access records of the leading thread wait here until it goes back to the poller (see
-# loop.Server._lead): under load it serves several connections per wake-up, and their records
-# leave in one write, each whole (a write per record cost more than building it: the wake-up
-# of the reader).  When it has nothing else to do it writes at once.
+# Access records wait here and leave in batches: one write() carries every record of up to
+# FLUSH_S seconds (or DEFER_MAX bytes).  A write per request (or per turn of the event loop)
+# cost more than building the records: the syscall, and above all the master's wake-up to
+# read it.  Batched, the master wakes about 1/FLUSH_S times a second per worker, whatever
+# the request rate.  The leading thread calls flush_deferred() at each turn of its loop
+# (loop.Server._lead), which writes only what is due; a flusher thread (started with the
+# first record, so never in the fork server) writes the rest FLUSH_S after it was queued,
+# so a record is on the pipe at most ~FLUSH_S after its request ended.  Log records (the
+# worker's messages, the app's output) are written at once, after the queued access records
+# (the order is kept).  A worker killed with SIGKILL loses at most the queued records.
 _deferred = []
 _deferred_bytes = [0]
-DEFER_MAX = 16384
+_first_at = [0.0]            # when the oldest queued record was queued
+DEFER_MAX = 32768
+FLUSH_S = 0.02
+_flusher = [None]            # the flusher thread, once started
+_flusher_armed = [False]     # it has been told about queued records
+_flusher_wake = threading.Event()
+_monotonic = time.monotonic
 
 
 def defer_record(data):
-    """Queue a record to be written by flush_deferred() (soon: see above)."""
+    """Queue an access record (bytes ending in a newline); written within FLUSH_S."""
+    if _dead:
+        return
+    if not _deferred:
+        _first_at[0] = _monotonic()
     _deferred.append(data)
     _deferred_bytes[0] += len(data)
     if _deferred_bytes[0] >= DEFER_MAX:
-        flush_deferred()
+        _flush_all()
+    elif not _flusher_armed[0]:
+        _flusher_armed[0] = True
+        if _flusher[0] is None:
+            _start_flusher()
+        _flusher_wake.set()
+
+
+def _start_flusher():
+    t = threading.Thread(target=_flusher_main, name="ebb-log-flusher", daemon=True)
+    _flusher[0] = t
+    t.start()
+
+
+def _flusher_main():
+    while True:
+        _flusher_wake.wait()
+        time.sleep(FLUSH_S)
+        # Disarm before taking: a record queued from here on arms (and wakes) it again.
+        _flusher_armed[0] = False
+        _flusher_wake.clear()
+        _flush_all()
+
+
+def _after_fork():
+    # The child has no flusher thread (only the forking thread survives a fork).
+    _flusher[0] = None
+    _flusher_armed[0] = False
+    _flusher_wake.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _take_deferred():
@@ -77,6 +128,13 @@ def _take_deferred():
 
 
 def flush_deferred():
+    """The event loop's hook, called at each of its turns: write the queued records if the
+    oldest has waited FLUSH_S (the flusher would otherwise do it)."""
+    if _deferred and _monotonic() - _first_at[0] >= FLUSH_S:
+        _flush_all()
+
+
+def _flush_all():
     if _deferred:
         with _lock:
             _write(_take_deferred())
@@ -256,7 +314,7 @@ def install_streams():
 
 
 def flush_streams():
-    flush_deferred()
+    _flush_all()
     for s in (sys.stdout, sys.stderr):
         if isinstance(s, RecordStream):
             s.close()

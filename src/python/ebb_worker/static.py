@@ -25,6 +25,7 @@ import os
 import re
 import stat
 import time
+import weakref
 
 # Content types from Python's own table only: the same answers on every machine, whatever
 # /etc/mime.types holds.
@@ -160,6 +161,9 @@ class StaticFiles(object):
         # (device, inode, size, mtime, ctime) and, when the URL's path went through a
         # symlink, while that path still leads to it; anything else takes the full lookup.
         self._hits = {}
+        # The HTTP layer answers a plain GET or HEAD of a remembered file itself (fast_hit):
+        # only when no option changes the answer from request to request.
+        self.fast = not (gzip or self.expires_type or self.expires or self.expires_uri)
         # A URL not under any mapping goes to the app without a look at the disk.
         self._prefixes = tuple("/" if m.prefix == "/" else m.prefix + "/"
                                for m in self.mappings) + tuple(m.prefix for m in self.mappings)
@@ -175,6 +179,21 @@ class StaticFiles(object):
         if hit is None:
             return self.app(environ, start_response)
         return self.respond(environ, start_response, hit, f)
+
+    def fast_hit(self, env):
+        """For the HTTP layer, before the app machinery: the remembered _Hit that answers
+        this request as a plain 200 (GET or HEAD of the whole file: no Range, no
+        If-Modified-Since, no gzip or expiry options), checked again against the disk (one
+        stat), or None: the request takes the WSGI path (which also remembers the file for
+        next time)."""
+        if not self.fast:
+            return None
+        hit = self._hits.get(env["PATH_INFO"])
+        if hit is None or "HTTP_RANGE" in env or "HTTP_IF_MODIFIED_SINCE" in env:
+            return None
+        if not hit.current():
+            return None
+        return hit
 
     def _open(self, path_info):
         """(_Hit, open file) for this URL path, or (None, None)."""
@@ -340,9 +359,20 @@ class StaticFiles(object):
         return _Chunks(f, length)
 
 
+# What the fast path keeps in memory: the bytes of files up to SMALL (at most KEEP_BYTES
+# in all), and an open file for larger ones (at most KEEP_FILES), so that a request costs a
+# stat and a send (small) or a stat, a send and a sendfile (large).
+SMALL = 32768
+KEEP_BYTES = 8 << 20
+KEEP_FILES = 64
+_kept = [0, 0]        # [bytes kept, files kept open]
+
+
 class _Hit(object):
-    """A file found for a URL path: where it is, what it was when checked, its headers."""
-    __slots__ = ("cand", "real", "ident", "size", "mtime", "ctype", "last_modified", "gz")
+    """A file found for a URL path: where it is, what it was when checked, its headers;
+    for the HTTP layer's fast path, its 200 head and its bytes (small) or open file."""
+    __slots__ = ("cand", "real", "ident", "size", "mtime", "ctype", "last_modified", "gz",
+                 "head", "data", "file", "__weakref__")
 
     def __init__(self, cand, real, st, last_modified):
         self.cand = cand if cand != real else None
@@ -353,6 +383,55 @@ class _Hit(object):
         self.ctype = content_type(real)
         self.last_modified = last_modified
         self.gz = None
+        # "HTTP/1.1 200 OK" and the headers that do not change (the caller adds Date,
+        # Connection and the blank line).
+        self.head = ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nLast-Modified: %s\r\n"
+                     "Accept-Ranges: bytes\r\nContent-Length: %d\r\n"
+                     % (self.ctype, last_modified, self.size)).encode("latin-1")
+        self.data = None      # the file's bytes (small files, once the fast path used it)
+        self.file = None      # the file, open (large files, likewise)
+
+    def current(self):
+        """The path (and the path asked, through a symlink) still leads to the file checked:
+        same device, inode, size, mtime and ctime. A file written in place changes its
+        mtime and ctime, a file replaced its inode: either way the hit is not used (and the
+        WSGI path looks the file up again)."""
+        try:
+            if _ident(os.stat(self.real)) != self.ident:
+                return False
+            return self.cand is None or _ident(os.stat(self.cand)) == self.ident
+        except (OSError, ValueError):
+            return False
+
+    def body(self):
+        """(bytes, None) for a small file, (None, open file) for a large one, or (None, None)
+        when it cannot be kept (the caller opens it for this request). What is kept is read
+        or opened once and checked to be the file of `ident` (by fstat of what was opened)."""
+        if self.data is not None or self.file is not None:
+            return self.data, self.file
+        small = self.size <= SMALL
+        if (small and _kept[0] + self.size > KEEP_BYTES) or (not small and _kept[1] >= KEEP_FILES):
+            return None, None
+        f = self.reopen()
+        if f is None:
+            return None, None
+        if not small:
+            self.file = f
+            _kept[1] += 1
+            weakref.finalize(self, _forget_file)
+            return None, f
+        try:
+            data = os.pread(f.fileno(), self.size + 1, 0)
+        except OSError:
+            data = None
+        finally:
+            f.close()
+        if data is None or len(data) != self.size:
+            return None, None
+        self.data = data
+        _kept[0] += self.size
+        weakref.finalize(self, _forget_bytes, self.size)
+        return data, None
 
     def reopen(self):
         """The file, opened by its real path, if it is still the one checked; else None."""
@@ -368,6 +447,14 @@ class _Hit(object):
             pass
         f.close()
         return None
+
+
+def _forget_bytes(n):
+    _kept[0] -= n
+
+
+def _forget_file():
+    _kept[1] -= 1
 
 
 def _ident(st):

@@ -136,5 +136,5 @@ class UwsgiServing(object):
             if uri is None:
                 uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
             access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
-                          next(self.reqno), uri, self.leader is ctx)
+                          next(self.reqno), uri)
         self._close(conn)
