@@ -183,6 +183,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         # measured serve that waited (serve_waited) moves it to HAND_OVER_FOR from then.
         self.handing_over_until = 0.0
         self.probe_next = False   # a serve was slow: measure the next one (see _probe)
+        # When the measured serve running began (one at a time is enough; one that runs for
+        # longer than HAND_OVER_FOR, a request that blocks, no longer holds the others back).
+        self.probing_since = -HAND_OVER_FOR
         self.ready = collections.deque()      # fds returned by the poller, not yet served
         self.follow_lock = threading.Lock()   # held by the standby thread
         self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
@@ -549,11 +552,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         elif self.standby_parked:
             self._wake_standby()
         # Measure this serve when the one before was slow, and in the second half of a
-        # hand-over period (until one that waited extends it: a few per period).
+        # hand-over period (until one that waited extends it: a few per period), one at a time.
         probe = None
-        if self.probe_next or 0 < left < HAND_OVER_FOR / 2:
+        if (self.probe_next or 0 < left < HAND_OVER_FOR / 2) \
+                and t0 - self.probing_since >= HAND_OVER_FOR:
             self.probe_next = False
             if self.nthreads > 1:
+                self.probing_since = t0
                 probe = _probe()
         pending = self.pending
         while conn is not None:
@@ -572,6 +577,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         t1 = _monotonic()
         if probe is not None:
             cpu, nivcsw = _probe()
+            self.probing_since = -HAND_OVER_FOR
             if serve_waited(t1 - t0, cpu - probe[0], nivcsw != probe[1]):
                 self.handing_over_until = t1 + HAND_OVER_FOR
         elif t1 - t0 >= HAND_OVER_AFTER and left <= 0:
