@@ -5,6 +5,8 @@ Routes:
   GET /job?id=ID&ms=N        answers at once, after queuing an N-ms background job (default 2000)
                              in a ThreadPoolExecutor; the job appends `done ID` to the journal
                              when it ends, and `start ID` is appended when it is submitted
+  GET /sleep?ms=N            "Hello, world!" after sleeping N ms in the request (default 1): an
+                             app that waits on a database or a service (the GIL is released)
 
 The journal is the file named by BENCH_JOB_JOURNAL (nothing is written when it is unset).
 One line per event, written with O_APPEND in a single write(), so processes share it safely.
@@ -39,7 +41,12 @@ def _job(job_id, seconds):
 
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "/")
-    if path == "/job":
+    if path == "/sleep":
+        q = environ.get("QUERY_STRING", "")
+        ms = float(q[3:]) if q.startswith("ms=") else 1.0
+        time.sleep(ms / 1000.0)
+        body = HELLO
+    elif path == "/job":
         q = parse_qs(environ.get("QUERY_STRING", ""))
         job_id = q.get("id", ["anon"])[0]
         ms = int(q.get("ms", ["2000"])[0])

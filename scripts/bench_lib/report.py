@@ -92,30 +92,43 @@ def write(path, data):
 
     sc = data["scenarios"]
     if "1" in sc:
-        L.append("## 1. Hello world")
+        L.append("## 1. Hello world and a 1 ms app")
         L.append("")
-        L.append("`GET /` (14 bytes). *browser* = ten browser-like headers with cookies; *close* = "
-                 "`Connection: close` on every request (a new connection per request). "
-                 "Errors: wrk socket errors + non-2xx, summed over the runs.")
+        L.append("*hello*: `GET /` (14 bytes); *1 ms app*: `GET /sleep?ms=1`, which sleeps 1 ms in "
+                 "the app (a quick database query: the GIL is free meanwhile). *browser* = ten "
+                 "browser-like headers with cookies; *close* = `Connection: close` on every request "
+                 "(a new connection per request). Latency as wrk measures it (from sending a "
+                 "request to its response), percentiles at wrk's full resolution. *÷ uWSGI*: this "
+                 "row's median req/s over uWSGI's. Errors: wrk socket errors + non-2xx, summed over "
+                 "the runs.")
         L.append("")
         rows, notes = [], []
-        for r in sc["1"]["summary"]:
+        summ = sc["1"]["summary"]
+        apps = {"hello": "hello", "sleep1": "1 ms app"}
+        uw = {(r.get("app", "hello"), r["conn"], r["headers"]): r["rps"]["median"]
+              for r in summ if r["server"] == "uwsgi" and r["rps"]}
+        for r in summ:
+            app = r.get("app", "hello")
             mark = ""
             if r["http10_runs"]:
                 mark = " ¹"
-                notes.append("%s, %s/%s: kept the connection open after answering a "
+                notes.append("%s, %s %s/%s: kept the connection open after answering a "
                              "`Connection: close` request, so wrk reused it (%s req/s, a keep-alive "
                              "figure); the row shows the same load sent as HTTP/1.0 requests, "
-                             "which it closes." % (r["server"], r["conn"], r["headers"],
-                                                   fmt(r["ignored_close_rps"])))
+                             "which it closes." % (r["server"], apps.get(app, app), r["conn"],
+                                                   r["headers"], fmt(r["ignored_close_rps"])))
             stopped = r.get("stopped_answering", 0)
-            rows.append(["%s, %s" % (r["conn"], r["headers"]), r["server"] + mark, fmt(r["rps"]),
-                         fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), r["errors"],
-                         fmt(r["conns_per_request"], 2),
+            base = uw.get((app, r["conn"], r["headers"]))
+            ratio = ("%.2f" % (r["rps"]["median"] / base)) if base and r["rps"] else "–"
+            rows.append(["%s, %s, %s" % (apps.get(app, app), r["conn"], r["headers"]),
+                         r["server"] + mark, fmt(r["rps"]), ratio,
+                         fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r.get("p999_ms"), 2),
+                         r["errors"], fmt(r["conns_per_request"], 2),
                          ("**%d of %d**" % (stopped, r["rps"]["n"])) if stopped else "–"])
         rows.sort(key=lambda x: x[0])
-        L.append(table(["requests", "server", "req/s", "p50 ms", "p99 ms", "errors",
-                        "connections per request", "stopped answering after the run"], rows))
+        L.append(table(["requests", "server", "req/s", "÷ uWSGI", "p50 ms", "p99 ms",
+                        "p99.9 ms", "errors", "connections per request",
+                        "stopped answering after the run"], rows))
         L.append("")
         for n in notes:
             L.append("¹ " + n)

@@ -17,9 +17,10 @@ connection never holds a thread.  One of the N serving threads leads: it waits f
 serves each ready connection itself (read the request, run the app, write the response), so a
 fast request is never handed between threads and the GIL is not passed around.  A second thread
 stands by; when the leader has been busy with one connection for TAKEOVER seconds (the app
-blocks, or a client is slow) the standby takes the loop over.  Once a request has been seen to
-wait (HAND_OVER_AFTER), the leader hands the loop over before each request for a while, so that
-requests that wait run side by side on all the threads.  The main thread only handles signals,
+blocks, or a client is slow) the standby takes the loop over.  Once a measured request has been
+seen to wait with the process idle (loop.serve_waited: a serve slowed by the OS or the GIL does
+not count), the leader hands the loop over before each request for as long as requests keep
+waiting, so that requests that wait run side by side on all the threads.  The main thread only handles signals,
 timeouts, harakiri and the coalesced reports to the master.
 
 Modules (each imports only those before it in this list): settings, errors, logs, body

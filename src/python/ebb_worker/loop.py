@@ -5,6 +5,7 @@ import errno
 import functools
 import itertools
 import os
+import resource
 import select
 import signal
 import socket
@@ -23,6 +24,35 @@ from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TI
                        MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, TAKEOVER, _monotonic)
 
 ACCEPT_LOG_EVERY = 60      # seconds between two "cannot accept" lines of one worker
+
+
+# --------------------------------------------------------------------------------------------
+# Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
+# either waited (the app slept, queried a database: the GIL was free, the process idle) or was
+# slowed down: the OS preempted the process (a shared machine, the load generator on the same
+# cores) or it waited for the GIL held by another serving thread.  Only the first is worth a
+# thread hand-over per request.  The wall clock alone cannot tell them apart, which once let a
+# hello-world app under load spend a fifth of its time in hand-over mode (a futex and a GIL
+# hand-over per request, p99 x10); so the serve after a slow one, and serves late in a
+# hand-over period, are measured with getrusage(): the process's CPU time and its involuntary
+# context switches (about 4 us a call, spent only on those serves).
+
+_getrusage = resource.getrusage
+_RUSAGE_SELF = resource.RUSAGE_SELF
+
+
+def _probe():
+    """(CPU seconds, involuntary context switches) of the whole process so far."""
+    ru = _getrusage(_RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime, ru.ru_nivcsw
+
+
+def serve_waited(wall, cpu, preempted):
+    """The policy: did a serve that took `wall` seconds, while the whole process used `cpu`
+    seconds of CPU, wait?  Yes when it was slow (HAND_OVER_AFTER) and the process was idle
+    for at least half of it.  No verdict (False) when one of the process's threads was
+    preempted meanwhile (`preempted`): the idle time may be the OS's, not the app's."""
+    return not preempted and wall >= HAND_OVER_AFTER and wall - cpu >= wall / 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,10 +178,14 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         # The event loop: one leader thread waits in the poller and serves what it returns;
         # one standby thread watches it and takes over when it is stuck (see _thread_main).
         self.leader = None        # the _Ctx of the leading thread
-        # Until then, requests are known to block: the leader hands the loop over before
-        # serving each connection (a wake-up per request, worth it when requests wait).
+        # Until then, requests are known to wait: the leader hands the loop over before
+        # serving each connection (a wake-up per request, worth it when requests wait).  Each
+        # measured serve that waited (serve_waited) moves it to HAND_OVER_FOR from then.
         self.handing_over_until = 0.0
-        self.slow_serves = 0      # inline serves in a row that took HAND_OVER_AFTER or longer
+        self.probe_next = False   # a serve was slow: measure the next one (see _probe)
+        # When the measured serve running began (one at a time is enough; one that runs for
+        # longer than HAND_OVER_FOR, a request that blocks, no longer holds the others back).
+        self.probing_since = -HAND_OVER_FOR
         self.ready = collections.deque()      # fds returned by the poller, not yet served
         self.follow_lock = threading.Lock()   # held by the standby thread
         self.standby_wake = threading.Lock()  # a binary semaphore: released to wake the standby
@@ -386,8 +420,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         other thread stands by; when the leader has been serving one connection for TAKEOVER
         seconds (the app blocks, or a client is slow) the standby takes the loop over and the
         old leader, once done with that connection, queues up to stand by again.  While
-        requests are known to wait (see HAND_OVER_AFTER) the leader hands the loop over before
-        serving each connection instead.  At most `threads` requests run at once."""
+        requests are known to wait (serve_waited) the leader hands the loop over before
+        serving each connection instead, so each ready request gets a thread at once, for as
+        long as measured serves keep waiting.  At most `threads` requests run at once."""
         try:
             signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         except (AttributeError, OSError, ValueError):
@@ -508,14 +543,23 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 return
         ctx.turns += 1
         ctx.since = t0 = _monotonic()
-        inline = self.handing_over_until <= t0
-        if not inline and self.leader is ctx:
-            # Requests wait (see HAND_OVER_AFTER): hand the loop to the standby before serving,
-            # so that every thread takes a connection at once instead of TAKEOVER apart.
+        left = self.handing_over_until - t0
+        if left > 0 and self.leader is ctx:
+            # Requests wait (serve_waited): hand the loop to the standby before serving, so
+            # that every thread takes a connection at once instead of TAKEOVER apart.
             self.leader = None
             self._wake_standby()
         elif self.standby_parked:
             self._wake_standby()
+        # Measure this serve when the one before was slow, and in the second half of a
+        # hand-over period (until one that waited extends it: a few per period), one at a time.
+        probe = None
+        if (self.probe_next or 0 < left < HAND_OVER_FOR / 2) \
+                and t0 - self.probing_since >= HAND_OVER_FOR:
+            self.probe_next = False
+            if self.nthreads > 1:
+                self.probing_since = t0
+                probe = _probe()
         pending = self.pending
         while conn is not None:
             if pending:
@@ -530,15 +574,14 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
                 break
             conn = self.idle.pop(fd, None) if pending and fd in pending else None
         ctx.since = 0.0
-        if inline and self.nthreads > 1:
-            t1 = _monotonic()
-            if t1 - t0 < HAND_OVER_AFTER:
-                self.slow_serves = 0
-            elif self.slow_serves:
-                self.slow_serves = 0
+        t1 = _monotonic()
+        if probe is not None:
+            cpu, nivcsw = _probe()
+            self.probing_since = -HAND_OVER_FOR
+            if serve_waited(t1 - t0, cpu - probe[0], nivcsw != probe[1]):
                 self.handing_over_until = t1 + HAND_OVER_FOR
-            else:
-                self.slow_serves = 1
+        elif t1 - t0 >= HAND_OVER_AFTER and left <= 0:
+            self.probe_next = True
 
     # ---- drain, sweeps, harakiri (main thread)
 

@@ -66,12 +66,11 @@ LINGER = 2.0                                                   # reading leftove
 # A leader that has been serving one connection this long (the app blocks, or a slow client)
 # lets the standby thread take the event loop over (see Server._thread_main).
 TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
-# When two inline serves in a row took HAND_OVER_AFTER or longer (the app waits on something:
-# one alone may just have lost the CPU to another process), the leader hands the loop over
-# before serving each connection for the next HAND_OVER_FOR seconds: when requests wait, every
-# thread takes one at once.  Only inline serves start that period (threads competing for the
-# GIL make every serve look slow, which would keep it going for ever); the next inline serves
-# after it measure again.
+# When a measured serve took HAND_OVER_AFTER or longer with the process idle for half of it
+# (the app waits on something; see loop.serve_waited: a serve slowed by the OS or by the GIL
+# does not count), the leader hands the loop over before serving each connection for the next
+# HAND_OVER_FOR seconds, extended by every measured serve that waits: when requests wait, every
+# thread takes one at once.
 HAND_OVER_AFTER = 0.0005
 HAND_OVER_FOR = 0.1
 

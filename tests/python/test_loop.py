@@ -1,0 +1,169 @@
+"""The serving model of the Python worker (src/python/ebb_worker/loop.py): which thread serves a
+ready request, when the event loop is handed over, and the --threads bound.  Real worker
+processes on 127.0.0.1; waits are on events (files the app waits for, responses) with deadlines.
+
+Run from the repository root:
+
+    python3 -m unittest discover -s tests/python -p test_loop.py -v
+"""
+
+import functools
+import os
+import sys
+import unittest
+
+from launch import PYDIR
+from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
+
+sys.path.insert(0, PYDIR)
+from ebb_worker import loop  # noqa: E402
+from ebb_worker.settings import HAND_OVER_AFTER  # noqa: E402
+
+LOOPAPP = os.path.join(APPS, "loopapp.py")
+MS = 0.001
+
+
+class ServeWaitedPolicyTests(unittest.TestCase):
+    """serve_waited(wall, cpu, preempted): does a serve show that requests wait?"""
+
+    def test_table(self):
+        slow = HAND_OVER_AFTER
+        cases = [
+            # wall, process CPU meanwhile, a thread preempted, verdict, why
+            (1.1 * MS, 0.03 * MS, False, True, "a 1 ms sleep: the process idle"),
+            (10 * MS, 0.5 * MS, False, True, "a 10 ms database query"),
+            (slow, slow / 2, False, True, "idle for exactly half of a slow serve"),
+            (slow, slow / 2 + 1e-6, False, False, "busy for more than half"),
+            (1.0 * MS, 0.95 * MS, False, False, "CPU-bound (or waiting for the GIL)"),
+            (0.9 * slow, 0.0, False, False, "shorter than HAND_OVER_AFTER"),
+            (0.03 * MS, 0.0, False, False, "hello world"),
+            (3 * MS, 0.1 * MS, True, False, "preempted: the OS's idle time, not the app's"),
+            (3 * MS, 3 * MS, True, False, "preempted and busy"),
+        ]
+        for wall, cpu, preempted, want, why in cases:
+            with self.subTest(why):
+                self.assertIs(loop.serve_waited(wall, cpu, preempted), want)
+
+    def test_probe_reads_the_process(self):
+        cpu, nivcsw = loop._probe()
+        end_cpu = cpu
+        while end_cpu - cpu < 0.002:      # CPU time goes up while this thread computes
+            end_cpu = loop._probe()[0]
+        self.assertGreaterEqual(loop._probe()[1], nivcsw)
+
+
+class ServingModelTests(WorkerTestCase):
+    def start_loop(self, threads, takeover=None, n=1):
+        env = {"EBB_TAKEOVER": str(takeover)} if takeover is not None else None
+        return self.start(args=["--wsgi-file", LOOPAPP, "--callable", "app",
+                                "--threads", str(threads)], env=env, n=n)
+
+    def peak(self):
+        return int(self.client().request("GET", "/peak").body)
+
+    def hammer(self, clients, requests, path):
+        """`clients` keep-alive clients each sending `requests` requests; returns the count each
+        got answered 200."""
+        counts = [0] * clients
+        errors = []
+
+        def run(i):
+            try:
+                c = Client(self.addr, timeout=20)
+                try:
+                    for _ in range(requests):
+                        if c.request("GET", path).status == 200:
+                            counts[i] += 1
+                finally:
+                    c.close()
+            except Exception as e:
+                errors.append(repr(e))
+
+        run_together([functools.partial(run, i) for i in range(clients)], timeout=60)
+        self.assertEqual(errors, [])
+        return counts
+
+    def test_a_ready_request_is_served_while_another_thread_is_blocked(self):
+        """One request blocks in the app; requests that arrive meanwhile, on new and on
+        kept-alive connections, are answered while it still blocks (by the other thread)."""
+        self.start_loop(threads=2)
+        kept = self.client()
+        self.assertEqual(kept.request("GET", "/").status, 200)
+        release = os.path.join(self.tmp, "release")
+        blocked = self.client()
+        blocked.send(("GET /wait?file=%s HTTP/1.1\r\nHost: x\r\n\r\n" % release).encode())
+        wait_for(lambda: self.peak() >= 1, timeout=10, what="the request to block in the app")
+        for _ in range(20):
+            self.assertEqual(kept.request("GET", "/").body, b"hello")
+            self.assertEqual(self.client().request("GET", "/").body, b"hello")
+        self.assertFalse(os.path.exists(release))
+        self.assertEqual(blocked.buf, b"", "the blocked request was answered early")
+        open(release, "w").close()
+        self.assertEqual(blocked.response().body, b"hello")
+
+    def test_requests_that_wait_run_side_by_side_without_the_takeover(self):
+        """Requests that sleep 2 ms run on all threads at once: hand-over mode, which the
+        measured serves start and keep (the takeover is set out of the way, 5 s)."""
+        self.start_loop(threads=4, takeover=5)
+        counts = self.hammer(8, 40, "/sleep?s=0.002")
+        self.assertEqual(counts, [40] * 8)
+        peak = self.peak()
+        self.assertGreaterEqual(peak, 3, "at most %d requests ran at once on 4 threads" % peak)
+        self.assertLessEqual(peak, 4, "%d requests ran at once on 4 threads" % peak)
+
+    def test_cpu_bound_requests_are_not_handed_between_threads(self):
+        """Requests that compute for 1 ms (slow, but the process is busy: no wait) stay on the
+        leading thread: running them side by side would only pass the GIL around.  (The old
+        rule, two slow serves in a row, handed each over and ran up to 4 at once.)"""
+        self.start_loop(threads=4, takeover=5)
+        counts = self.hammer(6, 25, "/spin?ms=1")
+        self.assertEqual(counts, [25] * 6)
+        peak = self.peak()
+        self.assertLessEqual(peak, 2, "%d CPU-bound requests ran at once" % peak)
+
+    def test_threads_bound_holds_while_requests_wait(self):
+        """--threads 3: many waiting requests, never more than 3 in the app at once."""
+        self.start_loop(threads=3)
+        counts = self.hammer(10, 20, "/sleep?s=0.003")
+        self.assertEqual(counts, [20] * 10)
+        peak = self.peak()
+        self.assertLessEqual(peak, 3, "%d requests ran at once on 3 threads" % peak)
+        self.assertGreaterEqual(peak, 2)
+
+    def test_keepalive_clients_share_the_threads_fairly(self):
+        """More keep-alive clients than threads, requests that wait: every client is served
+        all along (none waits for another to finish), within a factor of the others."""
+        self.start_loop(threads=2)
+        stop = os.path.join(self.tmp, "stop")
+        counts = [0] * 6
+        errors = []
+
+        def run(i):
+            try:
+                c = Client(self.addr, timeout=20)
+                try:
+                    while not os.path.exists(stop):
+                        if c.request("GET", "/sleep?s=0.002").status != 200:
+                            errors.append("status")
+                        counts[i] += 1
+                finally:
+                    c.close()
+            except Exception as e:
+                errors.append(repr(e))
+
+        import threading
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: min(counts) >= 20, timeout=30, what="every client to get 20 answers")
+        finally:
+            open(stop, "w").close()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [])
+        self.assertLessEqual(max(counts), 10 * min(counts), counts)
+
+
+if __name__ == "__main__":
+    unittest.main()
