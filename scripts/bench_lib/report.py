@@ -301,6 +301,9 @@ def write(path, data):
                              fmt(r["p50_ms"], 3), fmt(r["p99_ms"], 3), r["errors"]])
         L.append(table(["file", "server", "req/s", "MB/s", "p50 ms", "p99 ms", "errors"], rows))
         L.append("")
+    if "9" in sc:
+        from .forkserver import report_lines
+        L.extend(report_lines(sc["9"]))
     L.append("## How it is measured, and what to keep in mind")
     L.append("")
     L.extend("- " + n for n in NOTES)

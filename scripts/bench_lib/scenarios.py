@@ -10,6 +10,7 @@ import time
 from . import procs, servers as srvmod
 from .load import BROWSER_HEADERS, JobSender, Wrk, read_journal, wrk_run
 from .features import AccessLog, StaticFiles
+from .forkserver import ForkServer
 from .procs import ChildPoller, say
 from .scenario import Scenario, rotate, spread
 
@@ -581,3 +582,5 @@ class Overhead(Scenario):
 
 ALL = {c.key: c for c in (Hello, Recycle, LongJobs, Hup, Footprint, Overhead, AccessLog,
                           StaticFiles)}
+# Scenario 9 lives in forkserver.py (Django: memory and replacement speed).
+ALL[ForkServer.key] = ForkServer

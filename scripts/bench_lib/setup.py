@@ -9,7 +9,8 @@ import sys
 
 from . import procs
 
-VENV_PACKAGES = ["uwsgi", "gunicorn", "matplotlib"]
+# django: the site of scenario 9 (scripts/bench-apps/djsite/).
+VENV_PACKAGES = ["uwsgi", "gunicorn", "matplotlib", "django"]
 
 
 class Context:
@@ -42,7 +43,7 @@ def ensure_wrk():
 
 
 def ensure_venv(ctx):
-    """uWSGI, gunicorn and matplotlib in target/bench-venv (created with the system python3)."""
+    """uWSGI, gunicorn, matplotlib and Django in target/bench-venv (created with the system python3)."""
     if not os.path.exists(ctx.vpython):
         procs.say("setup: creating %s" % ctx.venv)
         _run([sys.executable, "-m", "venv", ctx.venv], check=True)
@@ -51,6 +52,8 @@ def ensure_venv(ctx):
         "gunicorn": os.path.exists(os.path.join(ctx.venv, "bin", "gunicorn")),
         "matplotlib": _run([ctx.vpython, "-c", "import matplotlib"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL).returncode == 0,
+        "django": _run([ctx.vpython, "-c", "import django"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL).returncode == 0,
     }
     missing = [p for p in VENV_PACKAGES if not have[p]]
     if missing:
@@ -99,6 +102,10 @@ def versions(ctx):
         v["uwsgi"] = "uWSGI " + _first_line([os.path.join(ctx.venv, "bin", "uwsgi"), "--version"])
     if os.path.exists(os.path.join(ctx.venv, "bin", "gunicorn")):
         v["gunicorn"] = _first_line([os.path.join(ctx.venv, "bin", "gunicorn"), "--version"])
+    django = _run([ctx.vpython, "-c", "import django; print(django.get_version())"],
+                  capture_output=True, text=True)
+    if django.returncode == 0:
+        v["django"] = "Django " + django.stdout.strip()
     v["wrk"] = re.sub(r"\s*Copyright.*", "", v["wrk"])
     try:
         git = _run(["git", "-C", ctx.root, "rev-parse", "--short", "HEAD"], capture_output=True,
