@@ -35,8 +35,9 @@ pub(super) const SCHEME: &str = "on an HTTP socket wsgi.url_scheme is http: have
                       X-Forwarded-Proto (Django SECURE_PROXY_SSL_HEADER, Werkzeug ProxyFix); on a \
                       uwsgi socket nginx passes HTTPS";
 pub(super) const FIXED: &str = "not configurable";
-pub(super) const PRELOAD: &str = "each ebb worker starts a fresh Python interpreter and imports the app \
-                       itself, so nothing is loaded before the workers start";
+pub(super) const PRELOAD: &str = "the default: a fork server imports the app once per configuration \
+                       and forks the workers; unlike gunicorn, SIGHUP imports the new code (--lazy-apps \
+                       imports it in each worker)";
 
 /// Every gunicorn setting (21 to 23), in the order of gunicorn's settings list.
 pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
@@ -190,7 +191,7 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
     row("on_exit", &[], Unsupported(MASTER_HOOK)),
     row("ssl_context", &[], Unsupported(TLS)),
     // Server mechanics.
-    row("preload_app", &["preload"], Unsupported(PRELOAD)).flag(),
+    row("preload_app", &["preload"], AlwaysOn(PRELOAD)).flag(),
     row(
         "sendfile",
         &["no-sendfile"],
