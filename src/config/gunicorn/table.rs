@@ -24,8 +24,8 @@ pub(super) const PROCNAME: &str = "process titles are not changed";
 pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 pub(super) const MASTER_HOOK: &str = "ebb runs no Python in the master: run these steps from the service \
                            manager (ExecStartPre=, ExecStopPost= in systemd)";
-pub(super) const WORKER_INIT: &str = "each worker imports the app itself: put per-worker setup in the WSGI \
-                           module";
+pub(super) const WORKER_INIT: &str = "register the per-worker setup with ebb.after_fork(fn) in the WSGI \
+                           module: it runs in each worker after the fork, before it serves";
 pub(super) const WORKER_EXIT: &str = "register an atexit handler in the app (it runs when a worker exits); \
                            ebb logs every worker's exit";
 pub(super) const REQUEST_HOOK: &str = "use WSGI middleware";

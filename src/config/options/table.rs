@@ -222,6 +222,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         .help("Threads per Python worker.")
         .example("4"),
     OptionSpec::new(LazyApps, "lazy-apps", Ty::Flag, H_PYTHON)
+        .hidden(&["lazy"])
         .help(
             "Each Python worker imports the app itself (a fresh interpreter per worker). \
              Default: a fork server imports it once per configuration and forks the workers \
