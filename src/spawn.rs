@@ -422,8 +422,7 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
         }
         // Every other fd above the sockets (and the record fd) goes, whatever its flags
         // (the error pipe is close-on-exec and must stay open until exec).
-        let first_free =
-            (3 + n + usize::from(a.output.is_some()) + a.after.len()) as libc::c_uint;
+        let first_free = (3 + n + usize::from(a.output.is_some()) + a.after.len()) as libc::c_uint;
         close_all_from(first_free, a.err_fd);
 
         libc::execve(a.path, a.argv, a.envp);

@@ -283,7 +283,11 @@ impl Master {
 
     /// Start the fork server of `generation`; `reload`: the policy gets this reload once
     /// the import succeeded.
-    pub(super) fn start_fork_server(&mut self, generation: u64, reload: Option<Params>) -> Result<()> {
+    pub(super) fn start_fork_server(
+        &mut self,
+        generation: u64,
+        reload: Option<Params>,
+    ) -> Result<()> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -300,7 +304,12 @@ impl Master {
             self.forks.devnull =
                 Some(std::fs::File::open("/dev/null").context("opening /dev/null")?);
         }
-        let null = self.forks.devnull.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1);
+        let null = self
+            .forks
+            .devnull
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .unwrap_or(-1);
         let n = self.listeners.len();
         let places = vec![null; n];
         let mut env = self.common_env();
@@ -309,10 +318,7 @@ impl Master {
             ("EBB_FORK_LISTEN_FDS", n.to_string()),
             ("EBB_LOG_FD", (3 + n).to_string()),
             ("EBB_CONFIG_GENERATION", generation.to_string()),
-            (
-                "EBB_PROCNAME",
-                format!("ebb fork server gen {generation}"),
-            ),
+            ("EBB_PROCNAME", format!("ebb fork server gen {generation}")),
             ("EBB_ENV_ROOM", " ".repeat(ENV_ROOM)),
         ] {
             set_env(&mut env, k, v);
@@ -572,7 +578,9 @@ impl Master {
         }
         match s.state {
             State::Importing => {
-                let what = format!("the fork server could not import the app ({why}; its output is above)");
+                let what = format!(
+                    "the fork server could not import the app ({why}; its output is above)"
+                );
                 if s.reload.is_some() {
                     error!(
                         pid,
@@ -648,9 +656,7 @@ impl Master {
         let current = self.policy.generation();
         let stopping = self.policy.is_stopping();
         for s in &mut self.forks.servers {
-            if s.state == State::Importing
-                && s.killed.is_none()
-                && now >= s.started + ready_timeout
+            if s.state == State::Importing && s.killed.is_none() && now >= s.started + ready_timeout
             {
                 s.kill(format!(
                     "it did not finish importing the app within --ready-timeout {}s",

@@ -298,7 +298,15 @@ impl Master {
             .into_iter()
             .map(|(pid, i, _)| (pid, i))
             .collect();
-        let (sig_ready, notify_ready, output_ready, live_ready, fork_ready, rundir_changed, touched) = {
+        let (
+            sig_ready,
+            notify_ready,
+            output_ready,
+            live_ready,
+            fork_ready,
+            rundir_changed,
+            touched,
+        ) = {
             let mut fds: Vec<PollFd> =
                 Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
             for (_, r) in &self.signals.pipes {

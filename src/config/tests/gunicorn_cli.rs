@@ -257,11 +257,16 @@ fn gunicorn_flags_on_the_command_line() {
 
 #[test]
 fn strict_makes_unsupported_gunicorn_flags_errors() {
-    let want = [
-        "--spew: unsupported gunicorn option (strict mode): not supported",
-    ];
+    let want = ["--spew: unsupported gunicorn option (strict mode): not supported"];
     // --preload is ebb's default (a fork server imports the app once): accepted quietly.
-    let args = with_py(&["--spew", "--preload", "--access-logfile", "-", "-k", "gthread"]);
+    let args = with_py(&[
+        "--spew",
+        "--preload",
+        "--access-logfile",
+        "-",
+        "-k",
+        "gthread",
+    ]);
     let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
     assert_eq!(errors(&strict, &[]), want);
     // strict from the environment, or from a file, covers the command line too.
@@ -415,7 +420,10 @@ fn django_documented_command_runs_the_module() {
 #[test]
 fn gunicorn_environment_variables() {
     let env = [
-        ("GUNICORN_CMD_ARGS", "--workers 3 --threads '2' --preload --spew"),
+        (
+            "GUNICORN_CMD_ARGS",
+            "--workers 3 --threads '2' --preload --spew",
+        ),
         ("WEB_CONCURRENCY", "5"),
     ];
     let l = load(&["-b", ":8000", "app:application"], &env).unwrap();
