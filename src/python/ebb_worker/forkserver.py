@@ -243,7 +243,7 @@ def fork(chan, req, fds):
             if pid2 == 0:
                 os.close(w)
                 raise _BecomeWorker(req, fds)
-            os.write(w, b"%d" % pid2)
+            os.write(w, b"%d\n" % pid2)
         except _BecomeWorker:
             raise
         except BaseException:
@@ -251,18 +251,21 @@ def fork(chan, req, fds):
         os._exit(0)
     os.close(w)
     _close(fds)
+    # The pid's line comes as soon as the second fork returned: answer then, and reap the
+    # intermediate child after (its exit, tearing down a copy of the app, costs a millisecond
+    # or more that the worker's start need not wait for).
     data = b""
-    while True:
+    while not data.endswith(b"\n"):
         chunk = os.read(r, 64)
         if not chunk:
             break
         data += chunk
     os.close(r)
-    os.waitpid(pid1, 0)
     try:
         _send(chan, {"t": "forked", "id": wid, "pid": int(data)})
     except ValueError:
         _send(chan, {"t": "fork-failed", "id": wid, "error": "the second fork failed"})
+    os.waitpid(pid1, 0)
 
 
 def become_worker(b, argv, app, nfds, chan):
