@@ -445,3 +445,63 @@ fn an_import_error_at_start_ends_ebb_after_the_attempts() {
     assert_eq!(tracebacks, attempts, "the traceback once per attempt");
     assert!(ebb.count(|l| l.is_event("backoff")) >= 1);
 }
+
+/// A socket connected at import would be shared by every forked worker: named, and the app
+/// is imported in each worker instead.
+#[test]
+fn a_connection_left_open_at_import_is_named_and_not_forked() {
+    let site = Site::new("v1", "import socket\n_pair = socket.socketpair()");
+    let ebb = site.builder().args(["-p", "1"]).start();
+    let t = ebb.target();
+    let warn = ebb
+        .wait_for(|l| l.contains("a connected Unix socket"), START)
+        .unwrap_or_else(|e| ebb.fail(&e));
+    assert!(
+        warn.message().contains("share those connections"),
+        "{}",
+        warn.raw
+    );
+    ebb.expect_after(0, "the fallback", |l| l.is_event("fork-server-lazy"), SOON);
+    ebb.wait_ready(0, 1, START);
+    wait_serving(&ebb, &t, 1, SOON, |r| r.body.starts_with("v1"));
+    assert_eq!(
+        site.imports().len(),
+        2,
+        "the fork server's import, then the worker's"
+    );
+}
+
+/// A new fork server stuck importing is killed at --ready-timeout; the old generation keeps
+/// serving, and the next reload works.
+#[test]
+fn a_reload_stuck_importing_is_bounded_by_the_ready_timeout() {
+    let site = Site::new("v1", "");
+    let ebb = site
+        .builder()
+        .args(["-p", "1", "--ready-timeout", "2"])
+        .start();
+    let t = ebb.target();
+    ebb.wait_ready(0, 1, START);
+    site.write("v2", "import time\ntime.sleep(600)");
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGHUP);
+    let failed = ebb.expect_after(
+        mark,
+        "the reload given up",
+        |l| l.is_event("reload-failed"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        failed.message().contains("--ready-timeout"),
+        "{}",
+        failed.raw
+    );
+    wait_serving(&ebb, &t, 1, SOON, |r| {
+        r.body.starts_with("v1") && field(&r.body, "gen") == Some("1")
+    });
+    site.write("v3", "");
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGHUP);
+    ebb.wait_ready(mark, 1, START);
+    wait_serving(&ebb, &t, 1, SOON, |r| r.body.starts_with("v3"));
+}
