@@ -497,10 +497,17 @@ pub fn describe(c: &WorkerCommand) -> String {
     match c {
         WorkerCommand::ExampleApp => "the bundled example app".into(),
         WorkerCommand::Exec(argv) => argv.join(" "),
-        WorkerCommand::Python(app) => match (&app.module, &app.wsgi_file) {
-            (Some(m), _) => format!("Python WSGI module {m}"),
-            (None, Some(f)) => format!("Python WSGI file {}", f.display()),
-            _ => "Python WSGI app".into(),
-        },
+        WorkerCommand::Python(app) => {
+            let what = match (&app.module, &app.wsgi_file) {
+                (Some(m), _) => format!("Python WSGI module {m}"),
+                (None, Some(f)) => format!("Python WSGI file {}", f.display()),
+                _ => "Python WSGI app".into(),
+            };
+            if app.lazy_apps {
+                format!("{what}, imported by each worker (--lazy-apps)")
+            } else {
+                format!("{what}, imported once by a fork server that forks the workers")
+            }
+        }
     }
 }
