@@ -22,6 +22,7 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("ebb_worker/app.py"),
     py!("ebb_worker/body.py"),
     py!("ebb_worker/errors.py"),
+    py!("ebb_worker/forkserver.py"),
     py!("ebb_worker/harakiri.py"),
     py!("ebb_worker/http1.py"),
     py!("ebb_worker/logs.py"),

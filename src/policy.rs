@@ -169,6 +169,14 @@ impl Policy {
         match event {
             Event::Tick => {}
             Event::Spawned { id, pid } => {
+                // A fork server answers later than an exec: a reload (or a scale) may have
+                // taken the worker's place meanwhile.
+                let orphan = self.workers.get(&id).is_some_and(|w| {
+                    !self
+                        .slots
+                        .get(w.slot - 1)
+                        .is_some_and(|s| s.current == Some(id) || s.replacement == Some(id))
+                });
                 if let Some(w) = self.workers.get_mut(&id) {
                     w.pid = Some(pid);
                     w.started = now;
@@ -184,6 +192,8 @@ impl Policy {
                         // A stop arrived between the spawn decision and the fork.
                         out.push(Action::Drain { id, pid });
                         w.state = State::Draining { since: now };
+                    } else if orphan && w.state == State::Starting {
+                        begin_drain(w, now, &mut out);
                     }
                 }
             }

@@ -20,6 +20,8 @@ use anyhow::{Context, Result, bail};
 const PID_DIGITS: usize = 20;
 /// The most listening sockets a worker can be given.
 pub const MAX_LISTEN_FDS: usize = 64;
+/// The most fds placed after the record fd.
+const MAX_AFTER_FDS: usize = 4;
 const LISTEN_PID_KEY: &[u8] = b"LISTEN_PID=";
 
 /// Everything the child needs, built before the fork.
@@ -31,6 +33,7 @@ pub struct Prepared {
     listen_pid_index: Option<usize>,
     listen_fds: Vec<RawFd>,
     output: Option<Output>,
+    after: Vec<RawFd>,
     chdir: Option<CString>,
     ids: Option<(libc::uid_t, libc::gid_t)>,
     death_signal: libc::c_int,
@@ -56,6 +59,9 @@ pub struct Command<'a> {
     pub listen_fds: &'a [RawFd],
     /// The log pipes; `None` leaves fds 1 and 2 as the master's.
     pub output: Option<Output>,
+    /// More fds, placed right after the record fd (the fork server's channel); only with
+    /// `output`.
+    pub after: &'a [RawFd],
     /// Set `LISTEN_PID` to the child's pid (when `listen_fds` is not empty).
     pub chdir: Option<&'a Path>,
     /// User and group to switch to (when the master runs as root).
@@ -96,6 +102,9 @@ impl Prepared {
         if cmd.listen_fds.len() > MAX_LISTEN_FDS {
             bail!("at most {MAX_LISTEN_FDS} listening sockets are supported");
         }
+        if cmd.after.len() > MAX_AFTER_FDS || (!cmd.after.is_empty() && cmd.output.is_none()) {
+            bail!("at most {MAX_AFTER_FDS} fds after the record fd, and only with log pipes");
+        }
         let path = resolve_program(first)?;
         let path = cstring(path.as_os_str().as_bytes(), "worker program path")?;
         let argv = cmd
@@ -134,6 +143,7 @@ impl Prepared {
             listen_pid_index,
             listen_fds: cmd.listen_fds.to_vec(),
             output: cmd.output,
+            after: cmd.after.to_vec(),
             chdir,
             ids: cmd.ids,
             death_signal: cmd.death_signal,
@@ -161,7 +171,7 @@ impl Prepared {
         // will use, so that the final dup2 never has old == new (which would keep
         // FD_CLOEXEC set).
         let n = self.listen_fds.len() as RawFd;
-        let high_base: RawFd = 4 + n;
+        let high_base: RawFd = 4 + n + self.after.len() as RawFd;
 
         let (err_r, err_w) = cloexec_pipe().context("creating the exec status pipe")?;
         let err_w_fd = err_w.as_raw_fd();
@@ -182,6 +192,7 @@ impl Prepared {
                     pid_slot,
                     listen_fds: &self.listen_fds,
                     output: self.output,
+                    after: &self.after,
                     high_base,
                     chdir: self.chdir.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                     ids: self.ids,
@@ -290,6 +301,7 @@ struct ChildArgs<'a> {
     pid_slot: *mut u8,
     listen_fds: &'a [RawFd],
     output: Option<Output>,
+    after: &'a [RawFd],
     high_base: RawFd,
     chdir: *const libc::c_char,
     ids: Option<(libc::uid_t, libc::gid_t)>,
@@ -385,6 +397,14 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
         } else {
             out_dst = [-1; 3];
         }
+        // And the fds after the record fd.
+        let mut after_tmp: [RawFd; MAX_AFTER_FDS] = [-1; MAX_AFTER_FDS];
+        for (i, &fd) in a.after.iter().enumerate() {
+            after_tmp[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, a.high_base);
+            if after_tmp[i] < 0 {
+                fail(a.err_fd, STAGE_FDS);
+            }
+        }
         for (i, &fd) in tmp.iter().take(n).enumerate() {
             if libc::dup2(fd, 3 + i as RawFd) < 0 {
                 fail(a.err_fd, STAGE_FDS);
@@ -395,9 +415,14 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
                 fail(a.err_fd, STAGE_FDS);
             }
         }
+        for (i, &fd) in after_tmp.iter().take(a.after.len()).enumerate() {
+            if libc::dup2(fd, 4 + (n + i) as RawFd) < 0 {
+                fail(a.err_fd, STAGE_FDS);
+            }
+        }
         // Every other fd above the sockets (and the record fd) goes, whatever its flags
         // (the error pipe is close-on-exec and must stay open until exec).
-        let first_free = (3 + n + usize::from(a.output.is_some())) as libc::c_uint;
+        let first_free = (3 + n + usize::from(a.output.is_some()) + a.after.len()) as libc::c_uint;
         close_all_from(first_free, a.err_fd);
 
         libc::execve(a.path, a.argv, a.envp);
@@ -493,6 +518,7 @@ mod tests {
             env: &[],
             listen_fds: &[],
             output: None,
+            after: &[],
             chdir: None,
             ids: None,
             death_signal: libc::SIGTERM,
@@ -530,6 +556,7 @@ mod tests {
             env: &env,
             listen_fds: &[listener.as_raw_fd()],
             output: None,
+            after: &[],
             chdir: Some(dir.path()),
             ids: None,
             death_signal: libc::SIGTERM,

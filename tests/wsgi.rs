@@ -1052,6 +1052,8 @@ fn import_error_is_reported_once_per_attempt_with_backoff() {
             "nonexistent_mod:app",
             "--start-attempts",
             "0",
+            // Each attempt is a worker of its own (tests/forkserver.rs: the fork server's).
+            "--lazy-apps",
         ])
         .start();
     ebb.started_line(SOON);

@@ -144,6 +144,8 @@ pub(super) fn build(
                     });
                 }
                 Id::Threads => python.threads = values::parse_uint(raw, 1, 4096)? as usize,
+                Id::LazyApps => python.lazy_apps = values::parse_bool(raw)?,
+                Id::ForkAnyway => python.fork_anyway = values::parse_bool(raw)?,
                 Id::KeepAlive => {
                     let d = values::parse_duration(raw)?;
                     if d.is_zero() {
@@ -535,6 +537,8 @@ pub(super) fn build(
         let mut unused: Vec<&str> = Vec::new();
         for (id, name) in [
             (Id::Threads, "threads"),
+            (Id::LazyApps, "lazy-apps"),
+            (Id::ForkAnyway, "fork-anyway"),
             (Id::Callable, "callable"),
             (Id::Pythonpath, "pythonpath"),
             (Id::Virtualenv, "virtualenv"),

@@ -72,6 +72,11 @@ pub struct PythonApp {
     pub python: Option<PathBuf>,
     /// Threads per worker (`--threads`).
     pub threads: usize,
+    /// Each worker imports the app itself (`--lazy-apps`); else a fork server per
+    /// configuration generation imports it once and forks the workers.
+    pub lazy_apps: bool,
+    /// Fork even when the import left threads or connected sockets (`--fork-anyway`).
+    pub fork_anyway: bool,
 }
 
 impl PythonApp {

@@ -4,6 +4,7 @@
 //! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
 //! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
 
+mod forkserver;
 mod live;
 mod lost;
 mod reload;
@@ -54,6 +55,8 @@ pub struct Master {
     live: crate::live::Live,
     /// systemd's notify socket, when ebb runs as a `Type=notify` service.
     sd: Option<crate::live::sdnotify::SdNotify>,
+    /// The Python fork servers (one per configuration generation).
+    forks: forkserver::ForkServers,
 }
 
 fn log_action(l: &Log, generation: Option<u64>) {
@@ -156,6 +159,7 @@ impl Master {
             started: Instant::now(),
             live,
             sd: crate::live::sdnotify::SdNotify::from_env(),
+            forks: forkserver::ForkServers::default(),
         })
     }
 
@@ -175,11 +179,13 @@ impl Master {
             if events.is_empty() {
                 events = self.wait()?;
             }
+            let events = self.gate_reloads(events);
             let now = Instant::now();
             for e in events {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
+            self.tidy_fork_servers();
             if self.policy.is_stopping() && !self.listeners.is_empty() {
                 // No worker starts again: the master's copies only keep connections waiting
                 // in a backlog that nobody will accept from once the workers stop accepting.
@@ -220,7 +226,9 @@ impl Master {
                 generation,
             } => {
                 let event = match self.spawn(id, slot, respawn, generation) {
-                    Ok(pid) => Event::Spawned { id, pid },
+                    Ok(workers::Started::Pid(pid)) => Event::Spawned { id, pid },
+                    // The fork server answers later (read in `wait`).
+                    Ok(workers::Started::Asked) => return Ok(None),
                     Err(e) => {
                         self.forget(id);
                         Event::SpawnFailed {
@@ -261,6 +269,7 @@ impl Master {
             self.policy.next_deadline(),
             self.live.next_deadline(),
             sd_deadline,
+            self.forks.next_deadline(self.config.ready_timeout),
         ]
         .into_iter()
         .flatten()
@@ -287,7 +296,21 @@ impl Master {
             })
             .collect();
         crate::logs::flush();
-        let (sig_ready, notify_ready, output_ready, live_ready, rundir_changed, touched) = {
+        let fork_fds: Vec<(i32, Option<usize>)> = self
+            .forks
+            .poll_fds()
+            .into_iter()
+            .map(|(pid, i, _)| (pid, i))
+            .collect();
+        let (
+            sig_ready,
+            notify_ready,
+            output_ready,
+            live_ready,
+            fork_ready,
+            rundir_changed,
+            touched,
+        ) = {
             let mut fds: Vec<PollFd> =
                 Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
             for (_, r) in &self.signals.pipes {
@@ -308,6 +331,10 @@ impl Master {
                 fds.push(PollFd::new(fd, flags));
             }
             let live_to = fds.len();
+            for (_, _, fd) in self.forks.poll_fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+            let fork_to = fds.len();
             // Optional descriptors go last, each remembered by its index.
             let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
             let touch_at = push_optional(&mut fds, self.touch.fd());
@@ -329,6 +356,7 @@ impl Master {
                 n.to_vec(),
                 rest[..outputs.len()].to_vec(),
                 revents[live_from..live_to].to_vec(),
+                ready[live_to..fork_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
             )
@@ -345,6 +373,17 @@ impl Master {
         for ((id, i), ready) in outputs.into_iter().zip(output_ready) {
             if ready {
                 self.read_output(id, i);
+            }
+        }
+        // Output first: a fork server's traceback is logged before what the master says.
+        for ((pid, i), ready) in fork_fds.iter().zip(&fork_ready) {
+            if let (true, Some(i)) = (*ready, i) {
+                self.read_fork_output(*pid, *i);
+            }
+        }
+        for ((pid, i), ready) in fork_fds.into_iter().zip(fork_ready) {
+            if ready && i.is_none() {
+                self.read_fork_channel(pid, &mut events);
             }
         }
         if rundir_changed {
@@ -430,6 +469,7 @@ impl Master {
     }
 
     fn cleanup(&mut self) {
+        self.stop_fork_servers();
         self.live.cleanup();
         for l in self.listeners.drain(..) {
             l.close();
@@ -461,10 +501,17 @@ pub fn describe(c: &WorkerCommand) -> String {
     match c {
         WorkerCommand::ExampleApp => "the bundled example app".into(),
         WorkerCommand::Exec(argv) => argv.join(" "),
-        WorkerCommand::Python(app) => match (&app.module, &app.wsgi_file) {
-            (Some(m), _) => format!("Python WSGI module {m}"),
-            (None, Some(f)) => format!("Python WSGI file {}", f.display()),
-            _ => "Python WSGI app".into(),
-        },
+        WorkerCommand::Python(app) => {
+            let what = match (&app.module, &app.wsgi_file) {
+                (Some(m), _) => format!("Python WSGI module {m}"),
+                (None, Some(f)) => format!("Python WSGI file {}", f.display()),
+                _ => "Python WSGI app".into(),
+            };
+            if app.lazy_apps {
+                format!("{what}, imported by each worker (--lazy-apps)")
+            } else {
+                format!("{what}, imported once by a fork server that forks the workers")
+            }
+        }
     }
 }

@@ -19,6 +19,14 @@ use crate::notify;
 use crate::policy::{Event, ExitStatus, WorkerId};
 use crate::spawn;
 
+/// What [`Master::spawn`] did.
+pub(super) enum Started {
+    /// Forked and executed: this is its pid.
+    Pid(i32),
+    /// Asked of the fork server: [`Event::Spawned`] (or `SpawnFailed`) follows.
+    Asked,
+}
+
 /// How many datagrams are read from one worker per turn, so a flood cannot stall the loop.
 const NOTIFY_BURST: usize = 64;
 /// How many exited workers' generations are remembered for their last log lines.
@@ -33,7 +41,7 @@ pub(super) struct WorkerIo {
     bad: u64,
     last_warn: Option<Instant>,
     slot: usize,
-    pid: Option<i32>,
+    pub(super) pid: Option<i32>,
     pub(super) generation: u64,
     respawn: u64,
     /// The worker's stdout, stderr and record pipes (`crate::logs::pipes`).
@@ -74,7 +82,7 @@ fn base_env() -> Vec<(String, String)> {
 
 /// Set `key` in `env`, replacing any earlier value (a duplicate would be read differently
 /// by different languages' `getenv`).
-fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+pub(super) fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
     env.retain(|(k, _)| k != key);
     env.push((key.to_string(), value));
 }
@@ -99,7 +107,9 @@ impl Master {
         }
     }
 
-    fn worker_argv(&self) -> Result<Vec<String>> {
+    /// The worker's command line; `fork_server`: the Python fork server's (the same
+    /// arguments after `--fork-server`).
+    pub(super) fn worker_argv(&self, fork_server: bool) -> Result<Vec<String>> {
         Ok(match &self.config.command {
             WorkerCommand::ExampleApp => {
                 let exe = std::env::current_exe().context("finding ebb's own executable")?;
@@ -116,6 +126,9 @@ impl Master {
                         .display()
                         .to_string(),
                 ];
+                if fork_server {
+                    v.push("--fork-server".into());
+                }
                 v.extend(app.app_args());
                 v.extend(["--threads".into(), app.threads.to_string()]);
                 if let Some(h) = self.config.harakiri {
@@ -126,60 +139,14 @@ impl Master {
         })
     }
 
-    pub(super) fn spawn(
-        &mut self,
-        id: WorkerId,
-        slot: usize,
-        respawn: u64,
-        generation: u64,
-    ) -> Result<i32> {
-        // Without inotify a removed runtime dir is noticed here, before it fails a start.
-        if let Ok(true) = self.rundir.repair() {
-            self.rebind_notify_sockets(&mut Vec::new());
-        }
-        let path = self.rundir.path().join(format!("w{id}.sock"));
-        let _ = std::fs::remove_file(&path);
-        let notify = UnixDatagram::bind(&path)
-            .with_context(|| format!("binding the notify socket {}", path.display()))?;
-        notify.set_nonblocking(true)?;
-        if let Some((uid, gid)) = self.ids {
-            // The worker runs as another user: let it (and only it) send to its socket.
-            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-                .with_context(|| format!("chown {}", path.display()))?;
-        }
-        self.io.insert(
-            id,
-            WorkerIo {
-                notify,
-                path: path.clone(),
-                bad: 0,
-                last_warn: None,
-                slot,
-                pid: None,
-                generation,
-                respawn,
-                pipes: None,
-            },
-        );
-        let argv = self.worker_argv()?;
+    /// The environment every worker of this configuration shares (the fork server's too):
+    /// ebb's own, `--env`, and what ebb tells each worker beyond its identity.
+    pub(super) fn common_env(&self) -> Vec<(String, String)> {
         let mut env = base_env();
         for (k, v) in &self.config.env {
             set_env(&mut env, k, v.clone());
         }
-        let names: Vec<&str> = self.listeners.iter().map(|l| l.name.as_str()).collect();
         for (k, v) in [
-            ("LISTEN_FDS", self.listeners.len().to_string()),
-            ("LISTEN_FDNAMES", names.join(":")),
-            ("NOTIFY_SOCKET", path.display().to_string()),
-            ("EBB_WORKER_ID", slot.to_string()),
-            ("EBB_RESPAWN", respawn.to_string()),
-            ("EBB_CONFIG_GENERATION", generation.to_string()),
-            ("EBB_MASTER_PID", std::process::id().to_string()),
-            // The worker's process title (see crate::live::title).
-            (
-                "EBB_PROCNAME",
-                crate::live::title::worker(&self.config, slot, generation),
-            ),
             ("EBB_DRAIN_SIGNAL", self.config.drain_signal.as_str().into()),
             // For a worker orphaned by a killed master: nobody enforces the deadline then.
             (
@@ -222,14 +189,84 @@ impl Master {
                 set_env(&mut env, k, v);
             }
         }
+        for (k, v) in self.config.logs.worker_env() {
+            set_env(&mut env, k, v);
+        }
+        env
+    }
+
+    /// Start worker `id`: by exec, or by asking the fork server of `generation` (the pid
+    /// then comes later, as [`Event::Spawned`]).
+    pub(super) fn spawn(
+        &mut self,
+        id: WorkerId,
+        slot: usize,
+        respawn: u64,
+        generation: u64,
+    ) -> Result<Started> {
+        // Without inotify a removed runtime dir is noticed here, before it fails a start.
+        if let Ok(true) = self.rundir.repair() {
+            self.rebind_notify_sockets(&mut Vec::new());
+        }
+        let path = self.rundir.path().join(format!("w{id}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let notify = UnixDatagram::bind(&path)
+            .with_context(|| format!("binding the notify socket {}", path.display()))?;
+        notify.set_nonblocking(true)?;
+        if let Some((uid, gid)) = self.ids {
+            // The worker runs as another user: let it (and only it) send to its socket.
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", path.display()))?;
+        }
+        self.io.insert(
+            id,
+            WorkerIo {
+                notify,
+                path: path.clone(),
+                bad: 0,
+                last_warn: None,
+                slot,
+                pid: None,
+                generation,
+                respawn,
+                pipes: None,
+            },
+        );
+        let mut env = self.common_env();
+        let names: Vec<&str> = self.listeners.iter().map(|l| l.name.as_str()).collect();
+        for (k, v) in [
+            ("LISTEN_FDS", self.listeners.len().to_string()),
+            ("LISTEN_FDNAMES", names.join(":")),
+            ("NOTIFY_SOCKET", path.display().to_string()),
+            ("EBB_WORKER_ID", slot.to_string()),
+            ("EBB_RESPAWN", respawn.to_string()),
+            ("EBB_CONFIG_GENERATION", generation.to_string()),
+            ("EBB_MASTER_PID", std::process::id().to_string()),
+            // The worker's process title (see crate::live::title).
+            (
+                "EBB_PROCNAME",
+                crate::live::title::worker(&self.config, slot, generation),
+            ),
+        ] {
+            set_env(&mut env, k, v);
+        }
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         // The worker's output comes to the master through pipes (docs/protocol.md, "Log
         // records"); the record pipe is the fd after the sockets.
         let (pipes, ends) = Pipes::create().context("creating the worker's log pipes")?;
         set_env(&mut env, "EBB_LOG_FD", (3 + fds.len()).to_string());
-        for (k, v) in self.config.logs.worker_env() {
-            set_env(&mut env, k, v);
+        if let Some(io) = self.io.get_mut(&id) {
+            io.pipes = Some(pipes);
         }
+        let (env, ends) = if self.fork_mode() {
+            match self.ask_fork(id, generation, env, ends)? {
+                None => return Ok(Started::Asked),
+                Some(back) => back,
+            }
+        } else {
+            (env, ends)
+        };
+        let argv = self.worker_argv(false)?;
         let mut prepared = spawn::Prepared::new(&spawn::Command {
             argv: &argv,
             env: &env,
@@ -239,6 +276,7 @@ impl Master {
                 stderr: ends.stderr.as_raw_fd(),
                 records: ends.records.as_raw_fd(),
             }),
+            after: &[],
             chdir: self.config.chdir.as_deref(),
             ids: self.ids,
             death_signal: self.config.drain_signal as i32,
@@ -248,40 +286,36 @@ impl Master {
         drop(ends);
         if let Some(io) = self.io.get_mut(&id) {
             io.pid = Some(pid);
-            io.pipes = Some(pipes);
         }
-        Ok(pid)
+        Ok(Started::Pid(pid))
     }
 
     /// Reap every child that has exited.
     pub(super) fn reap(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    self.last_words(pid.as_raw(), &mut events);
-                    events.push(Event::Exited {
-                        pid: pid.as_raw(),
-                        status: ExitStatus::Code(code),
-                    })
-                }
+            let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), ExitStatus::Code(code)),
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.last_words(pid.as_raw(), &mut events);
-                    events.push(Event::Exited {
-                        pid: pid.as_raw(),
-                        status: ExitStatus::Signal(sig as i32),
-                    })
+                    (pid.as_raw(), ExitStatus::Signal(sig as i32))
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
+            };
+            if self.fork_server_exited(pid, status, &mut events)
+                || self.keep_early_exit(pid, status)
+            {
+                continue;
             }
+            self.last_words(pid, &mut events);
+            events.push(Event::Exited { pid, status });
         }
         events
     }
 
     /// Read what an exited worker sent before it died, so its final counts are known and
     /// its last lines (a partial one included) are logged before its exit.
-    fn last_words(&mut self, pid: i32, events: &mut Vec<Event>) {
+    pub(super) fn last_words(&mut self, pid: i32, events: &mut Vec<Event>) {
         if let Some(id) = self
             .io
             .iter()

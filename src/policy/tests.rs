@@ -1181,3 +1181,69 @@ fn status_text_is_clipped_in_log_lines() {
     // Cut on a character boundary, never inside one.
     assert_eq!(clip("ééé", 2), "éé… (6 bytes in all)");
 }
+
+/// A fork server answers a spawn later than an exec does: a reload that came in between took
+/// the slot for the new generation, so the late worker is drained as soon as its pid is known
+/// (it never serves in a slot it no longer has).
+#[test]
+fn a_worker_forked_after_a_reload_took_its_slot_drains_at_once() {
+    let mut p = Policy::new(params(), 42);
+    let t0 = Instant::now();
+    let spawns = |a: &[Action]| -> Vec<(WorkerId, u64)> {
+        a.iter()
+            .filter_map(|a| match a {
+                Action::Spawn { id, generation, .. } => Some((*id, *generation)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(spawns(&p.handle(t0, Event::Tick)), [(1, 1)]);
+    p.handle(t0, Event::Spawned { id: 1, pid: 101 });
+    let ready = Update {
+        ready: true,
+        requests: Some(0),
+        ..Default::default()
+    };
+    p.handle(
+        t0,
+        Event::Notify {
+            id: 1,
+            update: ready.clone(),
+        },
+    );
+    // A recycle asks for w2; before its pid comes back, a reload.
+    assert_eq!(spawns(&p.handle(t0, Event::Recycle { slot: 1 })), [(2, 1)]);
+    let a = p.handle(t0, Event::Reload { params: params() });
+    assert!(
+        spawns(&a).is_empty(),
+        "w2 still holds the surge place: {a:?}"
+    );
+    let a = p.handle(t0, Event::Spawned { id: 2, pid: 102 });
+    assert!(
+        a.contains(&Action::Drain { id: 2, pid: 102 }),
+        "the late worker drains at once: {a:?}"
+    );
+    // Once it has exited, the slot starts over on generation 2 (w1 serves meanwhile).
+    let a = p.handle(
+        t0,
+        Event::Exited {
+            pid: 102,
+            status: ExitStatus::Code(0),
+        },
+    );
+    assert_eq!(spawns(&a), [(3, 2)], "{a:?}");
+    // w3, answered in time, is not drained; it replaces w1 once ready.
+    let a = p.handle(t0, Event::Spawned { id: 3, pid: 103 });
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Drain { id: 3, .. })),
+        "{a:?}"
+    );
+    let a = p.handle(
+        t0,
+        Event::Notify {
+            id: 3,
+            update: ready,
+        },
+    );
+    assert!(a.contains(&Action::Drain { id: 1, pid: 101 }), "{a:?}");
+}

@@ -272,8 +272,10 @@ pub fn compat_markdown() -> String {
          - Recycling (`max_requests`, reload) starts the replacement first and drains the old \
          worker only once the new one is ready; the drain waits for background jobs, not only \
          requests, and a forced kill is logged with what was lost.\n\
-         - Each worker is a fresh process that imports the app (there is no `preload_app`): \
-         nothing is shared copy-on-write, and a reload always runs the new code.\n\
+         - As with `preload_app`, a fork server imports the app once and forks the workers \
+         (shared copy-on-write, `gc.freeze()` after the import); unlike gunicorn, a reload \
+         (SIGHUP) imports the new code in a new fork server first, and the workers are replaced \
+         only once that import succeeded. `--lazy-apps` imports in each worker instead.\n\
          - `GUNICORN_CMD_ARGS` is read as gunicorn reads it (its flags count above config \
          files and below the command line); `WEB_CONCURRENCY` is the default number of workers \
          and `PORT` the default socket (`0.0.0.0:$PORT`); `FORWARDED_ALLOW_IPS` is not read. \

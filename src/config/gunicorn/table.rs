@@ -24,8 +24,8 @@ pub(super) const PROCNAME: &str = "process titles are not changed";
 pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 pub(super) const MASTER_HOOK: &str = "ebb runs no Python in the master: run these steps from the service \
                            manager (ExecStartPre=, ExecStopPost= in systemd)";
-pub(super) const WORKER_INIT: &str = "each worker imports the app itself: put per-worker setup in the WSGI \
-                           module";
+pub(super) const WORKER_INIT: &str = "register the per-worker setup with ebb.after_fork(fn) in the WSGI \
+                           module: it runs in each worker after the fork, before it serves";
 pub(super) const WORKER_EXIT: &str = "register an atexit handler in the app (it runs when a worker exits); \
                            ebb logs every worker's exit";
 pub(super) const REQUEST_HOOK: &str = "use WSGI middleware";
@@ -35,8 +35,9 @@ pub(super) const SCHEME: &str = "on an HTTP socket wsgi.url_scheme is http: have
                       X-Forwarded-Proto (Django SECURE_PROXY_SSL_HEADER, Werkzeug ProxyFix); on a \
                       uwsgi socket nginx passes HTTPS";
 pub(super) const FIXED: &str = "not configurable";
-pub(super) const PRELOAD: &str = "each ebb worker starts a fresh Python interpreter and imports the app \
-                       itself, so nothing is loaded before the workers start";
+pub(super) const PRELOAD: &str = "the default: a fork server imports the app once per configuration \
+                       and forks the workers; unlike gunicorn, SIGHUP imports the new code (--lazy-apps \
+                       imports it in each worker)";
 
 /// Every gunicorn setting (21 to 23), in the order of gunicorn's settings list.
 pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
@@ -190,7 +191,7 @@ pub static GUNICORN_SETTINGS: &[GunicornSetting] = &[
     row("on_exit", &[], Unsupported(MASTER_HOOK)),
     row("ssl_context", &[], Unsupported(TLS)),
     // Server mechanics.
-    row("preload_app", &["preload"], Unsupported(PRELOAD)).flag(),
+    row("preload_app", &["preload"], AlwaysOn(PRELOAD)).flag(),
     row(
         "sendfile",
         &["no-sendfile"],

@@ -125,8 +125,9 @@ fn classification() {
             "gunicorn.workers.gthread.ThreadWorker",
             Verdict::Quiet,
         ),
-        ("preload", "", no(PRELOAD)),
-        ("preload_app", "true", no(PRELOAD)),
+        // The default: a fork server imports the app once.
+        ("preload", "", Verdict::Quiet),
+        ("preload_app", "true", Verdict::Quiet),
         ("reload", "", no(RELOAD)),
         ("capture-output", "", Verdict::Quiet),
         ("header-map", "drop", Verdict::Quiet),

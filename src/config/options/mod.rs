@@ -28,6 +28,8 @@ pub enum Id {
     Virtualenv,
     Python,
     Threads,
+    LazyApps,
+    ForkAnyway,
     KeepAlive,
     Command,
     Chdir,

@@ -314,6 +314,21 @@ pub static OPTIONS: &[OptionSpec] = &[
         .default("1")
         .help("Threads per Python worker.")
         .example("4"),
+    OptionSpec::new(LazyApps, "lazy-apps", Ty::Flag, H_PYTHON)
+        .hidden(&["lazy"])
+        .help(
+            "Each Python worker imports the app itself (a fresh interpreter per worker). \
+             Default: a fork server imports it once per configuration and forks the workers \
+             (shared memory, recycles in milliseconds; SIGHUP imports the new code).",
+        )
+        .example("false"),
+    OptionSpec::new(ForkAnyway, "fork-anyway", Ty::Flag, H_PYTHON)
+        .help(
+            "Fork the workers from the fork server even when the app's import started threads \
+             or left connected sockets open (named in the log). Default: such an app is \
+             imported in each worker instead.",
+        )
+        .example("false"),
     OptionSpec::new(KeepAlive, "keep-alive", Ty::Duration, H_PYTHON)
         .hidden(&["keepalive"])
         .value("SECS")

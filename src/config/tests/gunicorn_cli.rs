@@ -145,7 +145,7 @@ fn gunicorn_flags_on_the_command_line() {
     // Unsupported: one warning line each, naming it and what to do, in command-line order.
     assert_eq!(
         warnings(&with_py(&[
-            "--preload",
+            "--spew",
             "--access-logfile",
             "-",
             "--access-logformat",
@@ -154,9 +154,7 @@ fn gunicorn_flags_on_the_command_line() {
             "--reload",
         ])),
         [
-            "gunicorn's --preload is ignored: each ebb worker starts a fresh Python interpreter \
-             and imports the app itself, so nothing is loaded before the workers start \
-             (--strict makes this an error)",
+            "gunicorn's --spew is ignored: not supported (--strict makes this an error)",
             "gunicorn's --daemon is ignored: ebb runs in the foreground: run it under systemd or \
              another process supervisor (--strict makes this an error)",
             "gunicorn's --reload is ignored: ebb does not watch files: send SIGHUP to reload \
@@ -259,12 +257,16 @@ fn gunicorn_flags_on_the_command_line() {
 
 #[test]
 fn strict_makes_unsupported_gunicorn_flags_errors() {
-    let want = [
-        "--preload: unsupported gunicorn option (strict mode): each ebb worker starts a fresh \
-         Python interpreter and imports the app itself, so nothing is loaded before the workers \
-         start",
-    ];
-    let args = with_py(&["--preload", "--access-logfile", "-", "-k", "gthread"]);
+    let want = ["--spew: unsupported gunicorn option (strict mode): not supported"];
+    // --preload is ebb's default (a fork server imports the app once): accepted quietly.
+    let args = with_py(&[
+        "--spew",
+        "--preload",
+        "--access-logfile",
+        "-",
+        "-k",
+        "gthread",
+    ]);
     let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
     assert_eq!(errors(&strict, &[]), want);
     // strict from the environment, or from a file, covers the command line too.
@@ -376,15 +378,17 @@ keepalive = 3
             "g.toml:3: worker_class: \"gevent\" is not available: ebb's Python worker is \
              threaded WSGI: use -k gthread with --threads N; for an ASGI app run ebb -b ADDR -p \
              N -- uvicorn app:app --fd 3 (any program after -- gets the listening socket at fd 3)",
-            "g.toml:4: preload_app: preload_app is a gunicorn setting ebb does not support: each \
-             ebb worker starts a fresh Python interpreter and imports the app itself, so nothing \
-             is loaded before the workers start",
+            "g.toml:4: preload_app: preload_app is a gunicorn setting ebb does not need (the \
+             default: a fork server imports the app once per configuration and forks the \
+             workers; unlike gunicorn, SIGHUP imports the new code (--lazy-apps imports it in \
+             each worker)); remove it",
             "g.toml:5: raw_env: raw_env is gunicorn's name for env: write env instead",
             "g.toml:6: errorlog: errorlog is gunicorn's name for logto: write logto instead",
             "g.toml:7: capture_output: capture_output is a gunicorn setting ebb does not need \
              (the workers' stdout and stderr always go to ebb's log (stderr or logto)); remove it",
-            "g.toml:8: post_fork: post_fork is a gunicorn setting ebb does not support: each \
-             worker imports the app itself: put per-worker setup in the WSGI module",
+            "g.toml:8: post_fork: post_fork is a gunicorn setting ebb does not support: register \
+             the per-worker setup with ebb.after_fork(fn) in the WSGI module: it runs in each \
+             worker after the fork, before it serves",
         ]
     );
     write(d, "ok.toml", "worker_class = \"gthread\"\n");
@@ -416,7 +420,10 @@ fn django_documented_command_runs_the_module() {
 #[test]
 fn gunicorn_environment_variables() {
     let env = [
-        ("GUNICORN_CMD_ARGS", "--workers 3 --threads '2' --preload"),
+        (
+            "GUNICORN_CMD_ARGS",
+            "--workers 3 --threads '2' --preload --spew",
+        ),
         ("WEB_CONCURRENCY", "5"),
     ];
     let l = load(&["-b", ":8000", "app:application"], &env).unwrap();
@@ -427,7 +434,7 @@ fn gunicorn_environment_variables() {
     assert_eq!(python(&l.config).threads, 2);
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
     assert!(
-        l.warnings[0].starts_with("gunicorn's GUNICORN_CMD_ARGS --preload is ignored"),
+        l.warnings[0].starts_with("gunicorn's GUNICORN_CMD_ARGS --spew is ignored"),
         "{:?}",
         l.warnings
     );

@@ -22,6 +22,8 @@ fn corpus_django_behind_nginx() {
             home: Some(dir.join("venv")),
             python: None,
             threads: 2,
+            lazy_apps: false,
+            fork_anyway: false,
         })
     );
     assert_eq!(c.max_requests, Some(5000));
@@ -89,6 +91,9 @@ fn corpus_flask_on_http_socket() {
             home: None,
             python: None,
             threads: 4,
+            // `lazy-apps = true` in the file.
+            lazy_apps: true,
+            fork_anyway: false,
         }),
         processes: 4,
         listen: 256,

@@ -249,14 +249,8 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     on("enable-threads", "Python threads always work").short('T'),
     no("threads-stacksize", "not configurable"),
     no("thread-stacksize", "not configurable"),
-    on(
-        "lazy-apps",
-        "each worker is a fresh process that loads the app itself; nothing is loaded in the master",
-    ),
-    on(
-        "lazy",
-        "each worker is a fresh process that loads the app itself; nothing is loaded in the master",
-    ),
+    same("lazy-apps"),
+    alias("lazy", "lazy-apps"),
     on(
         "need-app",
         "a worker that cannot load the app exits with an error, and ebb logs it",

@@ -17,6 +17,17 @@ are counted automatically.  For everything else:
     with ebb.untracked():                                  # threads started in here are not jobs
         start_forever_running_helper_thread()
 
+    @ebb.after_fork                                        # run in each worker before it serves
+    def reconnect():
+        db.close_connections()
+
+ebb imports the app once per configuration in a fork server and forks the workers from it (unless
+--lazy-apps): whatever the app opened at import (a database connection, a client's socket, a
+thread) is shared by, or missing from, every worker.  Functions given to ``ebb.after_fork`` run
+in each worker, in the order given, after it was forked and before it serves (with --lazy-apps,
+after each worker imported the app): the place to close inherited connections or start a
+client's threads.  An exception there stops that worker's start, as a failed import would.
+
 Outside ebb (tests, ``manage.py runserver``) the same calls work: plain threads, no reporting.
 Standard library only, Python >= 3.8.
 """
@@ -24,7 +35,7 @@ Standard library only, Python >= 3.8.
 import itertools
 import threading
 
-__all__ = ["background", "job", "untracked", "in_worker", "worker_id", "jobs"]
+__all__ = ["background", "job", "untracked", "in_worker", "worker_id", "jobs", "after_fork"]
 
 # ---------------------------------------------------------------------------------------------
 # The job registry.  Shared by the app (this module) and the worker, which installs a reporter.
@@ -40,6 +51,7 @@ _local = threading.local()   # .untracked: depth of ebb.untracked() / executor i
 _in_request = None           # set by the worker: () -> True while this thread handles a request
 _track_executors = False     # set by the worker once the app is imported
 _installed = False
+_after_fork = []             # ebb.after_fork(fn): run by the worker before it serves
 
 
 def _clean(name):
@@ -149,6 +161,22 @@ def in_worker():
 def worker_id():
     """The worker's slot number (1..N) under ebb, else None."""
     return _worker_id
+
+
+def after_fork(fn):
+    """Run ``fn()`` in each ebb worker after it was forked from the fork server and before it
+    serves (usable as a decorator; returns ``fn``).  Outside ebb it is only remembered: nothing
+    calls it, so a module can register its hook unconditionally."""
+    if not callable(fn):
+        raise TypeError("ebb.after_fork() takes a function, got %s" % type(fn).__name__)
+    _after_fork.append(fn)
+    return fn
+
+
+def _run_after_fork():
+    """The worker: run the registered hooks (an exception propagates: the start fails)."""
+    for fn in list(_after_fork):
+        fn()
 
 
 def jobs():

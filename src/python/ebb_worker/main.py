@@ -6,6 +6,7 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 
 from . import logs
 from .app import load_app
@@ -14,7 +15,7 @@ from .logs import log
 from .loop import Server, _HANDLED_SIGNALS, _Listener
 from .master import Notifier
 from .options import parse_args
-from .settings import EXIT_ENV, SERVER_SOFTWARE, _monotonic
+from .settings import EXIT_ENV, EXIT_IMPORT, SERVER_SOFTWARE, _monotonic
 from .wsgi import FileWrapper
 
 
@@ -125,19 +126,26 @@ def set_process_name(title):
         pass
 
 
-def main(argv=None):
+class Worker(object):
+    """A worker that has taken its identity (sockets, notify socket, log, signals) and has yet
+    to get its app: imported here (main), or inherited from the fork server (forkserver)."""
+
+    def __init__(self, opts, listeners, notifier, wid, server_box):
+        self.opts = opts
+        self.listeners = listeners
+        self.notifier = notifier
+        self.wid = wid
+        self.server_box = server_box
+
+
+def prepare(argv=None):
+    """Everything before the app: the process name, options, log, sockets, the notify socket,
+    the job registry's patches and the signal handlers.  Reads the environment."""
     set_process_name(os.environ.get("EBB_PROCNAME"))
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     wid = os.environ.get("EBB_WORKER_ID")
     logs._log_prefix = "[ebb worker %s pid %d] " % (wid or "?", os.getpid())
-    if logs.setup():
-        logs.install_streams()      # the app's output: records (its lines whole)
-    else:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.reconfigure(line_buffering=True)
-            except (AttributeError, ValueError):
-                pass
+    setup_log()
 
     listeners = listeners_from_env(opts.threads)
     notify_path = os.environ.pop("NOTIFY_SOCKET", None)
@@ -181,11 +189,41 @@ def main(argv=None):
     signal.signal(signal.SIGQUIT, on_quit)
     _HANDLED_SIGNALS.add(signal.SIGQUIT)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return Worker(opts, listeners, notifier, wid, server_box)
 
-    app = load_app(opts)
 
-    server = Server(app, listeners, opts.threads, opts.harakiri, notifier, wid)
-    server_box.append(server)
+def setup_log():
+    """Records on EBB_LOG_FD when the master passes it, else line-buffered stdout/stderr."""
+    if logs.setup():
+        logs.install_streams()      # the app's output: records (its lines whole)
+    else:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(line_buffering=True)
+            except (AttributeError, ValueError):
+                pass
+
+
+def main(argv=None):
+    worker = prepare(argv)
+    app = load_app(worker.opts)
+    return serve(worker, app)
+
+
+def serve(worker, app):
+    """Start the serving threads, say READY, and run the main thread's loop until drained."""
+    import ebb
+    opts = worker.opts
+    try:
+        ebb._run_after_fork()
+    except BaseException:
+        log("an ebb.after_fork hook failed; this worker does not start\n%s"
+            % traceback.format_exc().rstrip(), "error")
+        logs.flush_streams()
+        os._exit(EXIT_IMPORT)
+    server = Server(app, worker.listeners, opts.threads, opts.harakiri, worker.notifier,
+                    worker.wid)
+    worker.server_box.append(server)
     ebb._reporter = server.poke
     ebb._started = server.job_started
     ebb._in_request = server.in_request
