@@ -43,7 +43,12 @@ impl Master {
                 self.config.listen,
             ),
         };
-        snapshot::stats_json(&self.policy, &inputs)
+        let mut doc = snapshot::stats_json(&self.policy, &inputs);
+        let side = self.side_json();
+        if !side.is_empty() {
+            doc["side_processes"] = serde_json::Value::Array(side);
+        }
+        doc
     }
 
     /// Carry out what clients of the control socket and the fifo asked for.

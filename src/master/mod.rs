@@ -4,6 +4,7 @@
 //! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
 //! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
 
+mod daemons;
 mod live;
 mod lost;
 mod reload;
@@ -54,6 +55,8 @@ pub struct Master {
     live: crate::live::Live,
     /// systemd's notify socket, when ebb runs as a `Type=notify` service.
     sd: Option<crate::live::sdnotify::SdNotify>,
+    /// Daemons, mules and cron entries (`daemons`).
+    side: daemons::Side,
 }
 
 fn log_action(l: &Log, generation: Option<u64>) {
@@ -152,11 +155,13 @@ impl Master {
             started: Instant::now(),
             live,
             sd: crate::live::sdnotify::SdNotify::from_env(),
+            side: daemons::Side::default(),
         })
     }
 
     /// Run until the workers have stopped; returns the exit code.
     pub fn run(mut self) -> Result<i32> {
+        self.side_start();
         let mut queue: VecDeque<Action> = self.policy.handle(Instant::now(), Event::Tick).into();
         loop {
             while let Some(action) = queue.pop_front() {
@@ -176,6 +181,9 @@ impl Master {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
+            if self.policy.is_stopping() {
+                self.side_stop();
+            }
             if self.policy.is_stopping() && !self.listeners.is_empty() {
                 // No worker starts again: the master's copies only keep connections waiting
                 // in a backlog that nobody will accept from once the workers stop accepting.
@@ -245,7 +253,10 @@ impl Master {
             }
             Action::Forget { id } => self.forget(id),
             Action::Lost(lost) => self.record_lost(&lost),
-            Action::Exit(code) => return Ok(Some(code)),
+            Action::Exit(code) => {
+                self.side_finish();
+                return Ok(Some(code));
+            }
         }
         Ok(None)
     }
@@ -257,6 +268,7 @@ impl Master {
             self.policy.next_deadline(),
             self.live.next_deadline(),
             sd_deadline,
+            self.side.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -283,7 +295,18 @@ impl Master {
             })
             .collect();
         crate::logs::flush();
-        let (sig_ready, notify_ready, output_ready, live_ready, rundir_changed, touched) = {
+        let side_fds = self.side.poll_fds();
+        let side_pipes: Vec<(daemons::Who, usize)> =
+            side_fds.iter().map(|(w, i, _)| (*w, *i)).collect();
+        let (
+            sig_ready,
+            notify_ready,
+            output_ready,
+            live_ready,
+            rundir_changed,
+            touched,
+            side_ready,
+        ) = {
             let mut fds: Vec<PollFd> =
                 Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
             for (_, r) in &self.signals.pipes {
@@ -307,6 +330,10 @@ impl Master {
             // Optional descriptors go last, each remembered by its index.
             let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
             let touch_at = push_optional(&mut fds, self.touch.fd());
+            let side_from = fds.len();
+            for (_, _, fd) in &side_fds {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => {}
@@ -327,6 +354,7 @@ impl Master {
                 revents[live_from..live_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
+                ready[side_from..].to_vec(),
             )
         };
         let mut events = Vec::new();
@@ -343,6 +371,12 @@ impl Master {
                 self.read_output(id, i);
             }
         }
+        for ((who, i), ready) in side_pipes.into_iter().zip(side_ready) {
+            if ready {
+                self.side_read(who, i);
+            }
+        }
+        self.side_tick();
         if rundir_changed {
             self.rundir.drain_events();
             self.repair_rundir(&mut events);

@@ -48,6 +48,7 @@ impl WorkerIo {
             pid: self.pid.unwrap_or(0),
             generation: self.generation,
             respawn: self.respawn,
+            side: None,
         }
     }
 }
@@ -56,7 +57,7 @@ impl WorkerIo {
 /// variables (they describe ebb, not the worker; `WATCHDOG_USEC` is set again in `spawn`
 /// when `--watchdog` is). The `EBB_*` variables ebb sets replace inherited ones in `spawn`;
 /// other `EBB_*` variables pass through.
-fn base_env() -> Vec<(String, String)> {
+pub(super) fn base_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
             !matches!(
@@ -74,7 +75,7 @@ fn base_env() -> Vec<(String, String)> {
 
 /// Set `key` in `env`, replacing any earlier value (a duplicate would be read differently
 /// by different languages' `getenv`).
-fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
+pub(super) fn set_env(env: &mut Vec<(String, String)>, key: &str, value: String) {
     env.retain(|(k, _)| k != key);
     env.push((key.to_string(), value));
 }
@@ -258,6 +259,14 @@ impl Master {
         let mut events = Vec::new();
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code))
+                    if self.side_exited(pid.as_raw(), ExitStatus::Code(code), &mut events) => {}
+                Ok(WaitStatus::Signaled(pid, sig, _))
+                    if self.side_exited(
+                        pid.as_raw(),
+                        ExitStatus::Signal(sig as i32),
+                        &mut events,
+                    ) => {}
                 Ok(WaitStatus::Exited(pid, code)) => {
                     self.last_words(pid.as_raw(), &mut events);
                     events.push(Event::Exited {
