@@ -215,21 +215,39 @@ fn cron_runs_at_the_next_minute() {
 }
 
 #[test]
-fn a_reload_restarts_the_daemons() {
-    let ebb = Ebb::example(1)
-        .args(["--attach-daemon2", "reloadsignal=INT,cmd=trap 'echo got INT; exit 0' INT; echo up $$; while :; do sleep 0.1; done"])
+fn a_reload_restarts_the_daemons_with_the_new_configuration() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ini = dir.path().join("app.ini");
+    let write = |mark: &str| {
+        std::fs::write(
+            &ini,
+            format!(
+                "[uwsgi]\nhttp-socket = 127.0.0.1:0\nexample-app = true\nenv = MARK={mark}\n\
+                 attach-daemon2 = reloadsignal=INT,cmd=trap 'echo got INT; exit 0' INT; \
+                 echo up $$ $MARK; while :; do sleep 0.1; done\n"
+            ),
+        )
+        .unwrap()
+    };
+    write("one");
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .arg(ini.display().to_string())
         .start();
     let first = ebb.expect_after(0, "the daemon", output_of("daemon", "up "), SOON);
+    assert!(first.message().ends_with(" one"), "{}", first.raw);
     let pid = first.pid().unwrap();
+    write("two");
     let mark = ebb.mark();
     ebb.signal(Signal::SIGHUP);
+    // The old one gets the reload signal, the new one has the new environment.
     ebb.expect_after(
         mark,
         "the reload signal",
         output_of("daemon", "got INT"),
         SOON,
     );
-    let second = ebb.expect_after(mark, "the new daemon", output_of("daemon", "up "), SOON);
+    let second = ebb.expect_after(mark, "the new daemon", output_of("daemon", " two"), SOON);
     assert_ne!(second.pid().unwrap(), pid);
     assert!(wait_gone(pid, SOON), "the old daemon still runs");
 }
@@ -272,4 +290,22 @@ fn status_lists_the_side_processes() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("\nSIDE "), "{text}");
     assert!(text.contains("/bin/true nightly"), "{text}");
+}
+
+#[test]
+fn a_control_daemon_that_exits_stops_ebb() {
+    let mut ebb = Ebb::example(1)
+        .args([
+            "--attach-daemon2",
+            "control=1,cmd=echo up; sleep 0.3; exit 4",
+        ])
+        .start();
+    ebb.expect_after(0, "the daemon", output_of("daemon", "up"), SOON);
+    ebb.expect_exit(SOON);
+    assert_eq!(
+        ebb.count(|l| l.message().contains("control daemon: ebb stops")
+            && l.message().contains("exit code 4")),
+        1
+    );
+    assert_eq!(ebb.count(output_of("daemon", "up")), 1, "not restarted");
 }

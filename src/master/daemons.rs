@@ -202,7 +202,10 @@ impl Side {
             .iter()
             .filter(|_| !self.stopping)
             .filter_map(|c| c.timer.next.map(instant_of));
-        procs.chain(daemons).chain(crons).min()
+        // After a reload with no old daemon left to wait for: start the new ones now.
+        let pending = (self.start_pending && !self.old.iter().any(|(_, _, daemon)| *daemon))
+            .then(Instant::now);
+        procs.chain(daemons).chain(crons).chain(pending).min()
     }
 
     /// Every open output pipe, for `poll()`.
@@ -683,8 +686,8 @@ impl Master {
             }
         }
         self.side.old = moved;
+        // Started from the loop (next_deadline says when), once `self.config` is the new one.
         self.side.start_pending = true;
-        self.side_tick();
     }
 
     /// The master is exiting: wait (bounded by the stop deadlines) for the side processes

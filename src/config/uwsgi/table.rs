@@ -78,6 +78,8 @@ pub(super) const STATIC: &str = "serve static files from nginx, or from the app 
 pub(super) const ROUTING: &str = "route and rewrite in nginx or in the app";
 pub(super) const TOUCH: &str =
     "send SIGHUP to the master instead (from the deploy script, or a systemd path unit)";
+pub(super) const SMART_DAEMON: &str = "a pidfile-governed daemon that outlives ebb is not \
+    supervised: run the program in the foreground with attach-daemon, or as its own service";
 pub(super) const SUPERVISE: &str = "run it as its own service (systemd unit, timer or container)";
 pub(super) const NO_ROUTER: &str = "ebb has no HTTP router process: workers speak HTTP directly; timeouts and buffering toward \
      clients belong in nginx";
@@ -576,9 +578,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "attach-daemon2",
         "keys cmd, stopsignal, reloadsignal, max_throttle, chdir, control; pidfile, daemonize, touch, uid, gid, ns_pid, notifypid and legion are refused with an error",
     ),
-    no("smart-attach-daemon", SUPERVISE),
-    no("smart-attach-daemon2", SUPERVISE),
-    no("attach-control-daemon", SUPERVISE),
+    no("smart-attach-daemon", SMART_DAEMON),
+    no("smart-attach-daemon2", SMART_DAEMON),
+    no(
+        "attach-control-daemon",
+        "write attach-daemon2 = control=1,cmd=... (ebb stops when it exits)",
+    ),
     no(
         "cache",
         "use a cache service (Redis, memcached) or the app's own cache",
@@ -675,8 +680,14 @@ pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
     ("static-", STATIC),
     ("offload-", STATIC),
     ("spooler-", SUPERVISE),
-    ("mule-", SUPERVISE),
-    ("cron-", SUPERVISE),
+    (
+        "mule-",
+        "mules run their script under ebb's supervision; their uWSGI tuning options do not apply",
+    ),
+    (
+        "cron-",
+        "cron entries run with /bin/sh -c; use cron2 harakiri=N to bound a run",
+    ),
     ("legion", SUPERVISE),
     ("attach-", SUPERVISE),
     (
