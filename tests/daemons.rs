@@ -309,3 +309,24 @@ fn a_control_daemon_that_exits_stops_ebb() {
     );
     assert_eq!(ebb.count(output_of("daemon", "up")), 1, "not restarted");
 }
+
+#[test]
+fn a_fast_stop_kills_side_processes_after_three_seconds() {
+    let mut ebb = Ebb::example(1)
+        .args(["--attach-daemon", "trap '' TERM; echo up; exec sleep 60"])
+        .start();
+    let pid = ebb
+        .expect_after(0, "the daemon", output_of("daemon", "up"), SOON)
+        .pid()
+        .unwrap();
+    let t0 = Instant::now();
+    ebb.signal(Signal::SIGQUIT);
+    ebb.expect_exit(SOON);
+    let took = t0.elapsed();
+    assert!(!alive(pid), "the daemon outlived ebb");
+    // drain-timeout is 60 s: the fast stop's 3 s bound applies.
+    assert!(
+        took >= Duration::from_millis(2800) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+}

@@ -8,8 +8,8 @@
 //!   `uid`/`gid`, its stdout and stderr in the log as `daemon=N` / `mule=N`.
 //! - Exit: logged with its status; started again, at once after a long run, with doubling
 //!   delays after quick exits. A `control` daemon's exit stops ebb.
-//! - Stop: its stop signal (TERM) to its process group, KILL after `drain-timeout`; ebb exits
-//!   once every side process has.
+//! - Stop: its stop signal (TERM) to its process group, KILL after `drain-timeout` (3 s on a
+//!   fast stop, QUIT); ebb exits once every side process has.
 //! - Reload: as uWSGI, every daemon and mule is stopped (with `reloadsignal` when given) and
 //!   the new configuration's are started once the old ones have exited. Cron runs in progress
 //!   finish; the new entries take over.
@@ -41,6 +41,9 @@ target = sys.argv[1]\n\
 sys.argv = sys.argv[1:]\n\
 if target.endswith('.py'):\n    runpy.run_path(target, run_name='__main__')\n\
 else:\n    import importlib\n    mod, _, fn = target.partition(':')\n    getattr(importlib.import_module(mod), fn)()\n";
+
+/// How long side processes get on a fast stop (QUIT) before they are killed, as workers.
+const FAST_STOP: Duration = Duration::from_secs(3);
 
 /// Shortened commands in log lines.
 const COMMAND_IN_LOG: usize = 80;
@@ -132,16 +135,12 @@ fn describe(kind: &str, n: usize, command: &str) -> String {
     format!("{kind} {n} {:?}", clip(command))
 }
 
-fn exit_text(status: ExitStatus) -> String {
-    status.to_string()
-}
-
 fn log(level: Level, kind: &str, n: usize, pid: i32, msg: &str) {
-    match (level, kind) {
-        (Level::Debug, _) => debug!(side = kind, n, pid, "{msg}"),
-        (Level::Info, _) => info!(side = kind, n, pid, "{msg}"),
-        (Level::Warn, _) => warn!(side = kind, n, pid, "{msg}"),
-        (Level::Error, _) => error!(side = kind, n, pid, "{msg}"),
+    match level {
+        Level::Debug => debug!(side = kind, n, pid, "{msg}"),
+        Level::Info => info!(side = kind, n, pid, "{msg}"),
+        Level::Warn => warn!(side = kind, n, pid, "{msg}"),
+        Level::Error => error!(side = kind, n, pid, "{msg}"),
     }
 }
 
@@ -452,7 +451,7 @@ impl Master {
                     kind,
                     n,
                     pid,
-                    &format!("{what} stopped ({})", exit_text(status)),
+                    &format!("{what} stopped ({})", status),
                 );
             } else if d.spec.control {
                 log(
@@ -462,7 +461,7 @@ impl Master {
                     pid,
                     &format!(
                         "{what} exited ({}); it is a control daemon: ebb stops",
-                        exit_text(status)
+                        status
                     ),
                 );
                 events.push(Event::Stop { graceful: true });
@@ -494,7 +493,7 @@ impl Master {
                 "cron",
                 c.n,
                 pid,
-                &format!("{what} finished ({}) in {took:.1}s", exit_text(status)),
+                &format!("{what} finished ({}) in {took:.1}s", status),
             );
             return true;
         }
@@ -507,7 +506,7 @@ impl Master {
                 kind,
                 p.tag.slot,
                 pid,
-                &format!("{what} exited ({})", exit_text(status)),
+                &format!("{what} exited ({})", status),
             );
             return true;
         }
@@ -620,8 +619,18 @@ impl Master {
         if self.side.stopping {
             return;
         }
+        self.side_stop_within(self.config.drain_timeout);
+    }
+
+    /// QUIT (fast stop): as [`Master::side_stop`], killing what is left after 3 s, as the
+    /// workers are.
+    pub(super) fn side_fast_stop(&mut self) {
+        self.side_stop_within(FAST_STOP);
+    }
+
+    fn side_stop_within(&mut self, bound: Duration) {
         self.side.stopping = true;
-        let kill_at = Instant::now() + self.config.drain_timeout;
+        let kill_at = Instant::now() + bound;
         let side = &mut self.side;
         for d in &mut side.daemons {
             d.start_at = None;

@@ -91,6 +91,9 @@ impl Master {
                 ),
             },
             Command::Stop { fast } => {
+                if fast {
+                    self.side_fast_stop();
+                }
                 events.push(Event::Stop { graceful: !fast });
                 Ok(if fast {
                     "fast stop: workers told to quit".into()
@@ -136,7 +139,10 @@ impl Master {
                 events.push(Event::Reload { params });
             }
             'q' => events.push(Event::Stop { graceful: true }),
-            'Q' => events.push(Event::Stop { graceful: false }),
+            'Q' => {
+                self.side_fast_stop();
+                events.push(Event::Stop { graceful: false });
+            }
             '+' => events.push(Event::AddWorker),
             '-' => events.push(Event::RemoveWorker),
             's' => {

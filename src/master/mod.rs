@@ -429,6 +429,7 @@ impl Master {
             }
             Signal::SIGQUIT => {
                 info!(signal = sig.as_str(), "fast stop requested");
+                self.side_fast_stop();
                 events.push(Event::Stop { graceful: false });
             }
             Signal::SIGHUP => {
