@@ -19,6 +19,8 @@
 //! [`Policy::handle`], which routes each event and then reconciles.
 
 mod counters;
+pub mod cron;
+pub mod daemons;
 mod deadlines;
 mod exit;
 mod lifecycle;

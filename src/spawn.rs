@@ -278,6 +278,19 @@ pub fn borrow_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
+/// The local time's offset from UTC at `t` (Unix seconds), in seconds, as the C library
+/// reads the time zone (`TZ`, `/etc/localtime`); 0 when it cannot tell. For cron entries,
+/// which are in local time as in uWSGI.
+pub fn utc_offset(t: i64) -> i64 {
+    let tt = t as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value (integers and a null zone pointer).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `tt` and writes only into `tm`, both valid and ours; it is
+    // the reentrant form, and the master calls it from its one thread.
+    let r = unsafe { libc::localtime_r(&tt, &mut tm) };
+    if r.is_null() { 0 } else { tm.tm_gmtoff }
+}
+
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into the array on success.

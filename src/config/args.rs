@@ -193,6 +193,10 @@ fn arg_for(o: &'static options::OptionSpec) -> Arg {
     if let Some(c) = o.short {
         a = a.short(c);
     }
+    if o.id == Id::Cron {
+        // `--cron "-1 -1 -1 -1 -1 CMD"` starts with a hyphen.
+        a = a.allow_hyphen_values(true);
+    }
     match o.ty {
         Ty::Flag => a.action(ArgAction::SetTrue),
         Ty::Count => a.action(ArgAction::Count),

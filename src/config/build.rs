@@ -239,6 +239,12 @@ pub(super) fn build(
                 Id::TouchWorkersReload => c
                     .touch_workers_reload
                     .push(values::parse_path(raw, base, home)?),
+                Id::AttachDaemon
+                | Id::AttachDaemon2
+                | Id::Mule
+                | Id::Mules
+                | Id::Cron
+                | Id::Cron2 => super::daemons::apply(s.id, raw, base, home, &mut c)?,
                 Id::StartAttempts => c.start_attempts = values::parse_uint(raw, 0, 1000)? as u32,
                 Id::MaxDraining => {
                     c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)

@@ -24,6 +24,7 @@
 mod args;
 mod build;
 pub mod compat;
+pub mod daemons;
 mod env;
 pub mod gunicorn;
 mod ini;

@@ -206,6 +206,8 @@ pub struct Config {
     pub watchdog: Option<Duration>,
     /// Operating ebb: control, stats, metrics, titles, shutdown delay.
     pub ops: Ops,
+    /// Daemons, mules and cron entries run beside the workers (`crate::master::daemons`).
+    pub side: super::daemons::SideProcesses,
 }
 
 /// Operating ebb (issue 11): where the control socket, fifo, stats and metrics servers
@@ -271,6 +273,7 @@ impl Default for Config {
             harakiri: None,
             watchdog: None,
             ops: Ops::default(),
+            side: Default::default(),
         }
     }
 }

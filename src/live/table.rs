@@ -108,6 +108,28 @@ pub fn render(doc: &Value) -> String {
         out += line.trim_end();
         out.push('\n');
     }
+    out + &side_processes(doc)
+}
+
+/// The daemons, mules and cron entries (`side_processes` in the stats), when there are any.
+fn side_processes(doc: &Value) -> String {
+    let list = doc["side_processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nSIDE       PID      RESTARTS  COMMAND\n");
+    for s in &list {
+        let who = format!("{} {}", s["kind"].as_str().unwrap_or("?"), s["n"]);
+        let pid = s["pid"].as_i64().map_or("-".to_string(), |p| p.to_string());
+        out += &format!(
+            "{who:<10} {pid:<8} {:<9} {}\n",
+            s["restarts"].to_string(),
+            s["command"].as_str().unwrap_or("")
+        );
+    }
     out
 }
 
@@ -115,6 +137,28 @@ pub fn render(doc: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn table_lists_side_processes() {
+        let doc = json!({
+            "version": "ebb-0.1.0", "pid": 10, "ebb": {}, "workers": [],
+            "side_processes": [
+                {"kind": "daemon", "n": 1, "pid": 77, "restarts": 2, "command": "celery worker"},
+                {"kind": "cron", "n": 1, "pid": null, "restarts": 5, "command": "backup.sh"},
+            ],
+        });
+        let t = render(&doc);
+        assert!(
+            t.contains("\ndaemon 1   77       2         celery worker\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\ncron 1     -        5         backup.sh\n"),
+            "{t}"
+        );
+        let none = render(&json!({"ebb": {}, "workers": []}));
+        assert!(!none.contains("SIDE"), "{none}");
+    }
 
     #[test]
     fn table_shows_workers_jobs_longest_first_and_limits() {

@@ -153,6 +153,8 @@ pub struct WorkerTag {
     pub pid: i32,
     pub generation: u64,
     pub respawn: u64,
+    /// A side process (`daemon`, `mule`, `cron`; `slot` is its number), not a worker.
+    pub side: Option<&'static str>,
 }
 
 /// Which of a worker's pipes a line came through.
@@ -342,6 +344,14 @@ impl Logger {
             From::Master => {
                 let _ = write!(out, "master pid={}", self.master_pid);
             }
+            From::MasterAbout(t) | From::Worker(t) if t.side.is_some() => {
+                let kind = t.side.unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "{kind}={} pid={} restarts={}",
+                    t.slot, t.pid, t.respawn
+                );
+            }
             From::MasterAbout(t) | From::Worker(t) => {
                 let _ = write!(
                     out,
@@ -357,6 +367,13 @@ impl Logger {
         o.str("level", level.name());
         match from {
             From::Master => o.str("source", "master"),
+            From::Worker(t) if t.side.is_some() => {
+                let kind = t.side.unwrap_or_default();
+                o.str("source", kind);
+                o.num(kind, t.slot as u64);
+                o.num("pid", t.pid.max(0) as u64);
+                o.num("restarts", t.respawn);
+            }
             From::MasterAbout(t) | From::Worker(t) => {
                 o.str(
                     "source",
@@ -413,6 +430,7 @@ impl Logger {
                 pid: get("pid").unwrap_or(0) as i32,
                 generation: get("generation").unwrap_or(0) as u64,
                 respawn: get("respawn").unwrap_or(0) as u64,
+                side: None,
             }),
             _ => None,
         };

@@ -8,6 +8,7 @@ fn tag() -> WorkerTag {
         pid: 4242,
         generation: 1,
         respawn: 3,
+        side: None,
     }
 }
 

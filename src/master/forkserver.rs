@@ -91,6 +91,7 @@ impl ForkServer {
             pid: self.pid,
             generation: self.generation,
             respawn: 0,
+            side: None,
         }
     }
 

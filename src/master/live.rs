@@ -43,7 +43,12 @@ impl Master {
                 self.config.listen,
             ),
         };
-        snapshot::stats_json(&self.policy, &inputs)
+        let mut doc = snapshot::stats_json(&self.policy, &inputs);
+        let side = self.side_json();
+        if !side.is_empty() {
+            doc["side_processes"] = serde_json::Value::Array(side);
+        }
+        doc
     }
 
     /// Carry out what clients of the control socket and the fifo asked for.
@@ -86,6 +91,9 @@ impl Master {
                 ),
             },
             Command::Stop { fast } => {
+                if fast {
+                    self.side_fast_stop();
+                }
                 events.push(Event::Stop { graceful: !fast });
                 Ok(if fast {
                     "fast stop: workers told to quit".into()
@@ -131,7 +139,10 @@ impl Master {
                 events.push(Event::Reload { params });
             }
             'q' => events.push(Event::Stop { graceful: true }),
-            'Q' => events.push(Event::Stop { graceful: false }),
+            'Q' => {
+                self.side_fast_stop();
+                events.push(Event::Stop { graceful: false });
+            }
             '+' => events.push(Event::AddWorker),
             '-' => events.push(Event::RemoveWorker),
             's' => {

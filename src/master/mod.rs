@@ -4,6 +4,7 @@
 //! every worker's notify socket with the nearest policy deadline as timeout (no fixed tick),
 //! turn what happened into [`Event`]s, and carry out the [`Action`]s the policy returns.
 
+mod daemons;
 mod forkserver;
 mod live;
 mod lost;
@@ -57,6 +58,8 @@ pub struct Master {
     sd: Option<crate::live::sdnotify::SdNotify>,
     /// The Python fork servers (one per configuration generation).
     forks: forkserver::ForkServers,
+    /// Daemons, mules and cron entries (`daemons`).
+    side: daemons::Side,
 }
 
 fn log_action(l: &Log, generation: Option<u64>) {
@@ -160,11 +163,13 @@ impl Master {
             live,
             sd: crate::live::sdnotify::SdNotify::from_env(),
             forks: forkserver::ForkServers::default(),
+            side: daemons::Side::default(),
         })
     }
 
     /// Run until the workers have stopped; returns the exit code.
     pub fn run(mut self) -> Result<i32> {
+        self.side_start();
         let mut queue: VecDeque<Action> = self.policy.handle(Instant::now(), Event::Tick).into();
         loop {
             while let Some(action) = queue.pop_front() {
@@ -186,6 +191,9 @@ impl Master {
             }
             queue.extend(self.policy.handle(now, Event::Tick));
             self.tidy_fork_servers();
+            if self.policy.is_stopping() {
+                self.side_stop();
+            }
             if self.policy.is_stopping() && !self.listeners.is_empty() {
                 // No worker starts again: the master's copies only keep connections waiting
                 // in a backlog that nobody will accept from once the workers stop accepting.
@@ -257,7 +265,10 @@ impl Master {
             }
             Action::Forget { id } => self.forget(id),
             Action::Lost(lost) => self.record_lost(&lost),
-            Action::Exit(code) => return Ok(Some(code)),
+            Action::Exit(code) => {
+                self.side_finish();
+                return Ok(Some(code));
+            }
         }
         Ok(None)
     }
@@ -270,6 +281,7 @@ impl Master {
             self.live.next_deadline(),
             sd_deadline,
             self.forks.next_deadline(self.config.ready_timeout),
+            self.side.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -302,6 +314,9 @@ impl Master {
             .into_iter()
             .map(|(pid, i, _)| (pid, i))
             .collect();
+        let side_fds = self.side.poll_fds();
+        let side_pipes: Vec<(daemons::Who, usize)> =
+            side_fds.iter().map(|(w, i, _)| (*w, *i)).collect();
         let (
             sig_ready,
             notify_ready,
@@ -310,6 +325,7 @@ impl Master {
             fork_ready,
             rundir_changed,
             touched,
+            side_ready,
         ) = {
             let mut fds: Vec<PollFd> =
                 Vec::with_capacity(SIGNALS.len() + ids.len() + outputs.len() + 2);
@@ -338,6 +354,10 @@ impl Master {
             // Optional descriptors go last, each remembered by its index.
             let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
             let touch_at = push_optional(&mut fds, self.touch.fd());
+            let side_from = fds.len();
+            for (_, _, fd) in &side_fds {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => {}
@@ -359,6 +379,7 @@ impl Master {
                 ready[live_to..fork_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
+                ready[side_from..].to_vec(),
             )
         };
         let mut events = Vec::new();
@@ -386,6 +407,12 @@ impl Master {
                 self.read_fork_channel(pid, &mut events);
             }
         }
+        for ((who, i), ready) in side_pipes.into_iter().zip(side_ready) {
+            if ready {
+                self.side_read(who, i);
+            }
+        }
+        self.side_tick();
         if rundir_changed {
             self.rundir.drain_events();
             self.repair_rundir(&mut events);
@@ -438,6 +465,7 @@ impl Master {
             }
             Signal::SIGQUIT => {
                 info!(signal = sig.as_str(), "fast stop requested");
+                self.side_fast_stop();
                 events.push(Event::Stop { graceful: false });
             }
             Signal::SIGHUP => {

@@ -56,6 +56,7 @@ impl WorkerIo {
             pid: self.pid.unwrap_or(0),
             generation: self.generation,
             respawn: self.respawn,
+            side: None,
         }
     }
 }
@@ -64,7 +65,7 @@ impl WorkerIo {
 /// variables (they describe ebb, not the worker; `WATCHDOG_USEC` is set again in `spawn`
 /// when `--watchdog` is). The `EBB_*` variables ebb sets replace inherited ones in `spawn`;
 /// other `EBB_*` variables pass through.
-fn base_env() -> Vec<(String, String)> {
+pub(super) fn base_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
             !matches!(
@@ -302,7 +303,8 @@ impl Master {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             };
-            if self.fork_server_exited(pid, status, &mut events)
+            if self.side_exited(pid, status, &mut events)
+                || self.fork_server_exited(pid, status, &mut events)
                 || self.keep_early_exit(pid, status)
             {
                 continue;

@@ -50,6 +50,13 @@ pub enum Id {
     StartAttempts,
     TouchReload,
     TouchWorkersReload,
+    // Side processes (crate::config::daemons).
+    AttachDaemon,
+    AttachDaemon2,
+    Mule,
+    Mules,
+    Cron,
+    Cron2,
     StaticMap,
     StaticMap2,
     CheckStatic,

@@ -164,7 +164,12 @@ pub fn compat_markdown() -> String {
          drain waits for background jobs, not only requests. uWSGI stops the old worker first.\n\
          - Repeated options (`socket`, `http-socket`, `env`, `pythonpath`) add up across the \
          ini file, `UWSGI_*` variables and the command line, as in uWSGI; for other options the \
-         command line wins over variables, which win over files.\n",
+         command line wins over variables, which win over files.\n\
+         - Side processes (`attach-daemon`, `mule`, `cron`) run as in uWSGI, with these \
+         differences: a daemon that keeps exiting at once is restarted with doubling delays \
+         (1 s to 60 s, `max_throttle`) and said once; on stop it gets its stop signal and is \
+         killed after `drain-timeout` (uWSGI: `reload-mercy` or 3 s); cron runs of one entry \
+         never overlap (a run is skipped while the previous one goes on).\n",
     );
     out
 }

@@ -78,6 +78,8 @@ pub(super) const STATIC: &str = "serve static files from nginx, or from the app 
 pub(super) const ROUTING: &str = "ebb runs the request chain (route, route-if, route-run...); for this one, route in nginx or in the app";
 pub(super) const TOUCH: &str =
     "send SIGHUP to the master instead (from the deploy script, or a systemd path unit)";
+pub(super) const SMART_DAEMON: &str = "a pidfile-governed daemon that outlives ebb is not \
+    supervised: run the program in the foreground with attach-daemon, or as its own service";
 pub(super) const SUPERVISE: &str = "run it as its own service (systemd unit, timer or container)";
 pub(super) const NO_ROUTER: &str = "ebb has no HTTP router process: workers speak HTTP directly; timeouts and buffering toward \
      clients belong in nginx";
@@ -392,7 +394,10 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "drain-timeout",
         "covers the background jobs the worker started, not only its requests",
     ),
-    no("mule-reload-mercy", "there are no mules"),
+    no(
+        "mule-reload-mercy",
+        "mules stop as daemons do: TERM, then KILL after drain-timeout",
+    ),
     diff(
         "harakiri",
         "harakiri",
@@ -567,18 +572,37 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     same("route-label"),
     same("add-header"),
     same("del-header"),
-    no("mule", SUPERVISE),
-    no("mules", SUPERVISE),
+    same("mule"),
+    diff(
+        "mules",
+        "mules",
+        "accepted with a warning: script-less mules run only code sent with uwsgi.mule_msg, which ebb does not offer; nothing is started",
+    ),
     no("farm", SUPERVISE),
     no("spooler", SUPERVISE),
-    no("cron", SUPERVISE),
-    no("cron2", SUPERVISE),
-    no("unique-cron", SUPERVISE),
-    no("attach-daemon", SUPERVISE),
-    no("attach-daemon2", SUPERVISE),
-    no("smart-attach-daemon", SUPERVISE),
-    no("smart-attach-daemon2", SUPERVISE),
-    no("attach-control-daemon", SUPERVISE),
+    diff(
+        "cron",
+        "cron",
+        "a run never overlaps the previous one of the same entry (skipped and logged), as unique-cron",
+    ),
+    diff(
+        "cron2",
+        "cron2",
+        "keys minute, hour, day, month, week, harakiri, unique (always on); legion is refused",
+    ),
+    alias("unique-cron", "cron"),
+    same("attach-daemon"),
+    diff(
+        "attach-daemon2",
+        "attach-daemon2",
+        "keys cmd, stopsignal, reloadsignal, max_throttle, chdir, control; pidfile, daemonize, touch, uid, gid, ns_pid, notifypid and legion are refused with an error",
+    ),
+    no("smart-attach-daemon", SMART_DAEMON),
+    no("smart-attach-daemon2", SMART_DAEMON),
+    no(
+        "attach-control-daemon",
+        "write attach-daemon2 = control=1,cmd=... (ebb stops when it exits)",
+    ),
     no(
         "cache",
         "use a cache service (Redis, memcached) or the app's own cache",
@@ -688,8 +712,14 @@ pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
     ("static-", STATIC),
     ("offload-", STATIC),
     ("spooler-", SUPERVISE),
-    ("mule-", SUPERVISE),
-    ("cron-", SUPERVISE),
+    (
+        "mule-",
+        "mules run their script under ebb's supervision; their uWSGI tuning options do not apply",
+    ),
+    (
+        "cron-",
+        "cron entries run with /bin/sh -c; use cron2 harakiri=N to bound a run",
+    ),
     ("legion", SUPERVISE),
     ("attach-", SUPERVISE),
     (
