@@ -124,6 +124,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// The name padded to 5 characters.
+    fn padded(self) -> &'static str {
+        match self {
+            Level::Info => "INFO ",
+            Level::Warn => "WARN ",
+            l => l.name(),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Level::Trace => "TRACE",
@@ -214,6 +223,8 @@ pub struct Logger {
     buf: String,
     /// The last timestamp rendered, by millisecond: most lines share it with the one before.
     stamp: (i64, u32, String),
+    /// The last worker stamp rendered (`worker=1 pid=… generation=… respawn=…`).
+    tag_text: (Option<WorkerTag>, String),
 }
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
@@ -268,6 +279,7 @@ impl Logger {
             master_pid: std::process::id(),
             buf: String::with_capacity(1024),
             stamp: (-1, 0, String::new()),
+            tag_text: (None, String::new()),
         })
     }
 
@@ -281,6 +293,7 @@ impl Logger {
             master_pid: std::process::id(),
             buf: String::new(),
             stamp: (-1, 0, String::new()),
+            tag_text: (None, String::new()),
         }
     }
 
@@ -339,7 +352,9 @@ impl Logger {
 
     fn stamp_text(&mut self, out: &mut String, now: SystemTime, level: Level, from: &From<'_>) {
         out.push_str(self.ts(now));
-        let _ = write!(out, " {:<5} ", level.name());
+        out.push(' ');
+        out.push_str(level.padded());
+        out.push(' ');
         match from {
             From::Master => {
                 let _ = write!(out, "master pid={}", self.master_pid);
@@ -353,11 +368,17 @@ impl Logger {
                 );
             }
             From::MasterAbout(t) | From::Worker(t) => {
-                let _ = write!(
-                    out,
-                    "worker={} pid={} generation={} respawn={}",
-                    t.slot, t.pid, t.generation, t.respawn
-                );
+                // Rendered once per worker in a row (lines come in runs from one worker).
+                if self.tag_text.0 != Some(**t) {
+                    self.tag_text = (
+                        Some(**t),
+                        format!(
+                            "worker={} pid={} generation={} respawn={}",
+                            t.slot, t.pid, t.generation, t.respawn
+                        ),
+                    );
+                }
+                out.push_str(&self.tag_text.1);
             }
         }
     }

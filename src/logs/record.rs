@@ -174,7 +174,8 @@ struct Extra<'a> {
 /// and optionally a JSON object of extra fields. None when it is not one (a field missing or
 /// of the wrong kind, one too many, a string that is not a JSON string's text).
 pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
-    let mut f = rest.split(|&b| b == b'\t');
+    // UTF-8 checked once for the whole line; the fields are then split on tabs.
+    let mut f = std::str::from_utf8(rest).ok()?.split('\t');
     let mut num = || f_num(f.next()?);
     let (status, size, hsize, start_us, us, req) = (num()?, num()?, num()?, num()?, num()?, num()?);
     let mut s = || f_str(f.next()?);
@@ -182,7 +183,7 @@ pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
         (s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?);
     let extra = match f.next() {
         None => Extra::default(),
-        Some(json) if json.first() == Some(&b'{') => serde_json::from_slice(json).ok()?,
+        Some(json) if json.starts_with('{') => serde_json::from_str(json).ok()?,
         Some(_) => return None,
     };
     if f.next().is_some() {
@@ -212,7 +213,8 @@ pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
 }
 
 /// A decimal number (at most 19 digits: no overflow).
-fn f_num(b: &[u8]) -> Option<u64> {
+fn f_num(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
     if b.is_empty() || b.len() > 19 {
         return None;
     }
@@ -223,15 +225,11 @@ fn f_num(b: &[u8]) -> Option<u64> {
 
 /// A string field: the text of a JSON string without its quotes. Borrowed when it holds no
 /// escape; decoded otherwise. No control character, and no unescaped `"`.
-fn f_str(b: &[u8]) -> Option<Cow<'_, str>> {
-    if !b.iter().any(|&c| c == b'\\' || c == b'"' || c < 0x20) {
-        return std::str::from_utf8(b).ok().map(Cow::Borrowed);
+fn f_str(s: &str) -> Option<Cow<'_, str>> {
+    if !s.bytes().any(|c| c == b'\\' || c == b'"' || c < 0x20) {
+        return Some(Cow::Borrowed(s));
     }
-    let mut quoted = Vec::with_capacity(b.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(b);
-    quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted)
+    serde_json::from_str::<String>(&format!("\"{s}\""))
         .ok()
         .map(Cow::Owned)
 }

@@ -53,36 +53,33 @@ def records():
     return _fd is not None
 
 
-# Access records wait here and leave in batches: one write() carries every record of up to
-# FLUSH_S seconds (or DEFER_MAX bytes).  A write per request (or per turn of the event loop)
-# cost more than building the records: the syscall, and above all the master's wake-up to
-# read it.  Batched, the master wakes about 1/FLUSH_S times a second per worker, whatever
-# the request rate.  The leading thread calls flush_deferred() at each turn of its loop
-# (loop.Server._lead), which writes only what is due; a flusher thread (started with the
-# first record, so never in the fork server) writes the rest FLUSH_S after it was queued,
-# so a record is on the pipe at most ~FLUSH_S after its request ended.  Log records (the
-# worker's messages, the app's output) are written at once, after the queued access records
-# (the order is kept).  A worker killed with SIGKILL loses at most the queued records.
+# Access records wait here and leave in batches: one write() carries every record of about
+# FLUSH_S seconds.  A write per request (or per turn of the event loop) cost more than
+# building the records: the syscall, and above all the master's wake-up to read it.  Batched,
+# the master wakes about 1/FLUSH_S times a second per worker, whatever the request rate.  The
+# writes are made by a flusher thread (started with the first record, so never in the fork
+# server), FLUSH_S after the first record it was told about: when the master is slow to read
+# (its pipe is full), that thread waits, not the threads serving requests.  Only when
+# QUEUE_MAX bytes are queued does a serving thread write them itself (and wait: the
+# backpressure of a slow terminal).  Log records (the worker's messages, the app's output)
+# are written at once, after the queued access records (the order is kept).  A worker killed
+# with SIGKILL loses at most the queued records.
 _deferred = []
 _deferred_bytes = [0]
-_first_at = [0.0]            # when the oldest queued record was queued
-DEFER_MAX = 32768
+QUEUE_MAX = 262144
 FLUSH_S = 0.02
 _flusher = [None]            # the flusher thread, once started
 _flusher_armed = [False]     # it has been told about queued records
 _flusher_wake = threading.Event()
-_monotonic = time.monotonic
 
 
 def defer_record(data):
-    """Queue an access record (bytes ending in a newline); written within FLUSH_S."""
+    """Queue an access record (bytes ending in a newline); written within about FLUSH_S."""
     if _dead:
         return
-    if not _deferred:
-        _first_at[0] = _monotonic()
     _deferred.append(data)
     _deferred_bytes[0] += len(data)
-    if _deferred_bytes[0] >= DEFER_MAX:
+    if _deferred_bytes[0] >= QUEUE_MAX:
         _flush_all()
     elif not _flusher_armed[0]:
         _flusher_armed[0] = True
@@ -128,9 +125,10 @@ def _take_deferred():
 
 
 def flush_deferred():
-    """The event loop's hook, called at each of its turns: write the queued records if the
-    oldest has waited FLUSH_S (the flusher would otherwise do it)."""
-    if _deferred and _monotonic() - _first_at[0] >= FLUSH_S:
+    """The event loop's hook, called at its turns (loop.Server._lead): the flusher thread
+    writes the queued records, so there is nothing to do here unless the queue is over its
+    bound (the flusher is stuck on a full pipe)."""
+    if _deferred_bytes[0] >= QUEUE_MAX:
         _flush_all()
 
 
