@@ -43,7 +43,8 @@ def ensure_wrk():
 
 
 def ensure_venv(ctx):
-    """uWSGI, gunicorn, matplotlib and Django in target/bench-venv (created with the system python3)."""
+    """uWSGI, gunicorn, matplotlib and Django in target/bench-venv (created with the system
+    python3)."""
     if not os.path.exists(ctx.vpython):
         procs.say("setup: creating %s" % ctx.venv)
         _run([sys.executable, "-m", "venv", ctx.venv], check=True)
