@@ -507,6 +507,12 @@ impl Ebb {
     pub fn fail(&self, msg: &str) -> ! {
         self.tail_shown
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // EBB_TEST_KEEP_LOGS=DIR keeps the whole log of a failed test there, for reading.
+        if let Some(dir) = std::env::var_os("EBB_TEST_KEEP_LOGS") {
+            let to = PathBuf::from(dir).join(format!("ebb-{}.log", std::process::id()));
+            let _ = std::fs::copy(self.path("ebb.log"), &to);
+            eprintln!("the whole log is in {}", to.display());
+        }
         panic!("{msg}\n{}", self.tail(80))
     }
 

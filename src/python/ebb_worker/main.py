@@ -223,12 +223,16 @@ def serve(worker, app):
         os._exit(EXIT_IMPORT)
     server = Server(app, worker.listeners, opts.threads, opts.harakiri, worker.notifier,
                     worker.wid)
+    # The wake-up descriptor first: a drain signal from now on wakes the main loop, and one
+    # that came before the server is known still exits (on_drain). The other order left a
+    # window where the drain was recorded but nothing woke the loop to see it (a stop that
+    # reached a worker forked a moment before: the worker never drained).
+    signal.set_wakeup_fd(server.wake_w, warn_on_full_buffer=False)
     worker.server_box.append(server)
     ebb._reporter = server.poke
     ebb._started = server.job_started
     ebb._in_request = server.in_request
     ebb._track_executors = True
-    signal.set_wakeup_fd(server.wake_w, warn_on_full_buffer=False)
     server.start_threads()
     server.report("READY=1\nSTATUS=serving %s with %d thread(s)"
                   % (opts.module or opts.wsgi_file, opts.threads))
