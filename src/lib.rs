@@ -1,4 +1,5 @@
 //! ebb: a pre-fork process supervisor that recycles workers without losing work.
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod embedded;

@@ -532,27 +532,6 @@ impl Master {
         }
     }
 
-    /// Start a worker by exec with the environment and log pipes already made for it.
-    fn exec_worker(&mut self, env: &[(String, String)], ends: ChildEnds) -> Result<i32> {
-        let argv = self.worker_argv(false)?;
-        let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
-        let mut prepared = spawn::Prepared::new(&spawn::Command {
-            argv: &argv,
-            env,
-            listen_fds: &fds,
-            output: Some(spawn::Output {
-                stdout: ends.stdout.as_raw_fd(),
-                stderr: ends.stderr.as_raw_fd(),
-                records: ends.records.as_raw_fd(),
-            }),
-            after: &[],
-            chdir: self.config.chdir.as_deref(),
-            ids: self.ids,
-            death_signal: self.config.drain_signal as i32,
-        })?;
-        prepared.spawn()
-    }
-
     /// A reaped child that may be a fork server: log its end, fail what waited on it, and
     /// start the current generation's again if it died while serving. Returns whether
     /// `pid` was one.

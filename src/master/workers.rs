@@ -267,10 +267,24 @@ impl Master {
         } else {
             (env, ends)
         };
+        let pid = self.exec_worker(&env, ends)?;
+        if let Some(io) = self.io.get_mut(&id) {
+            io.pid = Some(pid);
+        }
+        Ok(Started::Pid(pid))
+    }
+
+    /// Start a worker by exec with the environment and log pipes already made for it.
+    pub(super) fn exec_worker(
+        &mut self,
+        env: &[(String, String)],
+        ends: crate::logs::pipes::ChildEnds,
+    ) -> Result<i32> {
         let argv = self.worker_argv(false)?;
+        let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         let mut prepared = spawn::Prepared::new(&spawn::Command {
             argv: &argv,
-            env: &env,
+            env,
             listen_fds: &fds,
             output: Some(spawn::Output {
                 stdout: ends.stdout.as_raw_fd(),
@@ -283,12 +297,9 @@ impl Master {
             death_signal: self.config.drain_signal as i32,
         })?;
         let pid = prepared.spawn()?;
-        // Only the worker holds the write ends now: its exit (and its children's) is EOF.
-        drop(ends);
-        if let Some(io) = self.io.get_mut(&id) {
-            io.pid = Some(pid);
-        }
-        Ok(Started::Pid(pid))
+        // Only the worker holds the write ends now (`ends` is dropped on return): its exit,
+        // and its children's, is EOF on the pipes.
+        Ok(pid)
     }
 
     /// Reap every child that has exited.

@@ -80,8 +80,7 @@ def main(argv):
     def on_stop(signum, frame):
         os._exit(0)
 
-    for sig in {_signal_number(os.environ.get("EBB_DRAIN_SIGNAL")), signal.SIGTERM,
-                signal.SIGINT, signal.SIGQUIT}:
+    for sig in _stop_signals():
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
@@ -117,6 +116,12 @@ def main(argv):
         return become_worker(b, argv, app, nfds, chan)
     logs.flush_streams()
     return 0
+
+
+def _stop_signals():
+    """The signals that stop a fork server and drain (or quit) a worker."""
+    return {_signal_number(os.environ.get("EBB_DRAIN_SIGNAL")), signal.SIGTERM, signal.SIGINT,
+            signal.SIGQUIT}
 
 
 def _consequence(hazards):
@@ -229,12 +234,19 @@ def fork(chan, req, fds):
     """Fork the worker through an intermediate child, and tell the master its pid."""
     wid = req["id"]
     r, w = os.pipe()
+    # The stop signals stay blocked in the worker until it can act on them (main.serve
+    # unblocks them once its wake-up descriptor is set): a drain the master sends the moment
+    # it learns the pid is then never lost to a handler from before the worker existed.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
     try:
         pid1 = os.fork()
     except OSError as e:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         _close(fds + [r, w])
         _send(chan, {"t": "fork-failed", "id": wid, "error": "fork: %s" % e})
         return
+    if pid1:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if pid1 == 0:
         # The intermediate child: its exit re-parents the worker to the master (a subreaper).
         try:

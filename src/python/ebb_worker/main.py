@@ -214,6 +214,11 @@ def serve(worker, app):
     """Start the serving threads, say READY, and run the main thread's loop until drained."""
     import ebb
     opts = worker.opts
+    # A forked worker starts with the stop signals blocked (forkserver.fork) until its own
+    # handlers are in place (prepare): one that came meanwhile is delivered now, to on_drain,
+    # which exits (nothing is served yet). Before the after_fork hooks, so that processes they
+    # start do not inherit the mask.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED_SIGNALS)
     try:
         ebb._run_after_fork()
     except BaseException:
