@@ -541,6 +541,12 @@ impl Master {
         status: ExitStatus,
         events: &mut Vec<Event>,
     ) -> bool {
+        if !self.forks.servers.iter().any(|s| s.pid == pid) {
+            return false;
+        }
+        // What it said before it exited comes first: its exit can be reaped before its last
+        // message ("lazy": the app is not safe to fork) is read in the loop.
+        self.read_fork_channel(pid, events);
         let Some(at) = self.forks.servers.iter().position(|s| s.pid == pid) else {
             return false;
         };
