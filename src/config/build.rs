@@ -5,16 +5,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::compat::{Dialect, Verdict};
 use super::layers;
 use super::load::general;
 use super::model::{Config, PythonApp, SocketSpec, WorkerCommand};
 use super::options::{self, Id, Ty};
 use super::paths::Need;
-use super::source::{Collected, Context, Extra, Origin};
+use super::source::{Collected, Context, Origin};
 use super::values::{self, Raw};
 use super::worker_env::WorkerSettings;
 use super::{ConfigError, ConfigErrors, Loaded, gunicorn};
+
+mod extras;
 
 /// The worker kinds, for "exactly one".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,56 +364,15 @@ pub(super) fn build(
         }
     }
 
-    // uWSGI and gunicorn options ebb does not take: one warning line for the uWSGI ones,
-    // one per gunicorn option (with what to do instead). In strict mode, as in uWSGI,
-    // unknown uWSGI keys and undeclared placeholders are errors (valid uWSGI options ebb does
-    // not support stay warnings); gunicorn's unsupported settings are errors.
-    let extras = std::mem::take(&mut out.extras);
-    let (uwsgi, gunicorn): (Vec<Extra>, Vec<Extra>) = extras
-        .into_iter()
-        .partition(|e| e.dialect == Dialect::Uwsgi);
-    let mut unsupported: Vec<Extra> = Vec::new();
-    for e in uwsgi {
-        match (&e.verdict, strict) {
-            (Verdict::Unknown(s), true) => errors.push(e.origin.error(match s {
-                Some(s) => format!("unknown option (strict mode); did you mean {s}?"),
-                None => "unknown option (strict mode): fix the name or remove it".to_string(),
-            })),
-            (Verdict::Unknown(Some(s)), false) => {
-                typos.push(e.origin.error(format!(
-                    "unknown option; did you mean {s}? (ignored when ebb starts)"
-                )));
-                unsupported.push(e);
-            }
-            _ => unsupported.push(e),
-        }
-    }
-    if strict {
-        for o in std::mem::take(&mut out.placeholders) {
-            errors.push(o.error(
-                "not an option (strict mode): uWSGI's strict mode allows no ad hoc \
-                 placeholders; declare it with set-placeholder = NAME=VALUE",
-            ));
-        }
-    }
-    if !unsupported.is_empty() {
-        warnings.push(extras_warning(&unsupported, out.files.len()));
-    }
-    for e in &gunicorn {
-        if let Verdict::Unsupported(hint) = &e.verdict {
-            if strict {
-                errors.push(
-                    e.origin
-                        .error(format!("unsupported gunicorn option (strict mode): {hint}")),
-                );
-            } else {
-                warnings.push(format!(
-                    "gunicorn's {} is ignored: {hint} (--strict makes this an error)",
-                    e.origin.key()
-                ));
-            }
-        }
-    }
+    extras::report(
+        std::mem::take(&mut out.extras),
+        std::mem::take(&mut out.placeholders),
+        strict,
+        out.files.len(),
+        &mut errors,
+        &mut warnings,
+        &mut typos,
+    );
 
     // The worker command: the highest layer that names one decides.
     let top = kinds.iter().map(|(_, i)| settings[*i].origin.layer()).max();
@@ -761,41 +721,6 @@ fn adjust_level(level: &'static str, verbose: u8, quiet: u8) -> &'static str {
     let i = levels.iter().position(|l| *l == level).unwrap_or(3) as i32;
     let i = (i + i32::from(verbose) - i32::from(quiet)).clamp(1, levels.len() as i32 - 1);
     levels[i as usize]
-}
-
-fn extras_warning(extras: &[Extra], files: usize) -> String {
-    let items: Vec<String> = extras
-        .iter()
-        .map(|e| {
-            let place = match &e.origin {
-                Origin::File {
-                    file,
-                    line: Some(l),
-                    ..
-                } if files > 1 => format!("{}:{l}", file.display()),
-                Origin::File { line: Some(l), .. } => format!("line {l}"),
-                Origin::File { file, .. } => file.display().to_string(),
-                Origin::Env { var } => var.clone(),
-                Origin::Cli { flag } => flag.clone(),
-            };
-            let name = match &e.origin {
-                Origin::Cli { .. } | Origin::Env { .. } => e.key.clone(),
-                Origin::File { key, .. } => key.clone(),
-            };
-            match &e.verdict {
-                Verdict::Unknown(Some(s)) => {
-                    format!("{name} ({place}: unknown option, did you mean {s}?)")
-                }
-                Verdict::Unknown(None) => format!("{name} ({place}: unknown option)"),
-                _ if matches!(e.origin, Origin::Cli { .. }) => place,
-                _ => format!("{name} ({place})"),
-            }
-        })
-        .collect();
-    format!(
-        "unsupported uWSGI options ignored: {} (see docs/uwsgi-compat.md)",
-        items.join(", ")
-    )
 }
 
 fn sort_errors(errors: &mut [ConfigError], files: &[PathBuf]) {
