@@ -11,8 +11,13 @@
 //!   name of its directory, `%x`/`%o` the file as named, `%v` ebb's working directory,
 //!   `%h` the host name, `%k` the CPU count, `%u`/`%g` ebb's uid/gid, `%%` a `%`;
 //! - `$(VAR)`: the environment variable VAR; `@(file)`: the file's contents;
+//!   `@(exec://command)`: what the command prints (`/bin/sh -c`, as uWSGI);
 //! - `%(key)`: the value of another key, including keys that are not options (`base =
-//!   /srv/app` then `chdir = %(base)`), or placeholders set with `set-placeholder = k=v`.
+//!   /srv/app` then `chdir = %(base)`), or placeholders set with `set-placeholder = k=v`;
+//!   `%(a * 2 + 1)`: uWSGI's placeholder math, read left to right ([`expand::math`]).
+//!
+//! A yes/no word given to a number option (`threads = true`) is what uWSGI's atoi makes
+//! of it, 0, raised to the option's least value, with a warning.
 //!
 //! Other files are read where `ini = file.ini[:section]`, `ini = :section` (this file),
 //! `include` or `inherit` appear, and configuration logic is evaluated while reading:
@@ -48,6 +53,8 @@ pub(crate) struct Entry {
     pub line: usize,
     /// References left unexpanded: `%(name)` with no such key, `$(VAR)` not set.
     pub unresolved: Vec<String>,
+    /// Why a `%(a * b)` of `unresolved` could not be worked out: (the reference, the reason).
+    pub math: Vec<(String, String)>,
     /// Set with `set-placeholder`: never an option.
     pub placeholder: bool,
 }
@@ -91,6 +98,16 @@ pub(crate) fn parse(text: &str, section: &str, magic: &Magic<'_>) -> Section {
                 |name: &str| resolve_key(name, &values, &mut referenced, &mut Vec::new());
             let expanded = expand_refs(v, '%', &mut lookup, &mut unresolved);
             e.value = Some(expanded);
+            for u in &unresolved {
+                let expr = u.trim_start_matches("%(").trim_end_matches(')');
+                if expr.contains(' ') {
+                    let mut lookup =
+                        |k: &str| resolve_key(k, &values, &mut referenced, &mut Vec::new());
+                    if let Err(why) = expand::math(expr, &mut lookup) {
+                        e.math.push((u.clone(), why));
+                    }
+                }
+            }
             e.unresolved.extend(unresolved);
         }
     }
@@ -114,13 +131,17 @@ fn unset_vars(v: &str) -> Vec<String> {
     out
 }
 
-/// The value of `%(name)`: the first value of key `name` (as uWSGI), itself expanded.
+/// The value of `%(name)`: the first value of key `name` (as uWSGI), itself expanded; a
+/// name with spaces is placeholder math (`%(processes * 2)`, see [`expand::math`]).
 pub(crate) fn resolve_key(
     name: &str,
     values: &[(String, Option<String>)],
     referenced: &mut HashSet<String>,
     stack: &mut Vec<String>,
 ) -> Option<String> {
+    if name.contains(' ') {
+        return expand::math(name, &mut |k| resolve_key(k, values, referenced, stack)).ok();
+    }
     let wanted = options::normalize_key(name);
     referenced.insert(wanted.clone());
     if stack.contains(&wanted) || stack.len() > 32 {
@@ -208,6 +229,8 @@ pub(crate) fn collect(
                     "environment variable {var} is not set: set it where ebb starts, or write \
                      the value here"
                 )
+            } else if let Some((_, why)) = e.math.iter().find(|(u, _)| u == first) {
+                format!("{first}: {why}")
             } else {
                 let name = first.trim_start_matches("%(").trim_end_matches(')');
                 format!(
@@ -219,6 +242,22 @@ pub(crate) fn collect(
             continue;
         }
         let raw = match &e.value {
+            // `threads = true`: uWSGI reads a number with atoi, so a yes/no word is 0 there;
+            // ebb takes the option's least value (what 0 comes to in uWSGI) and says so.
+            Some(v)
+                if let options::Ty::Int { min, .. } = o.ty
+                    && is_yes_no(strip_hash_comment(v)) =>
+            {
+                let reads = match min {
+                    0 => "uWSGI and ebb read it as 0".to_string(),
+                    m => format!("uWSGI reads it as 0, ebb as {m}"),
+                };
+                out.warnings.push(format!(
+                    "{}: {v:?} is not a number; {reads} (write a number to silence this)",
+                    origin.describe()
+                ));
+                Raw::Str(min.to_string())
+            }
             // `max-requests = 1000   # per worker`: uWSGI reads the number and ignores the
             // rest (atoi); text and paths keep a `#`, as in uWSGI.
             Some(v) if takes_a_number(o.ty) => Raw::Str(strip_hash_comment(v).to_string()),
@@ -247,6 +286,13 @@ fn takes_a_number(ty: options::Ty) -> bool {
 }
 
 /// `1000   # comment` → `1000`: a `#` after a space or tab.
+/// A yes/no word where uWSGI's atoi wants digits.
+fn is_yes_no(v: &str) -> bool {
+    ["true", "false", "yes", "no", "on", "off"]
+        .iter()
+        .any(|w| v.trim().eq_ignore_ascii_case(w))
+}
+
 fn strip_hash_comment(v: &str) -> &str {
     let b = v.as_bytes();
     for i in 1..b.len() {
@@ -438,6 +484,37 @@ twice = %(base)-%(base)
         );
         assert_eq!(s.entries[1].file, PathBuf::from("conf/more.ini"));
         assert_eq!(s.entries[1].line, 2);
+    }
+
+    #[test]
+    fn exec_reads_a_commands_output_as_uwsgi() {
+        // MikroWizard's file: `logto2 = /conf/logs/uwsgi-@(exec://date +%%Y-%%m-%%d).log`.
+        let s = tree(
+            &[
+                (
+                    "main.ini",
+                    "[uwsgi]\nname = x-@(exec://printf %%s-%%s 4 2).log\nbad = @(exec://exit 3)\n\
+                 here = @(exec://cat here.txt)\n",
+                ),
+                ("here.txt", "from the current directory\n"),
+            ],
+            &[],
+        );
+        assert_eq!(pairs(&s)[0], p("name", "x-4-2.log"));
+        assert_eq!(pairs(&s)[2], p("here", "from the current directory"));
+        let got: Vec<(Option<usize>, &str)> = s
+            .problems
+            .iter()
+            .map(|(_, l, _, m)| (*l, m.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                Some(3),
+                "@(exec://exit 3): the command failed (exit status: 3): fix it or write \
+                     the value here"
+            ),]
+        );
     }
 
     #[test]

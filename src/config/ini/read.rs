@@ -213,28 +213,34 @@ impl<'a> Reader<'a> {
             return v;
         }
         let mut missing = Vec::new();
+        let mut failed: Vec<(String, String)> = Vec::new();
         let cwd = self.cwd;
         let home = self.env.get("HOME").cloned();
         let out = expand_refs(
             &v,
             '@',
             &mut |name| {
-                let p = values::absolutize(name, cwd, home.as_deref());
-                std::fs::read_to_string(p)
-                    .ok()
-                    .map(|t| t.trim_end_matches(['\n', '\r']).to_string())
+                let text = match name.strip_prefix("exec://") {
+                    Some(command) => command_output(command, cwd)
+                        .map_err(|why| failed.push((format!("@({name})"), why)))
+                        .ok()?,
+                    None => {
+                        let p = values::absolutize(name, cwd, home.as_deref());
+                        std::fs::read_to_string(p).ok()?
+                    }
+                };
+                Some(text.trim_end_matches(['\n', '\r']).to_string())
             },
             &mut missing,
         );
         for m in missing {
-            self.problem(
-                &file.named,
-                Some(line),
-                key,
-                format!(
+            let message = match failed.iter().find(|(f, _)| *f == m) {
+                Some((_, why)) => format!("{m}: {why}"),
+                None => format!(
                     "{m}: cannot read that file (relative paths start from the current directory)"
                 ),
-            );
+            };
+            self.problem(&file.named, Some(line), key, message);
         }
         out
     }
@@ -293,6 +299,7 @@ impl<'a> Reader<'a> {
                     file: file.named.clone(),
                     line: l.line,
                     unresolved: Vec::new(),
+                    math: Vec::new(),
                     placeholder: true,
                 });
             }
@@ -314,6 +321,7 @@ impl<'a> Reader<'a> {
                             file: file.named.clone(),
                             line: l.line,
                             unresolved: Vec::new(),
+                            math: Vec::new(),
                             placeholder: true,
                         })
                     }
@@ -331,6 +339,7 @@ impl<'a> Reader<'a> {
                 file: file.named.clone(),
                 line: l.line,
                 unresolved: Vec::new(),
+                math: Vec::new(),
                 placeholder: false,
             }),
         }
@@ -643,6 +652,26 @@ fn wildcard(p: &[u8], s: &[u8]) -> bool {
         (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
         _ => false,
     }
+}
+
+/// `@(exec://command)`: what the command prints, as uWSGI reads it (`/bin/sh -c`, from the
+/// current directory, stdin closed; stderr goes to ebb's). Fails with what went wrong.
+fn command_output(command: &str, cwd: &Path) -> Result<String, String> {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the command failed ({}): fix it or write the value here",
+            out.status
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "the command printed bytes that are not UTF-8".into())
 }
 
 #[cfg(test)]

@@ -279,3 +279,51 @@ fn ini_relative_paths_and_errors() {
     assert_eq!(python(&c).wsgi_file, Some(d.join("app/wsgi.py")));
     assert_eq!(c.pidfile, Some(d.join("site.pid")));
 }
+
+#[test]
+fn placeholder_math_and_yes_no_numbers_as_uwsgi_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // label-studio's and flask-prometheus-metrics' files: `%k` (the CPU count) in math.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    write(
+        d,
+        "m.ini",
+        "[uwsgi]\nmodule = app\nhttp = :1\nprocesses = %(%k * 2)\nbase = 3\nthreads = true\n\
+         max-requests = %(base * 100 + 1)\n",
+    );
+    let l = load_in(d, &["m.ini"], &[]).unwrap();
+    assert_eq!(l.config.processes, cores * 2);
+    assert_eq!(l.config.max_requests, Some(301));
+    assert_eq!(
+        l.warnings,
+        [
+            "threads (m.ini:6): \"true\" is not a number; uWSGI reads it as 0, ebb as 1 \
+          (write a number to silence this)"
+        ]
+    );
+    // library_registry's `%((%k * 2) + 1)`: uWSGI has no parentheses (it would read 0).
+    write(
+        d,
+        "p.ini",
+        "[uwsgi]\nexample-app\nhttp = :1\nprocesses = %((%k * 2) + 1)\nthreads = %(nokey + 1)\n",
+    );
+    let errs: Vec<String> = load_in(d, &["p.ini"], &[])
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            format!(
+                "p.ini:4: processes: %(({cores} * 2): uWSGI's placeholder math has no \
+                 parentheses: it reads left to right, so write %(a * 2 + 1) for (a * 2) + 1"
+            ),
+            "p.ini:5: threads: %(nokey + 1): \"nokey\" is not a number, an operator \
+             (+ - * / ++ --) or a key in the file"
+                .to_string(),
+        ]
+    );
+}
