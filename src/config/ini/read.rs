@@ -504,6 +504,11 @@ impl<'a> Reader<'a> {
                 return;
             }
             _ => {
+                if matches!(logic_alias(key), "if-opt" | "if-not-opt") {
+                    // A key tested with if-opt is used, as one referred to with %(key) is.
+                    let name = arg.split_once('=').map_or(arg.as_str(), |(n, _)| n);
+                    self.tree.referenced.insert(options::normalize_key(name));
+                }
                 let Some(data) = self.condition(key, &arg) else {
                     self.problem(
                         &file.named,

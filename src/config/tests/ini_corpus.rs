@@ -327,3 +327,19 @@ fn placeholder_math_and_yes_no_numbers_as_uwsgi_reads_them() {
         ]
     );
 }
+
+#[test]
+fn a_key_tested_with_if_opt_is_a_placeholder() {
+    // olympia's file: the key is set from the environment, then tested with if-not-opt.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "o.ini",
+        "[uwsgi]\nmodule = app\nhttp = :1\nif-env = CIRCLECI\nrunning-circleci = %(_)\nendif =\n\
+         if-not-env = CIRCLECI\nrunning-circleci = none\nendif =\n\
+         if-not-opt = running-circleci=true\nthreads = 3\nendif =\n",
+    );
+    let l = load_in(dir.path(), &["o.ini"], &[]).unwrap();
+    assert_eq!(python(&l.config).threads, 3);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
