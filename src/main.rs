@@ -82,6 +82,12 @@ fn main() -> ExitCode {
             let title = ebb::live::title::master(&loaded.config.ops);
             let _ = ebb::live::title::become_titled(&title);
             ebb::live::title::set_comm(&title);
+            // hook-asap / exec-asap: before anything else (exec-asap = mkdir -p of the log's
+            // folder is common), once: a reload does not run them again.
+            if let Err(e) = ebb::config::hooks::run_asap(&loaded.config.hooks.asap) {
+                eprintln!("ebb: {e}");
+                return ExitCode::from(2);
+            }
             if let Some(file) = &loaded.config.logs.daemonize {
                 // Detaching makes no sense where a service manager waits for the process.
                 if std::env::var_os("INVOCATION_ID").is_some()

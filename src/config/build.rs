@@ -246,6 +246,12 @@ pub(super) fn build(
                 | Id::Mules
                 | Id::Cron
                 | Id::Cron2 => super::daemons::apply(s.id, raw, base, home, &mut c)?,
+                Id::HookAsap
+                | Id::ExecAsap
+                | Id::HookPreApp
+                | Id::ExecPreApp
+                | Id::HookPostApp
+                | Id::ExecPostApp => super::hooks::apply(s.id, raw, &mut c)?,
                 Id::StartAttempts => c.start_attempts = values::parse_uint(raw, 0, 1000)? as u32,
                 Id::MaxDraining => {
                     c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)
@@ -529,9 +535,15 @@ pub(super) fn build(
         }
     }
 
-    // Files and directories that must exist.
+    // Files and directories that must exist. The folder a file is written in may be made by
+    // a hook-asap (`exec-asap = mkdir -p /var/log/site`), which runs after this: then opening
+    // the file says what is missing.
     let origin_of = |id: Id| last.get(&id).map(|i| &settings[*i].origin);
+    let made_at_start = !c.hooks.asap.is_empty();
     let mut need = |origin: Option<&Origin>, path: &Path, what: Need| {
+        if made_at_start && matches!(what, Need::Parent) {
+            return;
+        }
         if let (Some(message), Some(o)) = (what.check(path), origin) {
             errors.push(o.error(message));
         }

@@ -27,6 +27,7 @@ pub mod compat;
 pub mod daemons;
 mod env;
 pub mod gunicorn;
+pub mod hooks;
 mod ini;
 mod layers;
 mod load;

@@ -193,10 +193,12 @@ pub struct Config {
     /// Files whose mtime change triggers a reload / a replacement of every worker.
     pub touch_reload: Vec<PathBuf>,
     pub touch_workers_reload: Vec<PathBuf>,
-    /// Settings of the Python worker's layers in front of the app (static files, routing):
-    /// `(EBB_STATIC_* or EBB_ROUTES, one value)`, in the order given (the master joins
-    /// repeated ones, one per line).
+    /// Settings of the Python worker's layers in front of the app (static files, routing)
+    /// and its hooks: `(EBB_STATIC_*, EBB_ROUTES or EBB_HOOK_*, one value)`, in the order
+    /// given (the master joins repeated ones, one per line).
     pub layer_env: Vec<(&'static str, String)>,
+    /// `hook-asap`, `hook-pre-app`... (the app's phases also reach the worker in layer_env).
+    pub hooks: super::hooks::Hooks,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -269,6 +271,7 @@ impl Default for Config {
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
             layer_env: Vec::new(),
+            hooks: Default::default(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,

@@ -57,6 +57,13 @@ pub enum Id {
     Mules,
     Cron,
     Cron2,
+    // Hooks (crate::config::hooks).
+    HookAsap,
+    ExecAsap,
+    HookPreApp,
+    ExecPreApp,
+    HookPostApp,
+    ExecPostApp,
     StaticMap,
     StaticMap2,
     CheckStatic,

@@ -675,6 +675,36 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "cheaper-step",
         "no effect: ebb starts processes workers at once (cheaper mode is not run)",
     ),
+    diff(
+        "hook-asap",
+        "hook-asap",
+        "actions exec, mkdir (an existing directory is fine), unlink, print; run once at start, not again on reload (uWSGI re-executes itself on reload and runs them again)",
+    ),
+    diff(
+        "exec-asap",
+        "exec-asap",
+        "run once at start, not again on reload",
+    ),
+    diff(
+        "hook-pre-app",
+        "hook-pre-app",
+        "actions exec, mkdir, unlink, print; once per configuration generation in the fork server, in each worker with lazy-apps; a failure is a failed import",
+    ),
+    diff(
+        "exec-pre-app",
+        "exec-pre-app",
+        "once per configuration generation in the fork server, in each worker with lazy-apps; a failure is a failed import",
+    ),
+    diff(
+        "hook-post-app",
+        "hook-post-app",
+        "as hook-pre-app, after the import",
+    ),
+    diff(
+        "exec-post-app",
+        "exec-post-app",
+        "as exec-pre-app, after the import",
+    ),
     no(
         "hook-master-start",
         "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \

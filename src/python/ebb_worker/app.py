@@ -4,13 +4,30 @@ import os
 import sys
 import traceback
 
-from . import logs, routes, static
+from . import hooks, logs, routes, static
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
 
 def load_app(opts):
-    """Import the application; on failure print why and what to do, and exit 4."""
+    """Import the application, with the pre-app and post-app hooks around it; on failure
+    print why and what to do, and exit 4."""
+    _hooks("pre-app")
+    app = _import_app(opts)
+    _hooks("post-app")
+    return app
+
+
+def _hooks(phase):
+    failed = hooks.run(phase)
+    if failed:
+        log("%s. Exit code %d: the app counts as not imported (ebb retries with a back-off; "
+            "on a reload the old workers keep serving)." % (failed, EXIT_IMPORT), "error")
+        logs.flush_streams()
+        sys.exit(EXIT_IMPORT)
+
+
+def _import_app(opts):
     import importlib
     import importlib.util
     cwd = os.getcwd()
