@@ -76,20 +76,13 @@ impl Master {
         }
         match *c {
             Command::Status => Ok(String::new()),
-            Command::Reload => match self.reload() {
-                Some(e) => {
-                    events.push(e);
-                    Ok(format!(
-                        "reloading: every worker is replaced with configuration generation {}",
-                        self.policy.generation() + 1
-                    ))
-                }
-                None => Err(
-                    "the configuration has errors (see ebb's log): still running \
-                             the previous one"
-                        .into(),
-                ),
-            },
+            Command::Reload => {
+                events.push(self.reload()?);
+                Ok(format!(
+                    "reloading: every worker is replaced with configuration generation {}",
+                    self.policy.generation() + 1
+                ))
+            }
             Command::Stop { fast } => {
                 if fast {
                     self.side_fast_stop();
@@ -129,7 +122,7 @@ impl Master {
         info!(command = %c, "master fifo command");
         match c {
             'r' | 'R' | 'c' => {
-                if let Some(e) = self.reload() {
+                if let Ok(e) = self.reload() {
                     events.push(e);
                 }
             }

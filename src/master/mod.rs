@@ -440,7 +440,7 @@ impl Master {
         match touch {
             Touch::Reload => {
                 info!(path = %path.display(), "{} touched: reloading", path.display());
-                if let Some(e) = self.reload() {
+                if let Ok(e) = self.reload() {
                     events.push(e);
                 }
             }
@@ -469,7 +469,7 @@ impl Master {
                 events.push(Event::Stop { graceful: false });
             }
             Signal::SIGHUP => {
-                if let Some(e) = self.reload() {
+                if let Ok(e) = self.reload() {
                     events.push(e);
                 }
             }

@@ -9,12 +9,20 @@ use crate::policy::{Event, Params};
 use crate::sockets::{self, Listener};
 
 impl Master {
-    /// SIGHUP: load the configuration again; apply it if valid, else keep the old one.
-    pub(super) fn reload(&mut self) -> Option<Event> {
+    /// SIGHUP: load the configuration again; apply it if valid, else keep the old one and
+    /// say why (logged here; `ebb reload` also shows it).
+    pub(super) fn reload(&mut self) -> Result<Event, String> {
         if self.policy.is_stopping() {
             info!("SIGHUP ignored: ebb is stopping");
-            return None;
+            return Err("ebb is stopping".into());
         }
+        self.try_reload().map_err(|why| {
+            error!("reload aborted: {why}; still running the previous configuration");
+            format!("reload aborted: {why}; still running the previous configuration")
+        })
+    }
+
+    fn try_reload(&mut self) -> Result<Event, String> {
         info!("reload requested (SIGHUP): reading the configuration again");
         let loaded = match self.loader.load() {
             Ok(l) => l,
@@ -22,11 +30,12 @@ impl Master {
                 for e in &errs.0 {
                     error!("{e}");
                 }
-                error!(
-                    "reload aborted: the configuration has {} error(s); still running the previous one",
-                    errs.0.len()
-                );
-                return None;
+                let all: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "the configuration has {} error(s): {}",
+                    all.len(),
+                    all.join("; ")
+                ));
             }
         };
         for w in &loaded.warnings {
@@ -45,9 +54,8 @@ impl Master {
         let perms = match unix_perms(&new) {
             Ok(p) => p,
             Err(e) => {
-                error!("reload aborted: {e:#}; still running the previous configuration");
                 self.listeners = inherited.into_iter().chain(old).collect();
-                return None;
+                return Err(format!("{e:#}"));
             }
         };
         match sockets::bind_all(&new.sockets, new.listen, perms, &mut old) {
@@ -61,19 +69,15 @@ impl Master {
                 }
             }
             Err(e) => {
-                error!("reload aborted: {e:#}; still running the previous configuration");
                 let mut all = inherited;
                 all.append(&mut old);
                 self.listeners = all;
-                return None;
+                return Err(format!("{e:#}"));
             }
         }
         match resolve_ids(&new) {
             Ok(ids) => self.ids = ids,
-            Err(e) => {
-                error!("reload aborted: {e:#}; still running the previous configuration");
-                return None;
-            }
+            Err(e) => return Err(format!("{e:#}")),
         }
         if new.lost_work_log != self.config.lost_work_log {
             self.lost_log = new
@@ -103,6 +107,6 @@ impl Master {
         self.side_reload(&new);
         let params = Params::from_config(&new);
         self.config = new;
-        Some(Event::Reload { params })
+        Ok(Event::Reload { params })
     }
 }

@@ -1,0 +1,326 @@
+//! Under a service manager: systemd notify and socket activation, process titles, the shutdown delay, the Kubernetes manifest.
+
+use super::*;
+
+/// Datagrams the master sent to the test's NOTIFY_SOCKET, read until `pred` holds.
+fn notify_until(
+    ebb: &Ebb,
+    sock: &std::os::unix::net::UnixDatagram,
+    got: &mut Vec<String>,
+    what: &str,
+    pred: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + SOON;
+    let mut buf = [0u8; 4096];
+    while !pred(got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            ebb.fail(&format!("no {what} on NOTIFY_SOCKET; got {got:?}"));
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+}
+
+/// Type=notify: READY=1 only once every worker is ready; a reload says RELOADING=1 with
+/// MONOTONIC_USEC, then READY=1 when every worker runs the new generation; STATUS= follows;
+/// STOPPING=1; WATCHDOG=1 when WATCHDOG_USEC asks. The workers never see systemd's socket.
+#[test]
+fn systemd_notify_ready_reloading_stopping_watchdog() {
+    let dir = std::sync::Arc::new(tempdir());
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let mut ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start();
+    let mut got = Vec::new();
+    notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    // Both workers' ready lines were written before READY=1 (the harness may read them a
+    // moment later); the first word to systemd was that it was starting.
+    ebb.wait_ready(0, 2, SOON);
+    assert!(got[0].starts_with("STATUS=starting: "), "{got:?}");
+    let ready = got.iter().find(|m| m.starts_with("READY=1")).unwrap();
+    assert!(
+        ready.contains("STATUS=2 workers, 0 draining, 0 jobs"),
+        "{ready}"
+    );
+    for (pid, env) in ebb.workers() {
+        let n = env.get("NOTIFY_SOCKET").cloned().unwrap_or_default();
+        assert_ne!(
+            n,
+            path.to_str().unwrap(),
+            "worker {pid} got systemd's socket"
+        );
+        assert!(
+            !env.contains_key("WATCHDOG_USEC"),
+            "worker {pid} got the master's watchdog"
+        );
+    }
+    // The watchdog: pings at half the period, and nothing else while idle.
+    let before = got.len();
+    notify_until(&ebb, &sock, &mut got, "3 watchdog pings", |g| {
+        g[before..].iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
+    });
+
+    got.clear();
+    ebb.signal(nix::sys::signal::Signal::SIGHUP);
+    notify_until(&ebb, &sock, &mut got, "RELOADING=1 then READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    let reloading = got
+        .iter()
+        .position(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("no RELOADING=1: {got:?}"));
+    let ready = got.iter().position(|m| m.starts_with("READY=1")).unwrap();
+    assert!(reloading < ready, "{got:?}");
+    let usec: u64 = got[reloading]
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(usec > 0);
+    // Every serving worker is of generation 2 when READY=1 is sent.
+    ebb.wait_n_after(
+        0,
+        2,
+        |l| l.is_event("ready") && l.int_field("respawn") == Some(2),
+        SOON,
+    )
+    .unwrap_or_else(|e| ebb.fail(&e));
+
+    got.clear();
+    ebb.signal(nix::sys::signal::Signal::SIGTERM);
+    notify_until(&ebb, &sock, &mut got, "STOPPING=1", |g| {
+        g.iter().any(|m| m.starts_with("STOPPING=1"))
+    });
+    assert!(ebb.expect_exit(SOON).success());
+}
+
+/// A process started outside the harness (under systemd-socket-activate): killed with its
+/// workers on drop.
+struct Started {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Started {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        if poll_until(SOON, || pred(&self.log()).then_some(())).is_none() {
+            panic!("no {what} in the log:\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        kill_workers_of(pid, SOON);
+    }
+}
+
+/// Socket activation as systemd does it (`systemd-socket-activate`, Debian's systemd
+/// package; it execs ebb in its own process, so LISTEN_PID is ebb's): ebb adopts the passed
+/// socket and its workers serve on it, the first connection included.
+#[test]
+fn systemd_socket_activation() {
+    let activate = [
+        "/usr/bin/systemd-socket-activate",
+        "/bin/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("systemd-socket-activate is missing: apt-get install systemd (.ci/run does)");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempdir();
+    let ctl = dir.path().join("ebb.ctl");
+    let log = dir.path().join("ebb.log");
+    let child = Command::new(activate)
+        .args(["-l", &addr, "--fdname=http", EBB])
+        .args(["-p", "2", "--example-app", "--log-format", "json"])
+        .args(["--control", ctl.to_str().unwrap()])
+        .env_remove("LISTEN_FDS")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let ebb = Started { child, log };
+    // It listens, and execs ebb when the first connection comes (which then waits in the
+    // socket's queue for a worker).
+    ebb.wait_log("systemd-socket-activate listening", |l| {
+        l.contains("Listening on")
+    });
+    let t = Target::Tcp(addr.parse().unwrap());
+    let r = get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()));
+    ebb.wait_log("adoption of the socket", |l| {
+        l.contains("using sockets passed by systemd")
+    });
+    ebb.wait_log("2 ready workers", |l| {
+        l.matches("\"event\":\"ready\"").count() >= 2
+    });
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("hello from worker="), "{}", r.body);
+    let v = status_json(&ctl);
+    assert_eq!(v["pid"], ebb.child.id());
+    assert_eq!(v["sockets"][0]["name"], addr);
+    assert_eq!(v["sockets"][0]["queue_known"], true);
+}
+
+fn cmdline(pid: i32) -> String {
+    let b = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&b)
+        .replace('\0', " ")
+        .trim_end()
+        .to_string()
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
+/// `ps` says who is who: `ebb master ARGS` and `ebb worker N gen G`, with uWSGI's
+/// procname-prefix-spaced and procname-append; every worker gets its title in EBB_PROCNAME.
+#[test]
+fn process_titles() {
+    let ebb = Ebb::example(2)
+        .args([
+            "--procname-prefix-spaced",
+            "shop",
+            "--procname-append",
+            "+prod",
+        ])
+        .start();
+    ebb.ready(2);
+    let m = cmdline(ebb.pid);
+    assert!(m.starts_with("shop ebb master+prod --http-socket"), "{m}");
+    assert_eq!(comm(ebb.pid), "shop ebb master");
+    let mut titles: Vec<String> = ebb.worker_pids().into_iter().map(cmdline).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "shop ebb worker 1 gen 1+prod example-app",
+            "shop ebb worker 2 gen 1+prod example-app"
+        ]
+    );
+    for (_, env) in ebb.workers() {
+        assert!(
+            env["EBB_PROCNAME"].starts_with("shop ebb worker "),
+            "{env:?}"
+        );
+    }
+    drop(ebb);
+
+    let ebb = Ebb::example(1).start();
+    ebb.ready(1);
+    let mark = ebb.mark();
+    ebb.signal(nix::sys::signal::Signal::SIGHUP);
+    ebb.wait_ready(mark, 1, SOON);
+    let pid = poll_until(SOON, || {
+        let p = ebb.worker_pids();
+        (p.len() == 1).then(|| p[0])
+    })
+    .unwrap();
+    assert_eq!(cmdline(pid), "ebb worker 1 gen 2 example-app");
+    assert!(cmdline(ebb.pid).starts_with("ebb master --http-socket"));
+}
+
+/// `--shutdown-delay`: after SIGTERM ebb keeps serving (new connections too) for the delay,
+/// then drains and exits; `ebb status` says so meanwhile.
+#[test]
+fn shutdown_delay_keeps_serving_then_drains() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let mut ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .args(["--shutdown-delay", "3", "--control", ctl.to_str().unwrap()])
+        .start();
+    let t = ebb.ready(2);
+    let mark = ebb.mark();
+    let t0 = Instant::now();
+    ebb.signal(nix::sys::signal::Signal::SIGTERM);
+    ebb.expect_after(
+        mark,
+        "the shutdown delay",
+        |l| l.is_event("shutdown-delay"),
+        SOON,
+    );
+    assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    // New connections are served for the delay (a margin of 0.5 s for a loaded machine).
+    let mut served = 0;
+    while served == 0 || t0.elapsed() < Duration::from_millis(2500) {
+        let r =
+            get(&t, "/").unwrap_or_else(|e| ebb.fail(&format!("refused during the delay: {e}")));
+        assert_eq!(r.status, 200);
+        served += 1;
+    }
+    assert_eq!(
+        ebb.count_after(mark, |l| l.is_event("drain")),
+        0,
+        "drained during the delay"
+    );
+    let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(3000),
+        "stopped after {:?}: {}",
+        t0.elapsed(),
+        stop.message()
+    );
+    assert!(ebb.expect_exit(SOON).success());
+}
+
+/// conf/kubernetes.yaml adds up: ebb accepts its arguments, and the grace period covers the
+/// shutdown delay plus the drain timeout.
+#[test]
+fn kubernetes_manifest_adds_up() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/kubernetes.yaml"))
+            .unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} not in conf/kubernetes.yaml"))
+            .trim()
+            .to_string()
+    };
+    let grace: u64 = field("terminationGracePeriodSeconds:").parse().unwrap();
+    let args: Vec<String> = serde_json::from_str(&field("args:")).expect("args as a flow list");
+    let value = |flag: &str| -> u64 {
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("no {flag}"));
+        args[i + 1].parse().unwrap()
+    };
+    let (delay, drain) = (value("--shutdown-delay"), value("--drain-timeout"));
+    assert!(grace > delay + drain, "grace {grace} <= {delay} + {drain}");
+    let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The manifest's app is not here: check the configuration alone.
+    check.extend(["--check-config", "--no-app"]);
+    let (status, out, err) = run_ebb(&check, SOON);
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "shutdown delay {delay}s (stops within {}s",
+            delay + drain
+        )),
+        "{out}"
+    );
+}

@@ -1,0 +1,325 @@
+//! The stats server read by the real uwsgitop, Prometheus metrics read by prometheus_client, and hostile clients of both.
+
+use super::*;
+
+/// The venv with uwsgitop and prometheus_client (`$EBB_TEST_VENV`, default
+/// `target/ci-venv`, made by `scripts/test`). Missing: the test fails and says what to run.
+fn ops_venv() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::env::var_os("EBB_TEST_VENV")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/ci-venv"));
+    let venv = if venv.is_absolute() {
+        venv
+    } else {
+        root.join(venv)
+    };
+    let has = venv.join("bin/uwsgitop").exists()
+        && Command::new(venv.join("bin/python"))
+            .args(["-c", "import prometheus_client"])
+            .status()
+            .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "{0} lacks uwsgitop or prometheus_client: run scripts/test (it makes the venv), or \
+         {0}/bin/pip install uwsgitop prometheus_client",
+        venv.display()
+    );
+    venv
+}
+
+/// The address a `stats-listen` / `metrics-listen` line names.
+fn listen_addr(ebb: &Ebb, event: &str) -> String {
+    let l = ebb
+        .wait_for(|l| l.is_event(event), SOON)
+        .unwrap_or_else(|e| ebb.fail(&format!("no {event} line: {e}")));
+    l.str_field("address").expect("address field").to_string()
+}
+
+/// A tmux server of the test's own, killed on drop.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// The real uwsgitop (PyPI) draws ebb's workers from `--stats`: their pids, request
+/// counts and the listen queue, on a TCP address and on a Unix socket; `--stats-http` serves
+/// the same document over HTTP.
+#[test]
+fn uwsgitop_draws_the_workers() {
+    let venv = ops_venv();
+    let dir = std::sync::Arc::new(tempdir());
+    let unix = dir.path().join("stats.sock");
+    let ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .args(["--stats", "127.0.0.1:0"])
+        .start();
+    let t = ebb.ready(2);
+    for _ in 0..5 {
+        get_ok(&ebb, &t, "/");
+    }
+    let addr = listen_addr(&ebb, "stats-listen");
+
+    // The raw protocol: connect, read one document, EOF.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["workers"].as_array().unwrap().len(), 2);
+    for key in [
+        "requests",
+        "rss",
+        "pid",
+        "last_spawn",
+        "respawn_count",
+        "tx",
+        "avg_rt",
+    ] {
+        assert!(v["workers"][0][key].is_u64(), "{key}: {}", v["workers"][0]);
+    }
+    assert!(v["workers"][0]["status"].is_string());
+    assert!(v["listen_queue"].is_u64());
+    assert_eq!(v["sockets"][0]["max_queue"], 1024);
+    assert_eq!(v["workers"][0]["state"], "ready");
+
+    let tmux = Tmux {
+        socket: dir.path().join("tmux.sock"),
+    };
+    let top = venv.join("bin/uwsgitop");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "-s",
+        "top",
+        &format!("TERM=xterm {} {addr}", top.display()),
+    ]);
+    let pids = ebb.worker_pids();
+    let screen = poll_until(SOON, || {
+        let s = tmux.run(&["capture-pane", "-p", "-t", "top"]);
+        (s.contains("WID") && pids.iter().all(|p| s.contains(&p.to_string()))).then_some(s)
+    })
+    .unwrap_or_else(|| {
+        ebb.fail(&format!(
+            "uwsgitop never showed the workers {pids:?}:\n{}",
+            tmux.run(&["capture-pane", "-p", "-t", "top"])
+        ))
+    });
+    assert!(screen.contains("req: 5"), "{screen}");
+    assert!(screen.contains("lq: 0"), "{screen}");
+    drop(tmux);
+    drop(ebb);
+
+    // A Unix socket, and the HTTP flavour, with uwsgitop's one-shot reading.
+    let ebb = Ebb::example(1)
+        .args(["--stats", unix.to_str().unwrap()])
+        .start();
+    ebb.ready(1);
+    let mode = std::fs::metadata(&unix).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut s = UnixStream::connect(&unix).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["pid"], ebb.pid);
+    drop(ebb);
+
+    let ebb = Ebb::example(1)
+        .args(["--stats", "127.0.0.1:0", "--stats-http"])
+        .start();
+    ebb.ready(1);
+    let addr = listen_addr(&ebb, "stats-listen");
+    let py = format!(
+        "import json, urllib.request; d = json.load(urllib.request.urlopen('http://{addr}/')); \
+         print(d['pid'], len(d['workers']))"
+    );
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{} 1", ebb.pid),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `GET /metrics` parses with prometheus_client's own text parser and counts what happened:
+/// requests, a recycle by reason, the drain histogram, RSS and the listen queue.
+#[test]
+fn metrics_parse_with_prometheus_client() {
+    let venv = ops_venv();
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .args([
+            "--metrics",
+            "127.0.0.1:0",
+            "--control",
+            ctl.to_str().unwrap(),
+        ])
+        .start();
+    let t = ebb.ready(2);
+    for _ in 0..7 {
+        get_ok(&ebb, &t, "/");
+    }
+    let mark = ebb.mark();
+    ok(&ebb_cmd(
+        &["recycle", "2", "--control", ctl.to_str().unwrap()],
+        &[],
+    ));
+    ebb.expect_after(mark, "worker 2 drained", |l| l.is_event("drained"), SOON);
+    let addr = listen_addr(&ebb, "metrics-listen");
+    let py = format!(
+        r#"
+import json, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+r = urllib.request.urlopen('http://{addr}/metrics')
+assert r.headers['Content-Type'].startswith('text/plain; version=0.0.4'), r.headers
+out = {{}}
+for fam in text_string_to_metric_families(r.read().decode()):
+    for s in fam.samples:
+        key = s.name + ''.join('|%s=%s' % kv for kv in sorted(s.labels.items()) if kv[0] != 'pid')
+        out[key] = out.get(key, 0) + s.value
+    out['type:' + fam.name] = fam.type
+print(json.dumps(out))
+"#
+    );
+    let got = poll_until(SOON, || {
+        let out = Command::new(venv.join("bin/python"))
+            .args(["-c", &py])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["ebb_requests_total"].as_f64() >= Some(7.0)).then_some(v)
+    })
+    .unwrap_or_else(|| ebb.fail("ebb_requests_total never reached 7"));
+    assert_eq!(got["type:ebb_requests"], "counter", "{got}");
+    assert_eq!(got["ebb_workers|state=ready"], 2.0, "{got}");
+    assert_eq!(got["ebb_recycles_total|reason=command"], 1.0, "{got}");
+    assert_eq!(got["ebb_recycles_total|reason=max-requests"], 0.0, "{got}");
+    assert_eq!(got["type:ebb_drain_duration_seconds"], "histogram", "{got}");
+    assert_eq!(got["ebb_drain_duration_seconds_count"], 1.0, "{got}");
+    assert_eq!(got["ebb_replacement_ready_seconds_count"], 1.0, "{got}");
+    assert_eq!(
+        got["ebb_drain_duration_seconds_bucket|le=+Inf"], 1.0,
+        "{got}"
+    );
+    assert!(
+        got["ebb_worker_rss_bytes|worker=1"].as_f64() > Some(0.0),
+        "{got}"
+    );
+    let Target::Tcp(sa) = t else { unreachable!() };
+    assert_eq!(
+        got[format!("ebb_listen_queue_limit|socket={sa}")],
+        1024.0,
+        "{got}"
+    );
+    assert_eq!(got["ebb_jobs_lost_total"], 0.0, "{got}");
+    assert_eq!(got["type:ebb_worker_threads"], "gauge", "{got}");
+
+    // Other paths and methods get a clear answer, not the metrics.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+}
+
+/// The stats and metrics servers too: a slow request head, an endless one, and many
+/// clients that never read cannot stall the loop or keep the master's memory.
+#[test]
+fn hostile_stats_and_metrics_clients_are_dropped() {
+    let ebb = Ebb::example(1)
+        .args(["--stats", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .start();
+    ebb.ready(1);
+    let baseline = open_fds(ebb.pid);
+    let stats = listen_addr(&ebb, "stats-listen");
+    let metrics = listen_addr(&ebb, "metrics-listen");
+    let scrape = || {
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        s.set_read_timeout(Some(SOON)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    };
+    // A head that never ends (slowloris), and one that is too long.
+    let mut slow = std::net::TcpStream::connect(&metrics).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    let mut long = std::net::TcpStream::connect(&metrics).unwrap();
+    long.set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let junk = vec![b'a'; 16 * 1024];
+    let _ = long.write_all(&junk);
+    // Stats clients that never read (the document waits in their socket buffers).
+    let idle: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&stats).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    scrape();
+    let mut s = std::net::TcpStream::connect(&stats).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let mut doc = String::new();
+    s.read_to_string(&mut doc).unwrap();
+    assert!(serde_json::from_str::<Value>(&doc).is_ok());
+    // A loop stalled behind those clients would answer only once they are dropped, at their
+    // 5 s deadline: anything sooner is the loop serving others meanwhile (the margin is for a
+    // loaded machine).
+    assert!(
+        t0.elapsed() < Duration::from_millis(4900),
+        "answers took {:?}",
+        t0.elapsed()
+    );
+    // The long head is refused at once; the slow one when its deadline (5 s) passes.
+    long.set_read_timeout(Some(SOON)).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(long.read(&mut buf), Ok(0) | Err(_)),
+        "the long head was answered"
+    );
+    slow.set_read_timeout(Some(SOON)).unwrap();
+    let t1 = Instant::now();
+    assert!(matches!(slow.read(&mut buf), Ok(0) | Err(_)));
+    assert!(t1.elapsed() < Duration::from_secs(8));
+    drop(idle);
+    // The master holds what it held before the clients came, no more.
+    let fds = poll_until(SOON, || {
+        let n = open_fds(ebb.pid);
+        (n <= baseline).then_some(n)
+    });
+    assert!(fds.is_some(), "the master still holds the clients' fds");
+    scrape();
+}
