@@ -224,3 +224,36 @@ fn hostile_control_clients_cannot_stall_the_master() {
     });
     assert!(fds.is_some(), "the master still holds the clients' fds");
 }
+
+/// A reload refused for a bad configuration file says why to the one who asked: every
+/// error with its file and line, and the old configuration keeps serving.
+#[test]
+fn a_refused_reload_lists_the_errors() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let conf = dir.path().join("site.ini");
+    let good = "[uwsgi]\nexample-app = true\nhttp-socket = 127.0.0.1:0\nprocesses = 1\n";
+    std::fs::write(&conf, good).unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args([conf.to_str().unwrap(), "--control", ctl.to_str().unwrap()])
+        .start();
+    let t = ebb.ready(1);
+    write_atomic(
+        &conf,
+        &format!("{good}max-requests = lots\nharakiri = -1\n"),
+    );
+    let out = ebb_cmd(&["reload", "--control", ctl.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = conf.display();
+    assert!(
+        err.contains("the configuration has 2 error(s)")
+            && err.contains(&format!("{f}:5: max-requests: "))
+            && err.contains(&format!("{f}:6: harakiri: "))
+            && err.contains("still running the previous configuration"),
+        "{err}"
+    );
+    get_ok(&ebb, &t, "/");
+    assert_eq!(status_json(&ctl)["ebb"]["config_generation"], 1);
+}
