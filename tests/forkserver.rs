@@ -428,6 +428,36 @@ fn a_killed_fork_server_is_started_again() {
     assert_eq!(site.imports().len(), 2, "{:?}", site.imports());
 }
 
+/// A fork server killed the moment it forked a worker: the worker was announced by the
+/// intermediate child, so the master knows it (it is in the status, it drains on stop) and
+/// nothing runs behind the master's back.
+#[test]
+fn a_fork_server_killed_right_after_a_fork_leaves_no_unknown_worker() {
+    let site = Site::new("v1", "");
+    let mut ebb = site
+        .builder()
+        .args(["-p", "2"])
+        .env("EBB_TEST_FORK_SERVER_DIES_AFTER_FORK", "1")
+        .start();
+    let t = ebb.target();
+    ebb.wait_ready(0, 2, START);
+    assert!(ebb.count(|l| l.is_event("fork-server-died")) >= 1);
+    let rs = wait_serving(&ebb, &t, 2, SOON, |r| r.body.starts_with("v1"));
+    let mut served: Vec<i32> = rs.iter().map(|r| r.pid().unwrap()).collect();
+    served.sort();
+    let mut known: Vec<i32> = ebb.events("ready").iter().filter_map(|l| l.pid()).collect();
+    known.sort();
+    assert_eq!(
+        served, known,
+        "every serving worker is one the master started"
+    );
+    ebb.signal(Signal::SIGTERM);
+    assert!(ebb.expect_exit(START).success());
+    for pid in served {
+        assert!(!is_alive(pid), "worker {pid} outlived ebb");
+    }
+}
+
 /// The fork server's import fails at start: the traceback once per attempt, back-off, and
 /// need-app's exit status 3 when no worker ever started.
 #[test]

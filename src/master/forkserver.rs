@@ -82,6 +82,10 @@ pub(super) struct ForkServer {
     reload: Option<Params>,
     /// Why the master killed it, when it did.
     killed: Option<String>,
+    /// Its exit, reaped while fork requests were unanswered: the intermediate children it
+    /// forked answer for them, so it is finished once the channel is closed (every holder
+    /// gone) or the answer timeout passes.
+    exited: Option<ExitStatus>,
 }
 
 impl ForkServer {
@@ -368,6 +372,7 @@ impl Master {
             pipes,
             reload,
             killed: None,
+            exited: None,
         });
         Ok(())
     }
@@ -419,8 +424,11 @@ impl Master {
             };
             let n = match recv(chan.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
                 Ok(0) => {
-                    // It closed its end: its exit is reaped next.
+                    // It closed its end: its exit is reaped next (or was: finish it now).
                     self.forks.servers[at].chan = None;
+                    if let Some(status) = self.forks.servers[at].exited {
+                        self.fork_server_gone(at, status, events);
+                    }
                     return;
                 }
                 Ok(n) => n,
@@ -495,6 +503,11 @@ impl Master {
             }
             "fork-failed" => {
                 let Some(id) = m.id else { return };
+                if self.io.get(&id).is_some_and(|io| io.pid.is_some()) {
+                    // Its pid came first (the intermediate child answered, then was killed
+                    // before it exited cleanly): the worker runs.
+                    return;
+                }
                 s.asked.retain(|(a, _)| *a != id);
                 events.push(Event::SpawnFailed {
                     id,
@@ -548,9 +561,23 @@ impl Master {
         // message ("lazy": the app is not safe to fork) is read in the loop.
         self.read_fork_channel(pid, events);
         let Some(at) = self.forks.servers.iter().position(|s| s.pid == pid) else {
-            return false;
+            return true; // finished by the channel's end just now
         };
+        let s = &mut self.forks.servers[at];
+        if s.chan.is_some() && !s.asked.is_empty() {
+            // A worker it forked may be announced still, by the intermediate child.
+            s.exited = Some(status);
+            return true;
+        }
+        self.fork_server_gone(at, status, events);
+        true
+    }
+
+    /// A fork server's exit, once nothing more can come from it: log it, fail what waited
+    /// on it, and start the current generation's again if it died while serving.
+    fn fork_server_gone(&mut self, at: usize, status: ExitStatus, events: &mut Vec<Event>) {
         let mut s = self.forks.servers.remove(at);
+        let pid = s.pid;
         let tag = s.tag();
         s.pipes.finish(&tag, None);
         let generation = s.generation;
@@ -604,7 +631,6 @@ impl Master {
                 "fork server of configuration generation {generation} exited ({why})"
             ),
         }
-        true
     }
 
     /// An exit reaped while a fork request waits: it may be that worker's (it died before
@@ -635,9 +661,17 @@ impl Master {
         }
     }
 
-    /// Each turn: deadlines, and fork servers whose generation is over.
-    pub(super) fn tidy_fork_servers(&mut self) {
+    /// Each turn: deadlines, and fork servers whose generation is over. Returns what the
+    /// policy learns from fork servers finished here.
+    pub(super) fn tidy_fork_servers(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
         let now = Instant::now();
+        while let Some(at) = self.forks.servers.iter().position(|s| {
+            s.exited.is_some() && s.asked.iter().any(|(_, t)| now >= *t + ANSWER_TIMEOUT)
+        }) {
+            let status = self.forks.servers[at].exited.expect("exited");
+            self.fork_server_gone(at, status, &mut events);
+        }
         let ready_timeout = self.config.ready_timeout;
         let current = self.policy.generation();
         let stopping = self.policy.is_stopping();
@@ -668,6 +702,7 @@ impl Master {
                 s.chan = None; // EOF: it exits
             }
         }
+        events
     }
 
     /// At exit: no fork server outlives the master.

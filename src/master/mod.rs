@@ -190,7 +190,9 @@ impl Master {
                 queue.extend(self.policy.handle(now, e));
             }
             queue.extend(self.policy.handle(now, Event::Tick));
-            self.tidy_fork_servers();
+            for e in self.tidy_fork_servers() {
+                queue.extend(self.policy.handle(now, e));
+            }
             if self.policy.is_stopping() {
                 self.side_stop();
             }

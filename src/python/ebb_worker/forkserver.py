@@ -188,6 +188,7 @@ def _send(chan, msg):
 def serve_forks(chan, nfds):
     """Answer fork requests until the master closes the channel."""
     space = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: reap_intermediates(chan))
     while True:
         try:
             data, anc, flags, _ = chan.recvmsg(MAX_REQUEST, space)
@@ -231,59 +232,79 @@ def _close(fds):
 
 
 def fork(chan, req, fds):
-    """Fork the worker through an intermediate child, and tell the master its pid."""
+    """Fork the worker through an intermediate child, which tells the master its pid: the
+    answer does not depend on this server living on after the fork."""
     wid = req["id"]
-    r, w = os.pipe()
     # The stop signals stay blocked in the worker until it can act on them (main.serve
     # unblocks them once its wake-up descriptor is set): a drain the master sends the moment
     # it learns the pid is then never lost to a handler from before the worker existed.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
+    # SIGCHLD too, until the intermediate child is in _pending (become_worker unblocks it).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals() | {signal.SIGCHLD})
     try:
         pid1 = os.fork()
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        _close(fds + [r, w])
+        _close(fds)
         _send(chan, {"t": "fork-failed", "id": wid, "error": "fork: %s" % e})
         return
-    if pid1:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if pid1 == 0:
-        # The intermediate child: its exit re-parents the worker to the master (a subreaper).
+        # The intermediate child: it answers, and its exit re-parents the worker to the
+        # master (a subreaper). Exit status 0: answered; 1: the second fork failed (answered
+        # too); anything else: the server answers for it.
+        code = 2
         try:
-            os.close(r)
-            pid2 = os.fork()
-            if pid2 == 0:
-                os.close(w)
-                raise _BecomeWorker(req, fds)
-            os.write(w, b"%d\n" % pid2)
+            try:
+                pid2 = os.fork()
+            except OSError as e:
+                _send(chan, {"t": "fork-failed", "id": wid, "error": "fork: %s" % e})
+                code = 1
+            else:
+                if pid2 == 0:
+                    raise _BecomeWorker(req, fds)
+                _send(chan, {"t": "forked", "id": wid, "pid": pid2})
+                code = 0
         except _BecomeWorker:
             raise
         except BaseException:
             pass
-        os._exit(0)
-    os.close(w)
+        os._exit(code)
+    _pending[pid1] = wid
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     _close(fds)
-    # The pid's line comes as soon as the second fork returned: answer then, and reap the
-    # intermediate child after (its exit, tearing down a copy of the app, costs a millisecond
-    # or more that the worker's start need not wait for).
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(r, 64)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    try:
-        _send(chan, {"t": "forked", "id": wid, "pid": int(data)})
-    except ValueError:
-        _send(chan, {"t": "fork-failed", "id": wid, "error": "the second fork failed"})
-    os.waitpid(pid1, 0)
+    if os.environ.get("EBB_TEST_FORK_SERVER_DIES_AFTER_FORK") == "1":
+        os.kill(os.getpid(), signal.SIGKILL)    # tests: the answer must not need this process
+    # The intermediate child is reaped when it exits (SIGCHLD): its exit, tearing down a copy
+    # of the app, takes a millisecond or more that the next fork need not wait for.
+
+
+_pending = {}                       # intermediate child's pid -> the worker id it forks
+
+
+def reap_intermediates(chan):
+    """Reap the intermediate children that exited; answer for those that could not."""
+    while _pending:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            _pending.clear()
+            return
+        if pid == 0:
+            return
+        wid = _pending.pop(pid, None)
+        if wid is not None and os.waitstatus_to_exitcode(status) not in (0, 1):
+            _send(chan, {"t": "fork-failed", "id": wid, "error":
+                         "the intermediate child ended without answering (wait status %d)"
+                         % status})
 
 
 def become_worker(b, argv, app, nfds, chan):
     """In the forked worker: take the request's descriptors and environment, become the
     master's child, then serve as a worker that has imported `app`."""
     req, fds = b.req, b.fds
+    # The fork server's reaper is not the app's: its children are its own business.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _pending.clear()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     env = dict((str(k), str(v)) for k, v in req["env"].items())
     logs._fd = None                 # the fork server's record pipe goes below
     os.setpgid(0, 0)                # its own process group: a kill reaches all it starts
