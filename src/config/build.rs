@@ -245,6 +245,16 @@ pub(super) fn build(
                 | Id::Mules
                 | Id::Cron
                 | Id::Cron2 => super::daemons::apply(s.id, raw, base, home, &mut c)?,
+                Id::Spooler
+                | Id::SpoolerExternal
+                | Id::SpoolerProcesses
+                | Id::SpoolerFrequency
+                | Id::SpoolerOrdered
+                | Id::SpoolerHarakiri
+                | Id::SpoolerQuiet
+                | Id::SpoolerMaxTasks
+                | Id::SpoolerChdir
+                | Id::SpoolerImport => super::spooler::apply(s.id, raw, base, home, &mut c)?,
                 Id::StartAttempts => c.start_attempts = values::parse_uint(raw, 0, 1000)? as u32,
                 Id::MaxDraining => {
                     c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)
@@ -571,6 +581,9 @@ pub(super) fn build(
 
     // Files and directories that must exist.
     let origin_of = |id: Id| last.get(&id).map(|i| &settings[*i].origin);
+    if let (Some(m), Some(o)) = (super::spooler::check(&c), origin_of(Id::Spooler)) {
+        errors.push(o.error(m));
+    }
     let mut need = |origin: Option<&Origin>, path: &Path, what: Need| {
         if let (Some(message), Some(o)) = (what.check(path), origin) {
             errors.push(o.error(message));

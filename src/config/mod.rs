@@ -34,6 +34,7 @@ mod model;
 pub mod options;
 mod paths;
 mod source;
+pub mod spooler;
 #[cfg(test)]
 mod tests;
 mod toml_file;

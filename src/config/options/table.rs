@@ -11,12 +11,12 @@ const H_DRAIN: &str = "Draining";
 const H_LOG: &str = "Logging";
 const H_CONFIG: &str = "Configuration";
 const H_OPERATE: &str = "Operating";
-const H_SIDE: &str = "Side processes";
+pub(super) const H_SIDE: &str = "Side processes";
 
 use Id::*;
 
-/// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them.
-pub static OPTIONS: &[OptionSpec] = &[
+/// The options, but the spooler's (`super::spooler`).
+pub(super) static OPTIONS: &[OptionSpec] = &[
     // Sockets.
     OptionSpec::new(HttpSocket, "http-socket", Ty::Address(Protocol::Http), H_SOCKETS)
         .aliases(&["http", "bind"])

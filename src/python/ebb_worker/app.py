@@ -4,7 +4,7 @@ import os
 import sys
 import traceback
 
-from . import logs, routes, static
+from . import logs, routes, static, uwsgi_api
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
@@ -13,6 +13,7 @@ def load_app(opts):
     """Import the application; on failure print why and what to do, and exit 4."""
     import importlib
     import importlib.util
+    uwsgi_api.install()     # `import uwsgi` / `import uwsgidecorators` under ebb
     cwd = os.getcwd()
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     extra = [os.path.abspath(p) for p in opts.pythonpath] + [cwd]
