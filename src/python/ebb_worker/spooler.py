@@ -320,9 +320,9 @@ def main(argv):
         logs.flush_streams()
         return 3
     sp = Spooler(s)
-    sp.say("spooler ready (%s)" % ("inotify and every %d s" % s.frequency
-                                   if sp.notify.fd is not None
-                                   else "every %d s: inotify is unavailable" % s.frequency))
+    how = ("inotify and every %d s" % s.frequency if sp.notify.fd is not None
+           else "every %d s: inotify is unavailable" % s.frequency)
+    log("[spooler %s pid: %d] spooler ready (%s)" % (s.dir, os.getpid(), how))
     while not _stop[0]:
         sp.scan()
         if _stop[0]:
