@@ -82,7 +82,11 @@ impl Setup {
                 let p = e.path();
                 if p.is_dir() {
                     walk(&p, out);
-                } else if e.file_name().to_string_lossy().starts_with("uwsgi_spoolfile_on_") {
+                } else if e
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("uwsgi_spoolfile_on_")
+                {
                     out.push(p);
                 }
             }
@@ -253,7 +257,13 @@ fn a_stop_lets_the_running_task_finish() {
     ebb.signal(Signal::SIGTERM);
     let status = ebb.expect_exit(SOON);
     assert!(status.success(), "{status:?}");
-    assert_eq!(s.log().iter().filter(|l| l.starts_with("finished long")).count(), 1);
+    assert_eq!(
+        s.log()
+            .iter()
+            .filter(|l| l.starts_with("finished long"))
+            .count(),
+        1
+    );
     assert!(s.tasks().is_empty(), "the finished task is removed");
     assert_eq!(ebb.count(|l| l.message().contains("LOST WORK")), 0);
 }
@@ -330,7 +340,12 @@ fn uwsgidecorators_spool_with_pickled_arguments_and_postfork() {
     spooler_ready(&ebb, 1);
     fetch(&ebb, &t, "/send?to=bob");
     fetch(&ebb, &t, "/raw?name=zed");
-    s.wait_log(&ebb, "mail to bob subject hello count 3 forked True", 1, SOON);
+    s.wait_log(
+        &ebb,
+        "mail to bob subject hello count 3 forked True",
+        1,
+        SOON,
+    );
     s.wait_log(&ebb, "plain zed", 1, SOON);
     poll_until(SOON, || s.tasks().is_empty().then_some(()))
         .unwrap_or_else(|| ebb.fail("@spool tasks are done once the function returns"));
@@ -401,8 +416,7 @@ fn a_uwsgi_ini_with_the_corpus_spooler_options_runs_unchanged() {
     );
     // spooler-quiet: no line per task, and no warning about the spooler options.
     assert_eq!(
-        ebb.count(|l| l.message().contains("managing request")
-            || l.message().contains("written")),
+        ebb.count(|l| l.message().contains("managing request") || l.message().contains("written")),
         0
     );
     assert_eq!(

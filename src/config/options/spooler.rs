@@ -51,14 +51,19 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
          tasks written by hand or by another host); a task queued by the app wakes it at once.",
     )
     .example("30"),
-    OptionSpec::new(SpoolerOrdered, "spooler-ordered", Ty::Flag, H_SIDE).help(
-        "Run tasks in name order (uWSGI's file names start with the time they were queued), \
+    OptionSpec::new(SpoolerOrdered, "spooler-ordered", Ty::Flag, H_SIDE)
+        .help(
+            "Run tasks in name order (uWSGI's file names start with the time they were queued), \
          priority subdirectories first, lowest number first.",
-    ),
+        )
+        .example("true"),
     OptionSpec::new(
         SpoolerHarakiri,
         "spooler-harakiri",
-        Ty::Int { min: 0, max: 31_536_000 },
+        Ty::Int {
+            min: 0,
+            max: 31_536_000,
+        },
         H_SIDE,
     )
     .value("SECONDS")
@@ -68,11 +73,15 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
     )
     .example("600"),
     OptionSpec::new(SpoolerQuiet, "spooler-quiet", Ty::Flag, H_SIDE)
-        .help("Do not log each task queued, started and done (errors are still logged)."),
+        .help("Do not log each task queued, started and done (errors are still logged).")
+        .example("true"),
     OptionSpec::new(
         SpoolerMaxTasks,
         "spooler-max-tasks",
-        Ty::Int { min: 0, max: 1 << 40 },
+        Ty::Int {
+            min: 0,
+            max: 1 << 40,
+        },
         H_SIDE,
     )
     .value("N")
