@@ -441,3 +441,50 @@ fn a_spooler_without_a_python_app_is_a_configuration_error() {
     assert!(!status.success(), "{err}");
     assert!(err.contains("has no Python app"), "{err}");
 }
+
+#[test]
+fn a_reload_lets_the_running_task_finish_then_starts_new_spoolers() {
+    let s = Setup::new();
+    let ebb = s.start("app.py", &[]);
+    let t = ebb.ready(1);
+    spooler_ready(&ebb, 1);
+    fetch(&ebb, &t, "/spool?name=during&mode=sleep&secs=1.5");
+    s.wait_log(&ebb, "ran during", 1, SOON);
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGHUP);
+    s.wait_log(&ebb, "finished during", 1, SOON);
+    // The new configuration's spooler starts once the old one has exited, and runs new tasks.
+    ebb.expect_after(
+        mark,
+        "the new spooler",
+        |l| l.str_field("source") == Some("spooler") && l.message().contains("spooler ready"),
+        SOON,
+    );
+    ebb.wait_ready(mark, 1, SOON);
+    fetch(&ebb, &t, "/spool?name=after");
+    s.wait_log(&ebb, "ran after", 1, SOON);
+    assert!(s.tasks().is_empty());
+    assert_eq!(ebb.count(|l| l.message().contains("LOST WORK")), 0);
+}
+
+#[test]
+fn check_config_imports_an_app_with_spool_decorators() {
+    let s = Setup::new();
+    let app = wsgi_app("spooler").join("deco_app.py");
+    let spool = s.spool.display().to_string();
+    let (status, _out, err) = run_ebb(
+        &[
+            "--check-config",
+            "--http-socket",
+            "127.0.0.1:0",
+            "--wsgi-file",
+            &app.display().to_string(),
+            "--env",
+            &format!("SPOOL_OUT={}", s.out.display()),
+            "--spooler",
+            &spool,
+        ],
+        SOON,
+    );
+    assert!(status.success(), "{err}");
+}

@@ -35,6 +35,7 @@ IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
 EXIT_HARAKIRI = 9
 YOUNG_RECHECK = 0.2          # a task file still being written (by uWSGI's own writer): soon
+YOUNG = 5.0                  # an empty task file older than this is malformed, not young
 
 _stop = [False]
 _task = [None]               # the task running now (for harakiri's message)
@@ -171,12 +172,13 @@ class Spooler(object):
                     break
                 chunks.append(b)
             data = b"".join(chunks)
-            if len(data) < 4:
-                self.later(time.time() + YOUNG_RECHECK)
+            young = time.time() - os.fstat(fd).st_mtime < YOUNG
+            if len(data) < 4 and young:
+                self.later(time.time() + YOUNG_RECHECK)     # still being written
                 return
-            size = data[1] | (data[2] << 8)
+            size = data[1] | (data[2] << 8) if len(data) >= 4 else 0
             pairs = uwsgi_api.parse_vars(data[4:4 + size]) if len(data) >= 4 + size else None
-            if pairs is None:
+            if pairs is None or len(data) < 4:
                 bad = os.path.join(os.path.dirname(path), "malformed_" + os.path.basename(path))
                 os.rename(path, bad)
                 self.say("the task file %s is not a uWSGI spool file: moved to %s"
