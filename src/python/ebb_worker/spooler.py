@@ -208,7 +208,7 @@ class Spooler(object):
             os.chdir(self.s.chdir)
         _task[0] = path
         if self.s.harakiri:
-            faulthandler.dump_traceback_later(self.s.harakiri + 2, exit=True)
+            faulthandler.dump_traceback_later(self.s.harakiri + 2, exit=True, file=2)
             signal.setitimer(signal.ITIMER_REAL, self.s.harakiri)
         try:
             ret = fn(env)
