@@ -488,3 +488,38 @@ fn check_config_imports_an_app_with_spool_decorators() {
     );
     assert!(status.success(), "{err}");
 }
+
+#[test]
+fn several_spooler_dirs_each_run_their_own_tasks() {
+    let s = Setup::new();
+    let second = s.dir.path().join("second");
+    let ebb = s.start("app.py", &["--spooler", &second.display().to_string()]);
+    let t = ebb.ready(1);
+    spooler_ready(&ebb, 2);
+    let file = fetch(
+        &ebb,
+        &t,
+        &format!("/spool?name=two&spooler={}", second.display()),
+    );
+    assert!(file.starts_with(&format!("{}/", second.display())), "{file}");
+    s.wait_log(&ebb, "ran two", 1, SOON);
+    let done = ebb.expect_after(
+        0,
+        "the second spooler's done line",
+        |l| l.str_field("source") == Some("spooler") && l.message().contains("done with task"),
+        SOON,
+    );
+    assert_eq!(done.int_field("spooler"), Some(2), "{}", done.raw);
+    assert!(done.message().contains(&second.display().to_string()));
+    // The first directory is the default.
+    fetch(&ebb, &t, "/spool?name=one");
+    let ran = s.wait_log(&ebb, "ran one", 1, SOON);
+    let pid: i32 = ran[0].rsplit(' ').next().unwrap().parse().unwrap();
+    let first = ebb.expect_after(
+        0,
+        "the first spooler",
+        |l| l.int_field("spooler") == Some(1) && l.message().contains("spooler ready"),
+        SOON,
+    );
+    assert_eq!(first.pid(), Some(pid));
+}
