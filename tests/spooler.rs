@@ -501,7 +501,10 @@ fn several_spooler_dirs_each_run_their_own_tasks() {
         &t,
         &format!("/spool?name=two&spooler={}", second.display()),
     );
-    assert!(file.starts_with(&format!("{}/", second.display())), "{file}");
+    assert!(
+        file.starts_with(&format!("{}/", second.display())),
+        "{file}"
+    );
     s.wait_log(&ebb, "ran two", 1, SOON);
     let done = ebb.expect_after(
         0,
