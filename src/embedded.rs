@@ -33,8 +33,11 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("ebb_worker/options.py"),
     py!("ebb_worker/routes.py"),
     py!("ebb_worker/settings.py"),
+    py!("ebb_worker/spooler.py"),
     py!("ebb_worker/static.py"),
     py!("ebb_worker/uwsgi.py"),
+    py!("ebb_worker/uwsgi_api.py"),
+    py!("ebb_worker/uwsgidecorators_api.py"),
     py!("ebb_worker/wsgi.py"),
 ];
 

@@ -188,6 +188,10 @@ fn check_app(c: &Config) -> Result<(), String> {
     for (k, v) in &c.env {
         cmd.env(k, v);
     }
+    // What `import uwsgi` gives the app (uwsgidecorators' @spool needs a spooler).
+    for (k, v) in c.side.spooler.env() {
+        cmd.env(k, v);
+    }
     let pythonpath = match std::env::var("PYTHONPATH") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", py_dir.display()),
         _ => py_dir.display().to_string(),

@@ -252,6 +252,16 @@ pub(super) fn build(
                 | Id::ExecPreApp
                 | Id::HookPostApp
                 | Id::ExecPostApp => super::hooks::apply(s.id, raw, &mut c)?,
+                Id::Spooler
+                | Id::SpoolerExternal
+                | Id::SpoolerProcesses
+                | Id::SpoolerFrequency
+                | Id::SpoolerOrdered
+                | Id::SpoolerHarakiri
+                | Id::SpoolerQuiet
+                | Id::SpoolerMaxTasks
+                | Id::SpoolerChdir
+                | Id::SpoolerImport => super::spooler::apply(s.id, raw, base, home, &mut c)?,
                 Id::StartAttempts => c.start_attempts = values::parse_uint(raw, 0, 1000)? as u32,
                 Id::MaxDraining => {
                     c.max_draining = Some(values::parse_uint(raw, 1, 1024)? as usize)
@@ -540,6 +550,9 @@ pub(super) fn build(
     // the file says what is missing.
     let origin_of = |id: Id| last.get(&id).map(|i| &settings[*i].origin);
     let made_at_start = !c.hooks.asap.is_empty();
+    if let (Some(m), Some(o)) = (super::spooler::check(&c), origin_of(Id::Spooler)) {
+        errors.push(o.error(m));
+    }
     let mut need = |origin: Option<&Origin>, path: &Path, what: Need| {
         if made_at_start && matches!(what, Need::Parent) {
             return;

@@ -21,6 +21,8 @@ pub struct SideProcesses {
     pub crons: Vec<CronSpec>,
     /// `mules = N` and `mule` without a script: accepted, nothing to run (warned about).
     pub idle_mules: u64,
+    /// uWSGI's spooler (`crate::config::spooler`): its processes are in [`SideProcesses::all_daemons`].
+    pub spooler: super::spooler::Spooler,
 }
 
 /// What a supervised side process runs.
@@ -32,6 +34,8 @@ pub enum Run {
     MuleScript(String),
     /// `mule = package.module:function`: the function is called.
     MuleCallable(String),
+    /// A spooler process on this directory (`crate::config::spooler`).
+    Spooler(String),
 }
 
 /// One supervised side process.
@@ -51,7 +55,7 @@ pub struct DaemonSpec {
 }
 
 impl DaemonSpec {
-    fn new(run: Run) -> DaemonSpec {
+    pub(super) fn new(run: Run) -> DaemonSpec {
         DaemonSpec {
             run,
             stop_signal: Signal::SIGTERM,
@@ -67,13 +71,14 @@ impl DaemonSpec {
         match self.run {
             Run::Shell(_) => "daemon",
             Run::MuleScript(_) | Run::MuleCallable(_) => "mule",
+            Run::Spooler(_) => "spooler",
         }
     }
 
     /// What it runs, in words.
     pub fn command(&self) -> &str {
         match &self.run {
-            Run::Shell(c) | Run::MuleScript(c) | Run::MuleCallable(c) => c,
+            Run::Shell(c) | Run::MuleScript(c) | Run::MuleCallable(c) | Run::Spooler(c) => c,
         }
     }
 }

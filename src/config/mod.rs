@@ -35,6 +35,7 @@ mod model;
 pub mod options;
 mod paths;
 mod source;
+pub mod spooler;
 #[cfg(test)]
 mod tests;
 mod toml_file;

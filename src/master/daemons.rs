@@ -148,13 +148,13 @@ impl Side {
     fn new(s: &SideProcesses, now_wall: i64) -> Side {
         let mut counts = std::collections::HashMap::new();
         let daemons = s
-            .daemons
-            .iter()
+            .all_daemons()
+            .into_iter()
             .map(|spec| {
                 let n = counts.entry(spec.kind()).or_insert(0usize);
                 *n += 1;
                 Daemon {
-                    spec: spec.clone(),
+                    spec,
                     n: *n,
                     proc: None,
                     restarts: Restarts::default(),
@@ -238,6 +238,15 @@ impl Side {
         }
     }
 
+    /// The log tag of side process `pid`, if it is one.
+    fn tag_of(&self, pid: i32) -> Option<WorkerTag> {
+        let daemons = self.daemons.iter().filter_map(|d| d.proc.as_ref());
+        daemons
+            .chain(self.old.iter().map(|(p, _, _)| p))
+            .find(|p| p.pid == pid)
+            .map(|p| p.tag)
+    }
+
     /// Whether any side process is still running.
     pub(super) fn alive(&self) -> bool {
         self.daemons.iter().any(|d| d.proc.is_some())
@@ -277,6 +286,7 @@ impl Master {
             }
         }
         self.side = Side::new(s, wall_now());
+        self.spooler_prepare();
         for i in 0..self.side.daemons.len() {
             self.start_daemon(i);
         }
@@ -347,6 +357,7 @@ impl Master {
                 };
                 vec![python, "-c".into(), MULE_RUNNER.into(), t.clone()]
             }
+            Run::Spooler(dir) => self.spooler_argv(dir),
         }
     }
 
@@ -382,6 +393,9 @@ impl Master {
                 set_env(&mut env, "PYTHONPATH", pp.join(":"));
             }
             set_env(&mut env, "PYTHONUNBUFFERED", "1".into());
+        }
+        if kind == "spooler" {
+            self.spooler_env(&mut env);
         }
         let (pipes, ends) = Pipes::create().context("creating the log pipes")?;
         // Its record pipe is fd 3, as for a worker: lines written there are logged too.
@@ -434,6 +448,9 @@ impl Master {
         events: &mut Vec<Event>,
     ) -> bool {
         let now = Instant::now();
+        if let Some(tag) = self.side.tag_of(pid).filter(|t| t.side == Some("spooler")) {
+            self.spooler_exited(pid, tag.slot, status);
+        }
         let side = &mut self.side;
         if let Some(i) = side
             .daemons
@@ -466,6 +483,10 @@ impl Master {
                     ),
                 );
                 events.push(Event::Stop { graceful: true });
+            } else if kind == "spooler" && status == ExitStatus::Code(0) {
+                // Only spooler-max-tasks makes a spooler exit 0 by itself: a new one now.
+                log(Level::Info, kind, n, pid, &format!("{what} recycled"));
+                d.start_at = Some(now);
             } else {
                 let cap = d.spec.max_throttle.unwrap_or(DEFAULT_CAP);
                 let r = d.restarts.on_exit(&what, now - p.started, status, cap);

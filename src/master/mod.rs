@@ -12,6 +12,7 @@ mod reload;
 mod rundir;
 mod setup;
 mod signals;
+mod spooler;
 mod touch;
 mod workers;
 

@@ -167,6 +167,11 @@ impl Master {
             let usec = w.as_micros().clamp(1, u128::from(u64::MAX));
             set_env(&mut env, "WATCHDOG_USEC", usec.to_string());
         }
+        // uWSGI's spooler: where uwsgi.spool() writes (ebb_worker.uwsgi_api).
+        for (k, v) in self.config.side.spooler.env() {
+            set_env(&mut env, k, v);
+        }
+        set_env(&mut env, "EBB_PROCESSES", self.config.processes.to_string());
         if let WorkerCommand::Python(_) = self.config.command {
             let dir = self.rundir.path().join("python").display().to_string();
             let pp = match env.iter().find(|(k, _)| k == "PYTHONPATH") {

@@ -64,6 +64,17 @@ pub enum Id {
     ExecPreApp,
     HookPostApp,
     ExecPostApp,
+    // uWSGI's spooler (crate::config::spooler).
+    Spooler,
+    SpoolerExternal,
+    SpoolerProcesses,
+    SpoolerFrequency,
+    SpoolerOrdered,
+    SpoolerHarakiri,
+    SpoolerQuiet,
+    SpoolerMaxTasks,
+    SpoolerChdir,
+    SpoolerImport,
     StaticMap,
     StaticMap2,
     CheckStatic,
@@ -316,9 +327,14 @@ pub fn normalize_key(key: &str) -> String {
     key.trim().to_ascii_lowercase().replace('_', "-")
 }
 
+mod hooks;
+mod spooler;
 mod table;
 
-pub use table::OPTIONS;
+/// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them: the main
+/// table, then the side processes' own tables (spooler, hooks).
+pub static OPTIONS: std::sync::LazyLock<Vec<OptionSpec>> =
+    std::sync::LazyLock::new(|| [table::OPTIONS, spooler::OPTIONS, hooks::OPTIONS].concat());
 
 /// The option `id`.
 pub fn spec(id: Id) -> &'static OptionSpec {
@@ -404,7 +420,7 @@ mod tests {
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
         let mut shorts = HashSet::new();
-        for o in OPTIONS {
+        for o in OPTIONS.iter() {
             assert!(ids.insert(o.id), "{:?} twice", o.id);
             for n in o.names() {
                 assert_eq!(n, normalize_key(n), "{n} is not in canonical form");

@@ -11,12 +11,12 @@ const H_DRAIN: &str = "Draining";
 const H_LOG: &str = "Logging";
 const H_CONFIG: &str = "Configuration";
 const H_OPERATE: &str = "Operating";
-const H_SIDE: &str = "Side processes";
+pub(super) const H_SIDE: &str = "Side processes";
 
 use Id::*;
 
-/// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them.
-pub static OPTIONS: &[OptionSpec] = &[
+/// The options, but the spooler's (`super::spooler`).
+pub(super) static OPTIONS: &[OptionSpec] = &[
     // Sockets.
     OptionSpec::new(HttpSocket, "http-socket", Ty::Address(Protocol::Http), H_SOCKETS)
         .aliases(&["http", "bind"])
@@ -492,46 +492,6 @@ pub static OPTIONS: &[OptionSpec] = &[
              one of the same entry (it is skipped and logged). Output as cron=N. Repeatable.",
         )
         .example("[\"0 2 -1 -1 -1 /srv/myproject/backup.sh\"]"),
-    OptionSpec::new(HookAsap, "hook-asap", Ty::Text, H_SIDE)
-        .repeat()
-        .value("ACTION:ARG")
-        .help(
-            "At start, once the configuration is read and before anything else (log files, \
-             sockets), in the master: exec:CMD (/bin/sh -c), mkdir:DIR, unlink:FILE or \
-             print:TEXT, in the order given. A failure stops ebb. Not run again on reload.",
-        )
-        .example("[\"mkdir:/run/myproject\"]"),
-    OptionSpec::new(ExecAsap, "exec-asap", Ty::Text, H_SIDE)
-        .repeat()
-        .value("CMD")
-        .help("hook-asap = exec:CMD.")
-        .example("[\"mkdir -p /var/log/myproject\"]"),
-    OptionSpec::new(HookPreApp, "hook-pre-app", Ty::Text, H_SIDE)
-        .repeat()
-        .value("ACTION:ARG")
-        .help(
-            "Before the app is imported (ACTION as in --hook-asap), as the workers' user, in \
-             their directory and environment: once per configuration generation, in the fork \
-             server (at start and on every reload), or in each worker with --lazy-apps. A \
-             failure counts as a failed import (at start ebb exits; on reload the old \
-             workers keep serving).",
-        )
-        .example("[\"exec:python manage.py migrate --noinput\"]"),
-    OptionSpec::new(ExecPreApp, "exec-pre-app", Ty::Text, H_SIDE)
-        .repeat()
-        .value("CMD")
-        .help("hook-pre-app = exec:CMD.")
-        .example("[\"python manage.py migrate --noinput\"]"),
-    OptionSpec::new(HookPostApp, "hook-post-app", Ty::Text, H_SIDE)
-        .repeat()
-        .value("ACTION:ARG")
-        .help("As --hook-pre-app, once the app is imported.")
-        .example("[\"print:app loaded\"]"),
-    OptionSpec::new(ExecPostApp, "exec-post-app", Ty::Text, H_SIDE)
-        .repeat()
-        .value("CMD")
-        .help("hook-post-app = exec:CMD.")
-        .example("[\"touch /run/myproject/loaded\"]"),
     OptionSpec::new(Cron2, "cron2", Ty::Text, H_SIDE)
         .repeat()
         .value("KEY=VAL,... CMD")

@@ -4,7 +4,7 @@ import os
 import sys
 import traceback
 
-from . import hooks, logs, routes, static
+from . import hooks, logs, routes, static, uwsgi_api
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
@@ -30,6 +30,7 @@ def _hooks(phase):
 def _import_app(opts):
     import importlib
     import importlib.util
+    uwsgi_api.install()     # `import uwsgi` / `import uwsgidecorators` under ebb
     cwd = os.getcwd()
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     extra = [os.path.abspath(p) for p in opts.pythonpath] + [cwd]
