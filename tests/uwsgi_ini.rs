@@ -357,7 +357,7 @@ fn unsupported_ini_warns_once_and_strict_refuses() {
     let expected = [
         ("stats-push", 5),
         ("static-skip-ext", 7),
-        ("hook-pre-app", 8),
+        ("hook-as-user", 8),
         ("proceses", 10),
         ("plugins", 11),
         ("route", 12),

@@ -180,7 +180,7 @@ fn corpus_unsupported_options() {
         l.warnings,
         [
             // memory-report (line 6) and cheaper (line 9) have no effect in ebb: quiet.
-            "unsupported uWSGI options ignored: stats-push (line 5), static-skip-ext (line 7), hook-pre-app \
+            "unsupported uWSGI options ignored: stats-push (line 5), static-skip-ext (line 7), hook-as-user \
           (line 8), proceses (line 10: unknown option, did you mean processes?), plugins (line \
           11), response-route (line 12) (see docs/uwsgi-compat.md)"
         ]

@@ -39,7 +39,7 @@ fn classification() {
         ("plugins", "python3, http", Verdict::Quiet),
         ("plugin", "python312", Verdict::Quiet),
         (
-            "hook-pre-app",
+            "hook-as-user",
             "exec:true",
             Verdict::Unsupported(
                 "run these steps from the service manager (ExecStartPre= in systemd)".into(),
