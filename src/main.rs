@@ -84,7 +84,7 @@ fn main() -> ExitCode {
             ebb::live::title::set_comm(&title);
             // hook-asap / exec-asap: before anything else (exec-asap = mkdir -p of the log's
             // folder is common), once: a reload does not run them again.
-            if let Err(e) = ebb::config::hooks::run_asap(&loaded.config.hooks.asap) {
+            if let Err(e) = ebb::config::hooks::run_asap(&loaded.config.asap_hooks) {
                 eprintln!("ebb: {e}");
                 return ExitCode::from(2);
             }

@@ -549,7 +549,7 @@ pub(super) fn build(
     // a hook-asap (`exec-asap = mkdir -p /var/log/site`), which runs after this: then opening
     // the file says what is missing.
     let origin_of = |id: Id| last.get(&id).map(|i| &settings[*i].origin);
-    let made_at_start = !c.hooks.asap.is_empty();
+    let made_at_start = !c.asap_hooks.is_empty();
     if let (Some(m), Some(o)) = (super::spooler::check(&c), origin_of(Id::Spooler)) {
         errors.push(o.error(m));
     }

@@ -33,14 +33,6 @@ impl Hook {
     }
 }
 
-/// The hooks given, by phase, in the order given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hooks {
-    pub asap: Vec<Hook>,
-    pub pre_app: Vec<Hook>,
-    pub post_app: Vec<Hook>,
-}
-
 /// The variables the Python worker reads its hooks from: one `ACTION:ARG` per line.
 pub const PRE_APP_ENV: &str = "EBB_HOOK_PRE_APP";
 pub const POST_APP_ENV: &str = "EBB_HOOK_POST_APP";
@@ -52,15 +44,10 @@ pub(super) fn apply(id: Id, raw: &Raw, c: &mut Config) -> Result<(), String> {
         _ => parse(&text)?,
     };
     match id {
-        Id::HookAsap | Id::ExecAsap => c.hooks.asap.push(hook),
-        Id::HookPreApp | Id::ExecPreApp => {
-            c.layer_env.push((PRE_APP_ENV, hook.line()));
-            c.hooks.pre_app.push(hook);
-        }
-        _ => {
-            c.layer_env.push((POST_APP_ENV, hook.line()));
-            c.hooks.post_app.push(hook);
-        }
+        Id::HookAsap | Id::ExecAsap => c.asap_hooks.push(hook),
+        // The app's phases run in the Python worker: they reach it in its environment.
+        Id::HookPreApp | Id::ExecPreApp => c.layer_env.push((PRE_APP_ENV, hook.line())),
+        _ => c.layer_env.push((POST_APP_ENV, hook.line())),
     }
     Ok(())
 }

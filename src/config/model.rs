@@ -197,8 +197,9 @@ pub struct Config {
     /// and its hooks: `(EBB_STATIC_*, EBB_ROUTES or EBB_HOOK_*, one value)`, in the order
     /// given (the master joins repeated ones, one per line).
     pub layer_env: Vec<(&'static str, String)>,
-    /// `hook-asap`, `hook-pre-app`... (the app's phases also reach the worker in layer_env).
-    pub hooks: super::hooks::Hooks,
+    /// `hook-asap` / `exec-asap`, run by the master at start (`hook-pre-app`... are in
+    /// layer_env).
+    pub asap_hooks: Vec<super::hooks::Hook>,
     /// Append one JSON line per forced kill, naming what was lost (`--lost-work-log`).
     pub lost_work_log: Option<PathBuf>,
     /// A request running longer than this gets its worker replaced (`--harakiri`).
@@ -271,7 +272,7 @@ impl Default for Config {
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
             layer_env: Vec::new(),
-            hooks: Default::default(),
+            asap_hooks: Vec::new(),
             lost_work_log: None,
             harakiri: None,
             watchdog: None,
