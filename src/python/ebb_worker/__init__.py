@@ -25,8 +25,8 @@ timeouts, harakiri and the coalesced reports to the master.
 
 Modules (each imports only those before it in this list): settings, errors, logs, body
 (wsgi.input), http1 (the request head, error responses), wsgi (request state, responses),
-uwsgi, master (notify socket, reports), harakiri, loop (event loop, threads, drain), options,
-app (import), main (start-up, the main thread).  Start: ebb_worker.main.main().
+uwsgi, master (notify socket, reports), harakiri, accept (which process takes a connection),
+loop (event loop, threads, drain), options, app (import), main (start-up, the main thread).  Start: ebb_worker.main.main().
 
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,
 unusable NOTIFY_SOCKET, Python too old), 4 the application could not be imported.
