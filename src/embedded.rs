@@ -18,6 +18,7 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("run_worker.py"),
     py!("ebb/__init__.py"),
     py!("ebb_worker/__init__.py"),
+    py!("ebb_worker/accept.py"),
     py!("ebb_worker/access.py"),
     py!("ebb_worker/app.py"),
     py!("ebb_worker/body.py"),

@@ -212,18 +212,18 @@ class AcceptFailureLogTests(unittest.TestCase):
     def test_emfile_is_logged_at_most_once_per_interval(self):
         sys.path.insert(0, PYDIR)
         try:
-            from ebb_worker import loop
+            from ebb_worker import accept
         finally:
             sys.path.remove(PYDIR)
         lines = []
         stub = types.SimpleNamespace(accept_failures=0, accept_logged_at=0.0)
         err = OSError(errno.EMFILE, "Too many open files")
-        orig = loop.log
-        loop.log = lambda msg, level="info": lines.append((level, msg))
+        orig = accept.log
+        accept.log = lambda msg, level="info": lines.append((level, msg))
         try:
-            logged = [loop.Server._accept_failed(stub, err, 100.0 + 0.5 * i) for i in range(240)]
+            logged = [accept.Accepting._accept_failed(stub, err, 100.0 + 0.5 * i) for i in range(240)]
         finally:
-            loop.log = orig
+            accept.log = orig
         self.assertEqual(logged.count(True), 2)          # at 100 s and at 160 s
         self.assertEqual(len(lines), 2)
         self.assertEqual(lines[0][0], "error")

@@ -9,14 +9,16 @@ Run from the repository root:
 
 import functools
 import os
+import socket
 import sys
+import time
 import unittest
 
 from launch import PYDIR
 from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
 
 sys.path.insert(0, PYDIR)
-from ebb_worker import loop  # noqa: E402
+from ebb_worker import accept, loop  # noqa: E402
 from ebb_worker.settings import HAND_OVER_AFTER  # noqa: E402
 
 LOOPAPP = os.path.join(APPS, "loopapp.py")
@@ -52,9 +54,47 @@ class ServeWaitedPolicyTests(unittest.TestCase):
         self.assertGreaterEqual(loop._probe()[1], nivcsw)
 
 
+def sockets_of(pid):
+    """How many sockets the process `pid` has open (Linux: /proc)."""
+    d = "/proc/%d/fd" % pid
+    n = 0
+    for name in os.listdir(d):
+        try:
+            n += os.readlink(os.path.join(d, name)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+class AcceptQuotaPolicyTests(unittest.TestCase):
+    """accept_quota(held, threads, retry): how many connections a process takes now."""
+
+    def test_table(self):
+        cases = [
+            # held, threads, retry, quota, why
+            (0, 8, False, 8, "empty: up to a connection per thread"),
+            (5, 8, False, 3, "up to the connections that fill it"),
+            (7, 8, False, 1, "one place left"),
+            (8, 8, False, 0, "a connection per thread: left to the other processes"),
+            (20, 8, False, 0, "more than that (idle keep-alive clients): the same"),
+            (8, 8, True, 1, "left alone for ACCEPT_DEFER: nobody took it, take one"),
+            (40, 8, True, 1, "one at a time, however full"),
+            (0, 1, False, 1, "one thread"),
+            (1, 1, False, 0, "one thread, one connection"),
+            (3, 8, True, 5, "a retry below a connection per thread: as usual"),
+        ]
+        for held, threads, retry, want, why in cases:
+            with self.subTest(why):
+                self.assertEqual(accept.accept_quota(held, threads, retry), want)
+
+
 class ServingModelTests(WorkerTestCase):
-    def start_loop(self, threads, takeover=None, n=1):
-        env = {"EBB_TAKEOVER": str(takeover)} if takeover is not None else None
+    def start_loop(self, threads, takeover=None, n=1, defer=None):
+        env = {}
+        if takeover is not None:
+            env["EBB_TAKEOVER"] = str(takeover)
+        if defer is not None:
+            env["EBB_ACCEPT_DEFER"] = str(defer)
         return self.start(args=["--wsgi-file", LOOPAPP, "--callable", "app",
                                 "--threads", str(threads)], env=env, n=n)
 
@@ -129,6 +169,71 @@ class ServingModelTests(WorkerTestCase):
         peak = self.peak()
         self.assertLessEqual(peak, 3, "%d requests ran at once on 3 threads" % peak)
         self.assertGreaterEqual(peak, 2)
+
+    def pids_of(self, clients):
+        """The worker pid that answers on each of `clients`, asked on all of them at once."""
+        for c in clients:
+            c.send(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+        return [int(c.response().body) for c in clients]
+
+    def test_a_burst_of_connections_is_shared_between_the_processes(self):
+        """8 keep-alive connections opened at once on 2 processes x 4 threads: 4 each (as
+        uWSGI's threads take them), not whatever the first process to wake grabbed (that was
+        8/0 here).  ACCEPT_DEFER is raised from 2 ms to 0.2 s so that a process that the OS
+        is slow to run on a busy machine still takes its share in time."""
+        workers = self.start_loop(threads=4, n=2, defer=0.2)
+        before = [sockets_of(w.pid) for w in workers]
+        for _ in range(3):
+            clients = [Client(self.addr, timeout=20) for _ in range(8)]
+            try:
+                pids = self.pids_of(clients)
+                self.assertEqual(sorted(pids.count(w.pid) for w in workers), [4, 4], pids)
+            finally:
+                for c in clients:
+                    c.close()
+            # Closed: wait until both processes have let them go before the next burst.
+            wait_for(lambda: [sockets_of(w.pid) for w in workers] == before, timeout=10,
+                     what="the workers to close the connections")
+
+    def test_connections_beyond_a_connection_per_thread_are_still_accepted(self):
+        """Both processes full (2 x 2 threads, 10 connections): the new ones are taken after
+        ACCEPT_DEFER, shared out, and every request is answered."""
+        workers = self.start_loop(threads=2, n=2, defer=0.05)
+        clients = [self.client() for _ in range(10)]
+        pids = self.pids_of(clients)
+        counts = sorted(pids.count(w.pid) for w in workers)
+        self.assertEqual(sum(counts), 10)
+        self.assertGreaterEqual(counts[0], 2, pids)
+        for c in clients:
+            self.assertEqual(c.request("GET", "/").body, b"hello")
+
+    def test_a_full_process_accepts_again_as_soon_as_a_connection_closes(self):
+        """One process, 2 threads, 2 keep-alive clients (full): a third connection is left to
+        other processes for ACCEPT_DEFER (here 30 s), but taken as soon as one of the two
+        closes, not when the delay ends."""
+        self.start_loop(threads=2, defer=30)
+        a, b = self.client(), self.client()
+        self.assertEqual(a.request("GET", "/").status, 200)
+        self.assertEqual(b.request("GET", "/").status, 200)
+        c = self.client(timeout=20)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(self.client_sees_nothing(c, 0.3), True)
+        t0 = time.monotonic()
+        a.close()
+        self.assertEqual(c.response().body, b"hello")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    @staticmethod
+    def client_sees_nothing(c, seconds):
+        """True when no byte comes on `c` for `seconds`."""
+        c.sock.settimeout(seconds)
+        try:
+            c.sock.recv(1, socket.MSG_PEEK)
+        except socket.timeout:
+            return True
+        finally:
+            c.sock.settimeout(20)
+        return False
 
     def test_keepalive_clients_share_the_threads_fairly(self):
         """More keep-alive clients than threads, requests that wait: every client is served

@@ -25,9 +25,10 @@ timeouts, harakiri and the coalesced reports to the master.
 
 Modules (each imports only those before it in this list): settings, errors, logs, body
 (wsgi.input), http1 (the request head, error responses), wsgi (request state, responses),
-uwsgi, master (notify socket, reports), harakiri, loop (event loop, threads, drain), options,
-uwsgi_api (the `uwsgi` module apps import), uwsgidecorators_api, app (import), main (start-up,
-the main thread), spooler (a spooler process: `run_worker.py --spooler`).  Start:
+uwsgi, master (notify socket, reports), harakiri, accept (which process takes a connection),
+loop (event loop, threads, drain), options, hooks (pre-app and post-app), uwsgi_api (the
+`uwsgi` module apps import), uwsgidecorators_api, app (import), main (start-up, the main
+thread), spooler (a spooler process: `run_worker.py --spooler`).  Start:
 ebb_worker.main.main().
 
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,

@@ -2,7 +2,6 @@
 
 import collections
 import errno
-import functools
 import itertools
 import os
 import resource
@@ -14,6 +13,7 @@ import threading
 import time
 import traceback
 
+from .accept import Accepting
 from .harakiri import Harakiri
 from .http1 import HTTPServing, _error_response
 from .logs import _deferred, flush_deferred, log, records as log_records
@@ -22,9 +22,6 @@ from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
 from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT, LINGER,
                        MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, TAKEOVER, _monotonic)
-
-ACCEPT_LOG_EVERY = 60      # seconds between two "cannot accept" lines of one worker
-
 
 # --------------------------------------------------------------------------------------------
 # Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
@@ -58,21 +55,42 @@ def serve_waited(wall, cpu, preempted):
 # --------------------------------------------------------------------------------------------
 # Pollers.  The leading thread waits in the set (see Server._thread_main).  Connections are
 # edge-triggered (no re-arm syscall per request; see Server._serve_fd for how an edge that
-# arrives while a thread holds the connection is not lost); listening sockets are one-shot,
-# re-armed after each accept batch.
+# arrives while a thread holds the connection is not lost).  Listening sockets: listen(fd) /
+# unlisten(fd) start and stop their events, accepted(fd) follows each accept batch.  With epoll
+# they are level-triggered (a batch needs no re-arm; accept.py says when they are stopped);
+# with kqueue one-shot, re-armed after each batch.  Every process's poller reports a new
+# connection (not EPOLLEXCLUSIVE: a process that leaves it to the others must not be the only
+# one told).  wait(timeout) returns [(fd, events)]; timeout in seconds, -1 for none.
 
 
 class _EpollPoller(object):
     def __init__(self):
         self._ep = select.epoll()
         edge = select.EPOLLIN | select.EPOLLET
-        once = select.EPOLLIN | select.EPOLLONESHOT
         ep = self._ep
         self.register = lambda fd: ep.register(fd, edge)
-        self.register_listener = lambda fd: ep.register(fd, once)
-        self.rearm = lambda fd: ep.modify(fd, once)
         self.unregister = ep.unregister
-        self.wait = functools.partial(ep.poll, -1, 64)
+        self.wait = lambda timeout=-1: ep.poll(timeout, 64)
+        self._on = set()                 # listeners registered
+
+    def listen(self, fd):
+        if fd not in self._on:
+            try:
+                self._ep.register(fd, select.EPOLLIN)
+            except FileExistsError:
+                pass
+            self._on.add(fd)
+
+    def unlisten(self, fd):
+        if fd in self._on:
+            self._on.discard(fd)
+            try:
+                self._ep.unregister(fd)
+            except (OSError, ValueError):
+                pass
+
+    def accepted(self, fd):
+        pass                             # level-triggered: nothing to re-arm
 
 
 class _KqueuePoller(object):
@@ -96,12 +114,13 @@ class _KqueuePoller(object):
             except OSError:
                 pass
 
-        def wait():
-            return [(e.ident, 1) for e in kq.control(None, 64, None)]
+        def wait(timeout=-1):
+            return [(e.ident, 1) for e in kq.control(None, 64, None if timeout < 0 else timeout)]
 
         self.register = register
-        self.register_listener = arm
-        self.rearm = arm
+        self.listen = arm
+        self.unlisten = lambda fd: None      # one-shot: it stays disarmed until listen()
+        self.accepted = arm
         self.unregister = unregister
         self.wait = wait
 
@@ -139,7 +158,7 @@ class _Conn(object):
         self.polled = False      # registered in the poller (at its first park)
 
 
-class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
+class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepting):
     def __init__(self, app, listeners, threads, harakiri, notifier, worker_id):
         self.app = app
         self.listeners = {l.fd: l for l in listeners}
@@ -158,9 +177,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         self.draining = False
         self.drain_t0 = 0.0
         self.drain_requested = False
-        self.accept_paused = False
-        self.accept_failures = 0       # EMFILE & co. since the last time it was logged
-        self.accept_logged_at = 0.0
+        self._init_accepting()
         self.notify_armed = False
         self._rcvtimeo = struct.pack("ll", int(REQUEST_TIMEOUT),
                                      int((REQUEST_TIMEOUT - int(REQUEST_TIMEOUT)) * 1e6))
@@ -268,78 +285,6 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
             self.poller.unregister(conn.fd)
             self.poller.register(conn.fd)
 
-    def _accept(self, lfd):
-        """Accept a batch (the listener is re-armed before any of it is served); returns the
-        fds of the new connections."""
-        fresh = []
-        with self.listen_lock:
-            lst = self.listeners.get(lfd)
-            if lst is None:
-                return fresh
-            paused = False
-            try:
-                paused = self._accept_batch(lfd, lst, fresh)
-            finally:
-                if not paused:
-                    self.poller.rearm(lfd)
-        return fresh
-
-    def _accept_batch(self, lfd, lst, fresh):
-        """Accept up to one connection per idle thread (so that processes share a burst of
-        new keep-alive connections by the threads they have free, as uWSGI's threads do, when
-        requests may block); True when accepting is paused (out of fds: the main thread
-        re-arms the listener later)."""
-        acc = lst.sock._accept
-        free = self.nthreads
-        for c in self.ctxs:
-            if c.since:
-                free -= 1
-        for _ in range(max(1, free)):
-            try:
-                fd, addr = acc()
-            except BlockingIOError:
-                break
-            except InterruptedError:
-                continue
-            except OSError as e:
-                if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
-                    continue
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    if not self.accept_paused:
-                        self._accept_failed(e)
-                    self.accept_paused = True
-                    self.poke()
-                    return True
-                log("accept failed on %s: %s" % (lst.name, e), "warning")
-                break
-            try:
-                self._new_conn(fd, addr, lst)
-            except OSError as e:
-                log("cannot set up a new connection: %s" % e, "warning")
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-                continue
-            fresh.append(fd)
-        return False
-
-    def _accept_failed(self, e, now=None):
-        """Out of fds (or memory): said at most once per ACCEPT_LOG_EVERY seconds, with how
-        often it happened meanwhile (accept retries every 0.5 s: a line each time would flood
-        the log while the condition lasts).  True when it was logged."""
-        now = _monotonic() if now is None else now
-        self.accept_failures += 1
-        if self.accept_logged_at and now - self.accept_logged_at < ACCEPT_LOG_EVERY:
-            return False
-        more = self.accept_failures - 1
-        self.accept_failures = 0
-        self.accept_logged_at = now
-        log("cannot accept connections: %s; pausing accept for 0.5 s at a time (raise the "
-            "open-files limit?)%s" % (e, " (%d more time(s) in the last %d s)"
-                                      % (more, ACCEPT_LOG_EVERY) if more else ""), "error")
-        return True
-
     def _close(self, conn):
         fd = conn.fd
         if conn.polled:
@@ -353,6 +298,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
             conn.sock.close()
         except OSError:
             pass
+        if self.accept_resume_at:
+            self._closed_while_deferred()
 
     def _park(self, conn, buf):
         """Give the connection back to the poller (no thread holds it any more).  Only after a
@@ -493,7 +440,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
             if _deferred:
                 flush_deferred()      # about to wait: the access records of what it served
             try:
-                events = wait()
+                events = wait(self.resume_accept() if self.accept_resume_at else -1)
             except OSError as e:
                 if e.errno == errno.EBADF:
                     return False
@@ -593,6 +540,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         with self.listen_lock:
             for fd, lst in list(self.listeners.items()):
                 try:
+                    self.poller.unlisten(fd)
                     self.poller.unregister(fd)
                 except (OSError, ValueError):
                     pass
@@ -649,15 +597,6 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
         except OSError:
             return False
 
-    def rearm_listeners(self):
-        with self.listen_lock:
-            self.accept_paused = False
-            for fd in self.listeners:
-                try:
-                    self.poller.rearm(fd)
-                except OSError:
-                    pass
-
     def start_threads(self):
         for i in range(self.nthreads):
             ctx = _Ctx(self, "ebb-serve-%d" % (i + 1))
@@ -668,7 +607,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri):
             t._ebb_untracked = True
             t.start()
         for fd in self.listeners:
-            self.poller.register_listener(fd)
+            self.poller.listen(fd)
 
     def in_request(self):
         ctx = self.ctx_by_ident.get(threading.get_ident())

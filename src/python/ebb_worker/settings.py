@@ -72,6 +72,9 @@ TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
 # HAND_OVER_FOR seconds, extended by every measured serve that waits: when requests wait, every
 # thread takes one at once.
 HAND_OVER_AFTER = 0.0005
+# How long a process that holds a connection per thread leaves a new connection to the other
+# processes before it takes it itself (see accept.accept_quota).
+ACCEPT_DEFER = _env_float("EBB_ACCEPT_DEFER", 0.002)
 HAND_OVER_FOR = 0.1
 
 _monotonic = time.monotonic

@@ -4,6 +4,7 @@
   GET /spin?ms=MS    computes for MS milliseconds (holds the GIL: a CPU-bound view)
   GET /wait?file=F   blocks until the file F exists (up to 20 s)
   GET /peak          the most requests that were in the app at once, then resets it
+  GET /pid           the worker's process id
   GET /              "hello"
 """
 
@@ -34,7 +35,9 @@ def _leave():
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-    if path == "/peak":
+    if path == "/pid":
+        body = str(os.getpid()).encode()
+    elif path == "/peak":
         with _lock:
             body = str(_running[1]).encode()
             _running[1] = _running[0]
