@@ -172,7 +172,8 @@ fn check_app(c: &Config) -> Result<(), String> {
     let args = app.app_args();
     let python = app.interpreter();
     let mut cmd = Command::new(&python);
-    cmd.arg("-c")
+    cmd.args(c.python_opts.interpreter_flags())
+        .arg("-c")
         .arg("import sys\nfrom ebb_worker.app import load_app\nfrom ebb_worker.options import parse_args\nload_app(parse_args(sys.argv[1:]))\n")
         .args(&args)
         .stdin(Stdio::null());
@@ -180,6 +181,10 @@ fn check_app(c: &Config) -> Result<(), String> {
         cmd.current_dir(d);
     }
     for (k, v) in &c.env {
+        cmd.env(k, v);
+    }
+    // pyargv and import, as the app sees them in a worker.
+    for (k, v) in c.python_opts.worker_env() {
         cmd.env(k, v);
     }
     let pythonpath = match std::env::var("PYTHONPATH") {

@@ -345,6 +345,14 @@ pub(super) fn build(
                 Id::BufferSize => {
                     worker.head = Some(values::parse_uint(raw, 1024, spec_max(spec))?)
                 }
+                Id::PyAutoreload
+                | Id::FsReload
+                | Id::ReloadOnAs
+                | Id::Pyargv
+                | Id::HonourStdin
+                | Id::Import
+                | Id::NoSite
+                | Id::LimitPost => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
             }
             Ok(())
         })();
@@ -561,6 +569,7 @@ pub(super) fn build(
                 unused.push(name);
             }
         }
+        unused.extend(c.python_opts.python_only_given());
         if !unused.is_empty() {
             warnings.push(format!(
                 "{} only apply to the Python worker (--module or --wsgi-file): ignored",

@@ -33,6 +33,7 @@ mod load;
 mod model;
 pub mod options;
 mod paths;
+pub mod python_opts;
 mod source;
 #[cfg(test)]
 mod tests;

@@ -116,7 +116,7 @@ impl Policy {
     }
 
     pub(super) fn schedule_rss(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.params.reload_on_rss_mb.is_none() {
+        if self.params.reload_on_rss_mb.is_none() && self.params.reload_on_as_mb.is_none() {
             self.next_rss = None;
             return;
         }

@@ -26,6 +26,7 @@ fn params() -> Params {
         max_worker_lifetime: None,
         max_worker_lifetime_delta: Duration::ZERO,
         reload_on_rss_mb: None,
+        reload_on_as_mb: None,
         watchdog: None,
         drain_signal: 15,
         shutdown_delay: Duration::ZERO,
@@ -48,6 +49,8 @@ enum In {
     Ttin,
     Ttou,
     RssKb(u64, u64),
+    /// The address space of worker N's group, in KiB.
+    VszKb(u64, u64),
     Stuck(u64),
     /// `WATCHDOG=1`.
     Watchdog(u64),
@@ -185,6 +188,9 @@ impl Harness {
             In::Scale(n) => Event::Scale { processes: n },
             In::Recycle(slot) => Event::Recycle { slot },
             In::RssKb(id, kb) => Event::Rss {
+                samples: vec![(id, kb)],
+            },
+            In::VszKb(id, kb) => Event::AddressSpace {
                 samples: vec![(id, kb)],
             },
         };
@@ -835,6 +841,37 @@ fn lifecycle_table() {
                 step(5001, In::RssKb(1, 50 * 1024), &[]),
                 step(10_000, In::Tick, &["rss 1"]),
                 step(10_001, In::RssKb(1, 200 * 1024), &["spawn w2 s1 g2"]),
+            ],
+        ),
+        (
+            "reload-on-as alone samples too, and recycles on the address space, not the RSS",
+            with(|p| p.reload_on_as_mb = Some(100)),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(4999, In::Tick, &[]),
+                step(5000, In::Tick, &["rss 1"]),
+                step(5001, In::RssKb(1, 500 * 1024), &[]),
+                step(5002, In::VszKb(1, 100 * 1024 - 1), &[]),
+                step(10_000, In::Tick, &["rss 1"]),
+                step(10_001, In::VszKb(1, 100 * 1024), &["spawn w2 s1 g2"]),
+                step(10_002, In::Ready(2), &["drain w1"]),
+            ],
+        ),
+        (
+            "reload-on-rss and reload-on-as: each limit holds on its own measure",
+            with(|p| {
+                p.reload_on_rss_mb = Some(100);
+                p.reload_on_as_mb = Some(1000);
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(5000, In::Tick, &["rss 1"]),
+                step(5001, In::RssKb(1, 50 * 1024), &[]),
+                step(5002, In::VszKb(1, 999 * 1024), &[]),
+                step(10_000, In::Tick, &["rss 1"]),
+                step(10_001, In::VszKb(1, 2000 * 1024), &["spawn w2 s1 g2"]),
             ],
         ),
         (

@@ -133,6 +133,15 @@ pub enum Id {
     LimitRequestFieldSize,
     BufferSize,
     NoApp,
+    // ---- Python app options and reload triggers (crate::config::python_opts, issue 13).
+    PyAutoreload,
+    FsReload,
+    ReloadOnAs,
+    Pyargv,
+    HonourStdin,
+    Import,
+    NoSite,
+    LimitPost,
 }
 
 /// The kind of value an option takes.
@@ -309,9 +318,17 @@ pub fn normalize_key(key: &str) -> String {
     key.trim().to_ascii_lowercase().replace('_', "-")
 }
 
+mod python;
 mod table;
 
-pub use table::OPTIONS;
+/// Every option: the main table, then the Python app options and reload triggers.
+pub static OPTIONS: std::sync::LazyLock<Vec<OptionSpec>> = std::sync::LazyLock::new(|| {
+    table::OPTIONS
+        .iter()
+        .chain(python::OPTIONS)
+        .copied()
+        .collect()
+});
 
 /// The option `id`.
 pub fn spec(id: Id) -> &'static OptionSpec {
@@ -397,7 +414,7 @@ mod tests {
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
         let mut shorts = HashSet::new();
-        for o in OPTIONS {
+        for o in OPTIONS.iter() {
             assert!(ids.insert(o.id), "{:?} twice", o.id);
             for n in o.names() {
                 assert_eq!(n, normalize_key(n), "{n} is not in canonical form");

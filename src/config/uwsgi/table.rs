@@ -95,6 +95,11 @@ pub(super) const STATS: &str =
     "ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push";
 pub(super) const LOGGING: &str = "ebb logs to stderr or to the logto file";
 pub(super) const PROTOCOL: &str = "ebb speaks HTTP (http-socket) and uwsgi (socket) only";
+pub(super) const SHARED_IMPORT: &str = "imported once, before the app, in the fork server that \
+    forks the workers; with lazy-apps in each worker, as there is no master interpreter";
+pub(super) const AUTORELOAD: &str = "the module files are watched with inotify (a change is \
+    seen at once); every N seconds a worker reports the modules it imported since; the reload \
+    is graceful, as on SIGHUP";
 pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 
 /// Every uWSGI option ebb knows about, by name. Options that start with a prefix in
@@ -195,23 +200,24 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         takes_value: false,
         ..same("manage-script-name")
     },
-    no("import", "import it from your WSGI module"),
-    no("pyimport", "import it from your WSGI module"),
-    no("python-import", "import it from your WSGI module"),
-    no("shared-import", "import it from your WSGI module"),
-    no("shared-pyimport", "import it from your WSGI module"),
+    same("import"),
+    alias("pyimport", "import"),
+    alias("py-import", "import"),
+    alias("python-import", "import"),
+    diff("shared-import", "import", SHARED_IMPORT),
+    diff("shared-pyimport", "import", SHARED_IMPORT),
+    diff("shared-py-import", "import", SHARED_IMPORT),
+    diff("shared-python-import", "import", SHARED_IMPORT),
     no("pymodule-alias", "not supported"),
-    no("pyargv", "not supported"),
-    no("py-autoreload", "for development; ebb reloads on SIGHUP"),
-    no(
-        "python-autoreload",
-        "for development; ebb reloads on SIGHUP",
-    ),
+    same("pyargv"),
+    diff("py-autoreload", "py-autoreload", AUTORELOAD),
+    diff("python-autoreload", "py-autoreload", AUTORELOAD),
     no_f(
         "catch-exceptions",
         "tracebacks are logged, not sent to clients: use your framework's debug mode",
     ),
-    no_f("honour-stdin", "workers' stdin is /dev/null"),
+    same("honour-stdin"),
+    same("no-site"),
     no("wsgi-env-behaviour", "not supported"),
     no("wsgi-env-behavior", "not supported"),
     no_f("wsgi-strict", "not supported"),
@@ -329,12 +335,18 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     same("max-fd"),
     same("umask"),
     no("limit-as", "use reload-on-rss, or MemoryMax= in systemd"),
-    no("reload-on-as", "use reload-on-rss"),
-    no("evil-reload-on-as", "use reload-on-rss"),
-    no(
-        "limit-post",
-        "limit request bodies in nginx (client_max_body_size) or in the app",
+    diff(
+        "reload-on-as",
+        "reload-on-as",
+        "the master measures the address space (VSZ) of every worker's process group, \
+         and recycles it gracefully",
     ),
+    diff(
+        "evil-reload-on-as",
+        "reload-on-as",
+        "the master measures every worker's process group, and recycles it gracefully",
+    ),
+    same("limit-post"),
     no_f(
         "master-as-root",
         "the master runs as the user that starts it",
@@ -509,7 +521,7 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     same("touch-workers-reload"),
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
-    no("fs-reload", TOUCH),
+    same("fs-reload"),
     // Monitoring.
     same("stats"),
     alias("stats-server", "stats"),

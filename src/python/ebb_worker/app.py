@@ -4,7 +4,7 @@ import os
 import sys
 import traceback
 
-from . import logs, routes, static
+from . import autoreload, logs, pyopts, routes, static
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
@@ -33,6 +33,7 @@ def load_app(opts):
     else:
         what = "%s (callable %s)" % (opts.wsgi_file, callable_name)
     stage = "find"          # "find": the module or file; "run": the app's own code; "lookup"
+    pyopts.before_app()     # pyargv and import: before the app, as in uWSGI
     try:
         if opts.module:
             stage = "run"
@@ -74,7 +75,9 @@ def load_app(opts):
         if not callable(obj):
             raise TypeError("%r in module %r is a %s, not a WSGI callable"
                             % (callable_name, mod.__name__, type(obj).__name__))
-        return with_static(obj)
+        app = with_static(obj)
+        autoreload.report()
+        return app
     except BaseException as e:
         tb = traceback.format_exc().rstrip()
         log(
@@ -120,7 +123,8 @@ def with_static(app):
     try:
         app = static.from_env(app, os.environ)
         what = "routing"
-        return routes.from_env(app, os.environ, lambda msg: log(msg, "info"))
+        app = routes.from_env(app, os.environ, lambda msg: log(msg, "info"))
+        return pyopts.with_limit_post(app)
     except ValueError as e:
         # A configuration error, not an import error: said once, plainly (os._exit, as the
         # caller's `except BaseException` would take a SystemExit for a failed import).

@@ -1,0 +1,192 @@
+//! The Python app's options and reload triggers from uWSGI files (issue 13): `py-autoreload`,
+//! `fs-reload`, `reload-on-as`, `pyargv`, `honour-stdin`, `import` (and its `pyimport` and
+//! `shared-import` spellings), `no-site` and `limit-post`.
+//!
+//! Read here into [`PythonOpts`]; the master watches the files (`crate::master::watch`), the
+//! policy recycles on the address space, and the Python worker reads the rest from its
+//! environment ([`PythonOpts::worker_env`]).
+
+use std::path::{Path, PathBuf};
+
+use super::model::Config;
+use super::options::Id;
+use super::values::{self, Raw};
+
+/// What these options asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PythonOpts {
+    /// `py-autoreload = N`: watch the app's module files; N: how often (s) a worker reports
+    /// the modules it imported since.
+    pub py_autoreload: Option<u64>,
+    /// `fs-reload`: paths whose change reloads.
+    pub fs_reload: Vec<PathBuf>,
+    /// `reload-on-as`: recycle over this many MiB of address space.
+    pub reload_on_as_mb: Option<u64>,
+    /// `pyargv`: the words after `uwsgi` in `sys.argv`.
+    pub pyargv: Option<Vec<String>>,
+    /// `honour-stdin`: workers keep ebb's stdin.
+    pub honour_stdin: bool,
+    /// `import`: modules (or `.py` files) imported before the app.
+    pub imports: Vec<String>,
+    /// `no-site`: the interpreter runs with `-S`.
+    pub no_site: bool,
+    /// `limit-post`: largest Content-Length the app is given.
+    pub limit_post: Option<u64>,
+}
+
+/// Read one of these options into `c.python_opts`.
+pub(super) fn apply(
+    id: Id,
+    raw: &Raw,
+    base: &Path,
+    home: Option<&str>,
+    c: &mut Config,
+) -> Result<(), String> {
+    let o = &mut c.python_opts;
+    match id {
+        Id::PyAutoreload => {
+            let n = values::parse_uint(raw, 0, 86400)?;
+            o.py_autoreload = (n > 0).then_some(n);
+        }
+        Id::FsReload => o.fs_reload.push(values::parse_path(raw, base, home)?),
+        Id::ReloadOnAs => {
+            let mb = values::parse_size_mb(raw)?;
+            o.reload_on_as_mb = (mb > 0).then_some(mb);
+        }
+        Id::Pyargv => {
+            let text = values::parse_text(raw, "the app's arguments")?;
+            o.pyargv = Some(pyargv_words(&text));
+        }
+        Id::HonourStdin => o.honour_stdin = values::parse_bool(raw)?,
+        Id::Import => {
+            let v = values::parse_text(raw, "a module name or a .py file")?;
+            let v = v.trim().to_string();
+            if !is_python_file(&v) && !is_module_name(&v) {
+                return Err(format!(
+                    "{v:?} is neither a module name (package.module) nor a Python file \
+                     (ending in .py, or a path with '/')"
+                ));
+            }
+            if !o.imports.contains(&v) {
+                o.imports.push(v);
+            }
+        }
+        Id::NoSite => o.no_site = values::parse_bool(raw)?,
+        Id::LimitPost => {
+            let n = values::parse_uint(raw, 0, 1 << 50)?;
+            o.limit_post = (n > 0).then_some(n);
+        }
+        _ => unreachable!("{id:?} is not a python_opts option"),
+    }
+    Ok(())
+}
+
+/// uWSGI splits `pyargv` at spaces and tabs, with no quoting (`init_pyargv`, `strsep`).
+pub fn pyargv_words(text: &str) -> Vec<String> {
+    text.split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn is_python_file(v: &str) -> bool {
+    v.ends_with(".py") || v.contains('/')
+}
+
+fn is_module_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|ch| ch.is_alphabetic() || ch == '_')
+                && chars.all(|ch| ch.is_alphanumeric() || ch == '_')
+        })
+}
+
+impl PythonOpts {
+    /// The names of the options given that only the Python worker uses (for the warning when
+    /// the worker is another program).
+    pub(super) fn python_only_given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (given, name) in [
+            (self.py_autoreload.is_some(), "py-autoreload"),
+            (self.pyargv.is_some(), "pyargv"),
+            (!self.imports.is_empty(), "import"),
+            (self.no_site, "no-site"),
+            (self.limit_post.is_some(), "limit-post"),
+        ] {
+            if given {
+                v.push(name);
+            }
+        }
+        v
+    }
+
+    /// Flags for the worker's interpreter, before its script.
+    pub fn interpreter_flags(&self) -> Vec<String> {
+        if self.no_site {
+            vec!["-S".to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// What the Python worker reads from its environment (the fork server's too).
+    pub fn worker_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(words) = &self.pyargv {
+            // One word per line: a word never holds a newline (split at spaces and tabs
+            // only, a value is one line of a file).
+            env.push(("EBB_PYARGV", words.join("\n")));
+        }
+        if !self.imports.is_empty() {
+            env.push(("EBB_IMPORTS", self.imports.join("\n")));
+        }
+        if let Some(n) = self.limit_post {
+            env.push(("EBB_LIMIT_POST", n.to_string()));
+        }
+        if let Some(n) = self.py_autoreload {
+            env.push(("EBB_PY_AUTORELOAD", n.to_string()));
+        }
+        env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyargv_is_split_as_uwsgi_splits_it() {
+        let cases: &[(&str, &[&str])] = &[
+            ("-y /config.yml", &["-y", "/config.yml"]),
+            (
+                "-c /cc.yml  -od /data/\t-mf x.zip",
+                &["-c", "/cc.yml", "-od", "/data/", "-mf", "x.zip"],
+            ),
+            // No quoting, as in uWSGI.
+            ("-y '/a b'", &["-y", "'/a", "b'"]),
+            ("", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(pyargv_words(text), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn import_names() {
+        for ok in [
+            "dispatcharr.gevent_patch",
+            "x",
+            "_a.b2",
+            "patch.py",
+            "./p/x.py",
+        ] {
+            assert!(is_module_name(ok) || is_python_file(ok), "{ok}");
+        }
+        for bad in ["a..b", "2x", "a-b", "a:b", ""] {
+            assert!(!is_module_name(bad) && !is_python_file(bad), "{bad}");
+        }
+    }
+}
