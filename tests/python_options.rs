@@ -239,3 +239,94 @@ fn limit_post_answers_413_without_the_app() {
         "only the first POST reached the app"
     );
 }
+
+/// A mounted app: its name, where it was imported, the worker, SCRIPT_NAME and PATH_INFO.
+fn mounted_app(name: &str) -> String {
+    format!(
+        r#"
+import os
+IMPORTED_IN = os.getpid()
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("{name} import=%d worker=%d %r %r" % (IMPORTED_IN, os.getpid(),
+             environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
+"#
+    )
+}
+
+/// Several mounts (as in a real file with seven): with manage-script-name each request goes
+/// to the longest prefix that its path starts with at a segment boundary, which becomes
+/// SCRIPT_NAME; every app is imported once, in the fork server; with no-default-app a path
+/// under no prefix is 404, else the first app takes it.
+#[test]
+fn several_mounts_dispatch_by_the_longest_prefix() {
+    for no_default in [true, false] {
+        let dir = Arc::new(tempdir());
+        for (sub, name) in [("about", "about"), ("help", "help")] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            std::fs::write(dir.path().join(sub).join("wsgi.py"), mounted_app(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("deep_app.py"), mounted_app("deep")).unwrap();
+        let d = dir.path().display();
+        let file = dir.path().join("app.ini");
+        std::fs::write(
+            &file,
+            format!(
+                "[uwsgi]\nhttp-socket = 127.0.0.1:0\nprocesses = 2\nchdir = {d}\ncallable = \
+                 application\nmanage-script-name = true\nno-default-app = {no_default}    # \
+                 comment\nmount = /about={d}/about/wsgi.py\nmount = /help={d}/help/wsgi.py\n\
+                 mount = /help/deep=deep_app:application\n"
+            ),
+        )
+        .unwrap();
+        let file = file.display().to_string();
+        let (status, out, err) = run_ebb(&["--check-config", &file], START);
+        assert!(status.success(), "{out}{err}");
+        let ebb = Ebb::builder().dir(dir.clone()).arg(&file).start();
+        let t = ebb.target();
+        ebb.wait_ready(0, 2, START);
+        let mut imported = std::collections::HashSet::new();
+        let mut workers = std::collections::HashSet::new();
+        for (path, want) in [
+            ("/about", "about '/about' ''"),
+            ("/about/team?x=1", "about '/about' '/team'"),
+            ("/help/x", "help '/help' '/x'"),
+            ("/help/deep/y", "deep '/help/deep' '/y'"),
+            ("/help/deeper", "help '/help' '/deeper'"),
+        ] {
+            let r = get_ok(&ebb, &t, path);
+            let words: Vec<&str> = r.body.split(' ').collect();
+            assert_eq!(
+                format!("{} {} {}", words[0], words[3], words[4]),
+                want,
+                "{path}: {}",
+                r.body
+            );
+            imported.insert(words[1].to_string());
+            workers.insert(words[2].to_string());
+        }
+        assert_eq!(
+            imported.len(),
+            1,
+            "every app imported in one process: {imported:?}"
+        );
+        assert!(
+            imported.is_disjoint(&workers),
+            "imported in the fork server, not in a worker"
+        );
+        for path in ["/", "/aboutx", "/other/about"] {
+            let r = get(&t, path).unwrap();
+            if no_default {
+                assert_eq!((r.status, r.body.as_str()), (404, "Not Found\n"), "{path}");
+            } else {
+                assert_eq!(r.status, 200, "{path}");
+                assert!(
+                    r.body.starts_with("about "),
+                    "{path}: the first app: {}",
+                    r.body
+                );
+            }
+        }
+    }
+}

@@ -306,30 +306,11 @@ pub(super) fn build(
                     worker.client_timeout = Some(positive(values::parse_duration(raw)?)?)
                 }
                 Id::Mount => {
-                    let text = values::parse_text(raw, "/PREFIX=APP")?;
-                    let Some((prefix, app)) = text.split_once('=') else {
-                        return Err(format!(
-                            "expected /PREFIX=APP (a module or a .py file), got {raw}"
-                        ));
-                    };
-                    let (prefix, app) = (prefix.trim(), app.trim());
-                    if !prefix.is_empty() && !prefix.starts_with('/') {
-                        return Err(format!("the prefix must start with '/', got {prefix:?}"));
+                    // Every mount is kept there; the first also names the worker's app.
+                    let m = super::python_opts::mount(raw, &mut c)?;
+                    if mount.is_none() {
+                        mount = Some((m, i));
                     }
-                    if app.is_empty() {
-                        return Err("no app after '=': write /PREFIX=APP".to_string());
-                    }
-                    if let Some((_, first)) = &mount {
-                        return Err(format!(
-                            "a second mount: ebb runs one app (the first is at {}); run one ebb \
-                             per app",
-                            settings[*first].origin.describe()
-                        ));
-                    }
-                    mount = Some((
-                        (prefix.trim_end_matches('/').to_string(), app.to_string()),
-                        i,
-                    ));
                     kinds.push((Kind::Python, i));
                 }
                 Id::ManageScriptName => worker.manage_script_name = values::parse_bool(raw)?,
@@ -352,7 +333,8 @@ pub(super) fn build(
                 | Id::HonourStdin
                 | Id::Import
                 | Id::NoSite
-                | Id::LimitPost => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
+                | Id::LimitPost
+                | Id::NoDefaultApp => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
             }
             Ok(())
         })();
@@ -490,7 +472,11 @@ pub(super) fn build(
                             )));
                         }
                     }
-                    if worker.manage_script_name && !prefix.is_empty() {
+                    c.python_opts.manage_script_name = worker.manage_script_name;
+                    if worker.manage_script_name
+                        && !prefix.is_empty()
+                        && !c.python_opts.dispatches()
+                    {
                         script_name = Some(prefix.clone());
                     }
                 }

@@ -32,6 +32,42 @@ pub struct PythonOpts {
     pub no_site: bool,
     /// `limit-post`: largest Content-Length the app is given.
     pub limit_post: Option<u64>,
+    /// Every `mount = /PREFIX=APP`, in order (the prefix without its trailing `/`).
+    pub mounts: Vec<(String, String)>,
+    /// `no-default-app`: a request under no mount is answered 404.
+    pub no_default_app: bool,
+    /// `manage-script-name`, for the mounts' dispatcher.
+    pub manage_script_name: bool,
+}
+
+/// Read one `mount = /PREFIX=APP` into `c.python_opts.mounts`; returns it.
+pub(super) fn mount(raw: &Raw, c: &mut Config) -> Result<(String, String), String> {
+    let text = values::parse_text(raw, "/PREFIX=APP")?;
+    let Some((prefix, app)) = text.split_once('=') else {
+        return Err(format!(
+            "expected /PREFIX=APP (a module or a .py file), got {raw}"
+        ));
+    };
+    let (prefix, app) = (prefix.trim(), app.trim());
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err(format!("the prefix must start with '/', got {prefix:?}"));
+    }
+    if app.is_empty() {
+        return Err("no app after '=': write /PREFIX=APP".to_string());
+    }
+    if app.contains(['\t', '\n']) || prefix.contains(['\t', '\n']) {
+        return Err("a tab or a newline in a mount: write /PREFIX=APP".to_string());
+    }
+    let m = (prefix.trim_end_matches('/').to_string(), app.to_string());
+    let mounts = &mut c.python_opts.mounts;
+    if let Some((_, other)) = mounts.iter().find(|(p, _)| *p == m.0) {
+        return Err(format!(
+            "{} is mounted twice (the other is {other}): one app per prefix",
+            if m.0.is_empty() { "/" } else { &m.0 }
+        ));
+    }
+    mounts.push(m.clone());
+    Ok(m)
 }
 
 /// Read one of these options into `c.python_opts`.
@@ -76,6 +112,7 @@ pub(super) fn apply(
             let n = values::parse_uint(raw, 0, 1 << 50)?;
             o.limit_post = (n > 0).then_some(n);
         }
+        Id::NoDefaultApp => o.no_default_app = values::parse_bool(raw)?,
         _ => unreachable!("{id:?} is not a python_opts option"),
     }
     Ok(())
@@ -105,6 +142,12 @@ fn is_module_name(v: &str) -> bool {
 }
 
 impl PythonOpts {
+    /// Whether the worker dispatches between mounts (several, or `no-default-app`); one
+    /// mount alone runs as the app, with its prefix as SCRIPT_NAME.
+    pub fn dispatches(&self) -> bool {
+        self.mounts.len() > 1 || (self.no_default_app && !self.mounts.is_empty())
+    }
+
     /// The names of the options given that only the Python worker uses (for the warning when
     /// the worker is another program).
     pub(super) fn python_only_given(&self) -> Vec<&'static str> {
@@ -148,6 +191,33 @@ impl PythonOpts {
         }
         if let Some(n) = self.py_autoreload {
             env.push(("EBB_PY_AUTORELOAD", n.to_string()));
+        }
+        if self.dispatches() {
+            // PREFIX<TAB>APP per line, the first mount first (the worker's own app).
+            let lines: Vec<String> = self
+                .mounts
+                .iter()
+                .map(|(p, a)| format!("{p}\t{a}"))
+                .collect();
+            env.push(("EBB_MOUNTS", lines.join("\n")));
+            env.push((
+                "EBB_MOUNT_FLAGS",
+                format!(
+                    "{}{}",
+                    if self.manage_script_name {
+                        "manage-script-name "
+                    } else {
+                        ""
+                    },
+                    if self.no_default_app {
+                        "no-default-app"
+                    } else {
+                        ""
+                    }
+                )
+                .trim()
+                .to_string(),
+            ));
         }
         env
     }

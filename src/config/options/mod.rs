@@ -142,6 +142,7 @@ pub enum Id {
     Import,
     NoSite,
     LimitPost,
+    NoDefaultApp,
 }
 
 /// The kind of value an option takes.

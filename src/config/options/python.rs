@@ -92,4 +92,10 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
          or reading the body (0: no limit). As in uWSGI, a chunked body is not counted.",
     )
     .example("104857600"),
+    OptionSpec::new(NoDefaultApp, "no-default-app", Ty::Flag, H_PYTHON)
+        .help(
+            "With --mount: a request under no mount's prefix is answered 404 (else the first \
+             mount's app takes it).",
+        )
+        .example("true"),
 ];

@@ -193,8 +193,9 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     diff(
         "mount",
         "mount",
-        "one mount, one app per ebb: the app runs under the prefix (with manage-script-name \
-         the prefix is SCRIPT_NAME); module or wsgi-file, if given too, must name the same app",
+        "the apps share one interpreter (uWSGI gives each a sub-interpreter) and are imported \
+         once, in the fork server; module or wsgi-file, if given too, must name the first \
+         mount's app",
     ),
     UwsgiOption {
         takes_value: false,
@@ -216,8 +217,14 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "catch-exceptions",
         "tracebacks are logged, not sent to clients: use your framework's debug mode",
     ),
-    same("honour-stdin"),
-    same("no-site"),
+    UwsgiOption {
+        takes_value: false,
+        ..same("honour-stdin")
+    },
+    UwsgiOption {
+        takes_value: false,
+        ..same("no-site")
+    },
     no("wsgi-env-behaviour", "not supported"),
     no("wsgi-env-behavior", "not supported"),
     no_f("wsgi-strict", "not supported"),
@@ -248,7 +255,14 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("tornado", ASYNC),
     no("upload-progress", "not supported"),
     no("vhost", "one app per ebb"),
-    no_f("no-default-app", "one app per ebb"),
+    UwsgiOption {
+        takes_value: false,
+        ..diff(
+            "no-default-app",
+            "no-default-app",
+            "a request under no mount is answered 404 (uWSGI: 500)",
+        )
+    },
     // Processes.
     on("master", "there is always a master process").short('M'),
     same("processes"),

@@ -4,13 +4,24 @@ import os
 import sys
 import traceback
 
-from . import autoreload, logs, pyopts, routes, static
+from . import autoreload, logs, mounts, pyopts, routes, static
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
 
 def load_app(opts):
-    """Import the application; on failure print why and what to do, and exit 4."""
+    """Import the application (and the other mounted apps, if any) behind its layers; on
+    failure print why and what to do, and exit 4."""
+    pyopts.before_app()     # pyargv and import: before the app, as in uWSGI
+    app = mounts.from_env(import_app(opts), opts, import_app)
+    app = with_static(app)
+    autoreload.report()
+    return app
+
+
+def import_app(opts):
+    """Import one WSGI callable (opts: module or wsgi_file, callable, pythonpath); on failure
+    print why and what to do, and exit 4."""
     import importlib
     import importlib.util
     cwd = os.getcwd()
@@ -33,7 +44,6 @@ def load_app(opts):
     else:
         what = "%s (callable %s)" % (opts.wsgi_file, callable_name)
     stage = "find"          # "find": the module or file; "run": the app's own code; "lookup"
-    pyopts.before_app()     # pyargv and import: before the app, as in uWSGI
     try:
         if opts.module:
             stage = "run"
@@ -44,6 +54,8 @@ def load_app(opts):
                 raise FileNotFoundError("no such file: %s" % path)
             stem = os.path.splitext(os.path.basename(path))[0]
             modname = stem if stem.isidentifier() and stem not in sys.modules else "ebb_wsgi_file"
+            if modname in sys.modules:      # several mounted files (each its wsgi.py)
+                modname = "ebb_wsgi_file_%d" % len(sys.modules)
             spec = importlib.util.spec_from_file_location(modname, path)
             mod = importlib.util.module_from_spec(spec)
             sys.modules[modname] = mod
@@ -75,9 +87,7 @@ def load_app(opts):
         if not callable(obj):
             raise TypeError("%r in module %r is a %s, not a WSGI callable"
                             % (callable_name, mod.__name__, type(obj).__name__))
-        app = with_static(obj)
-        autoreload.report()
-        return app
+        return obj
     except BaseException as e:
         tb = traceback.format_exc().rstrip()
         log(
