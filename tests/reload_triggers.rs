@@ -253,3 +253,65 @@ def application(environ, start_response):
     let t = ebb.target();
     assert_ne!(get_ok(&ebb, &t, "/").pid(), Some(first));
 }
+
+/// harakiri-graceful-timeout: a worker stuck in a request is replaced (harakiri), drained,
+/// and killed that long after its drain began, not after drain-timeout (60 s here: the
+/// 30 s bound on the kill fails without the option).
+#[test]
+fn harakiri_graceful_timeout_bounds_the_stuck_workers_drain() {
+    let dir = Arc::new(tempdir());
+    std::fs::write(
+        dir.path().join("app.py"),
+        r#"
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/hang":
+        time.sleep(120)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("pid=%d" % os.getpid()).encode()]
+"#,
+    )
+    .unwrap();
+    let file = ini(
+        dir.path(),
+        &format!(
+            "wsgi-file = {}\nharakiri = 1\nharakiri-graceful-timeout = 1\ndrain-timeout = 60\n",
+            dir.path().join("app.py").display()
+        ),
+    );
+    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
+    let t = ebb.target();
+    ebb.wait_ready(0, 1, START);
+    let stuck = get_ok(&ebb, &t, "/").pid().expect("pid");
+    let mark = ebb.mark();
+    let hang = {
+        let t = t.clone();
+        std::thread::spawn(move || get(&t, "/hang").map(|r| r.status))
+    };
+    ebb.expect_after(
+        mark,
+        "the stuck worker's drain",
+        |l| l.is_event("drain") && l.pid() == Some(stuck),
+        Duration::from_secs(30),
+    );
+    let kill = ebb.expect_after(
+        mark,
+        "the kill",
+        |l| l.is_event("kill") && l.pid() == Some(stuck),
+        Duration::from_secs(30),
+    );
+    assert!(
+        kill.message()
+            .starts_with("harakiri-graceful-timeout: killing"),
+        "{}",
+        kill.raw
+    );
+    // The client sees the connection end, not a 60 s wait.
+    assert!(
+        hang.join().unwrap().is_err(),
+        "the stuck request got no answer"
+    );
+    let t = ebb.target();
+    assert_ne!(get_ok(&ebb, &t, "/").pid(), Some(stuck));
+}

@@ -334,7 +334,10 @@ pub(super) fn build(
                 | Id::Import
                 | Id::NoSite
                 | Id::LimitPost
-                | Id::NoDefaultApp => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
+                | Id::NoDefaultApp
+                | Id::HarakiriGracefulTimeout => {
+                    super::python_opts::apply(s.id, raw, base, home, &mut c)?
+                }
             }
             Ok(())
         })();

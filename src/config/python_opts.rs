@@ -38,6 +38,9 @@ pub struct PythonOpts {
     pub no_default_app: bool,
     /// `manage-script-name`, for the mounts' dispatcher.
     pub manage_script_name: bool,
+    /// `harakiri-graceful-timeout`: a worker replaced by harakiri is killed this long after
+    /// its drain began (not drain-timeout).
+    pub harakiri_graceful_timeout: Option<std::time::Duration>,
 }
 
 /// Read one `mount = /PREFIX=APP` into `c.python_opts.mounts`; returns it.
@@ -113,6 +116,10 @@ pub(super) fn apply(
             o.limit_post = (n > 0).then_some(n);
         }
         Id::NoDefaultApp => o.no_default_app = values::parse_bool(raw)?,
+        Id::HarakiriGracefulTimeout => {
+            let d = values::parse_duration(raw)?;
+            o.harakiri_graceful_timeout = (!d.is_zero()).then_some(d);
+        }
         _ => unreachable!("{id:?} is not a python_opts option"),
     }
     Ok(())

@@ -27,6 +27,7 @@ fn params() -> Params {
         max_worker_lifetime_delta: Duration::ZERO,
         reload_on_rss_mb: None,
         reload_on_as_mb: None,
+        harakiri_graceful_timeout: None,
         watchdog: None,
         drain_signal: 15,
         shutdown_delay: Duration::ZERO,
@@ -883,6 +884,28 @@ fn lifecycle_table() {
                 step(2, In::Inflight(1, 1), &[]),
                 step(3, In::Stuck(1), &["log harakiri", "spawn w2 s1 g2"]),
                 step(4, In::Ready(2), &["drain w1"]),
+            ],
+        ),
+        (
+            "harakiri-graceful-timeout: the stuck worker is killed that long after its drain \
+             began; another drained worker still has drain-timeout",
+            with(|p| {
+                p.processes = 2;
+                p.harakiri_graceful_timeout = Some(Duration::from_secs(2));
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(2, In::Inflight(1, 1), &[]),
+                step(3, In::Stuck(1), &["log harakiri", "spawn w3 s1 g2"]),
+                step(4, In::Ready(3), &["drain w1"]),
+                step(2003, In::Tick, &[]),
+                step(2004, In::Tick, &["kill w1", "log kill", "lost w1 jobs=0"]),
+                step(2005, In::Ttou, &["drain w2"]),
+                step(4005, In::Tick, &[]),
+                step(12_004, In::Tick, &[]),
+                step(12_005, In::Tick, &["kill w2", "log kill"]),
             ],
         ),
         (

@@ -39,6 +39,9 @@ pub struct Params {
     /// Recycle a worker whose process group's address space (VSZ) exceeds this many MiB
     /// (`reload-on-as`).
     pub reload_on_as_mb: Option<u64>,
+    /// A worker replaced by harakiri is killed this long after its drain began, instead of
+    /// `drain_timeout` (`harakiri-graceful-timeout`).
+    pub harakiri_graceful_timeout: Option<Duration>,
     /// A ready worker that sent `WATCHDOG=1` once and then none for this long is replaced.
     pub watchdog: Option<Duration>,
     /// The drain signal's number: a draining worker killed by it exited as asked (some
@@ -72,6 +75,7 @@ impl Params {
             max_worker_lifetime_delta: c.max_worker_lifetime_delta,
             reload_on_rss_mb: c.reload_on_rss_mb,
             reload_on_as_mb: c.python_opts.reload_on_as_mb,
+            harakiri_graceful_timeout: c.python_opts.harakiri_graceful_timeout,
             watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
             shutdown_delay: c.ops.shutdown_delay,
@@ -306,6 +310,14 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// How long its drain may last before it is killed, and what the kill is then called.
+    pub(super) fn drain_limit(&self, p: &Params) -> (Duration, &'static str) {
+        match (self.recycle, p.harakiri_graceful_timeout) {
+            (Some(Reason::Stuck), Some(d)) => (d, "harakiri-graceful-timeout"),
+            _ => (p.drain_timeout, "drain timeout"),
+        }
+    }
+
     pub fn reference(&self) -> WorkerRef {
         WorkerRef {
             id: self.id,

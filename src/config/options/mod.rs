@@ -143,6 +143,7 @@ pub enum Id {
     NoSite,
     LimitPost,
     NoDefaultApp,
+    HarakiriGracefulTimeout,
 }
 
 /// The kind of value an option takes.

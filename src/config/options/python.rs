@@ -10,6 +10,18 @@ use Id::*;
 
 pub(super) static OPTIONS: &[OptionSpec] = &[
     OptionSpec::new(
+        HarakiriGracefulTimeout,
+        "harakiri-graceful-timeout",
+        Ty::Duration,
+        H_RECYCLE,
+    )
+    .value("SECS")
+    .help(
+        "A worker replaced by --harakiri drains (its replacement takes over first) and is killed \
+         SECS after its drain began, instead of after --drain-timeout (0: drain-timeout).",
+    )
+    .example("\"5s\""),
+    OptionSpec::new(
         PyAutoreload,
         "py-autoreload",
         Ty::Int { min: 0, max: 86400 },

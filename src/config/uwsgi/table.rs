@@ -435,7 +435,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "harakiri-verbose",
         "a harakiri kill is always logged with what it lost",
     ),
-    no("harakiri-graceful-timeout", "not supported"),
+    diff(
+        "harakiri-graceful-timeout",
+        "harakiri-graceful-timeout",
+        "the stuck worker gets the drain signal once its replacement is ready, and is killed \
+         this long after",
+    ),
     no("harakiri-graceful-signal", "not supported"),
     no("harakiri-no-arh", "not supported"),
     // Logging.
