@@ -104,6 +104,12 @@ fn main() -> ExitCode {
                 eprintln!("ebb: {e:#}");
                 return ExitCode::from(2);
             }
+            if loaded.config.python_opts.show_config {
+                // uWSGI's show-config: the configuration as ebb resolved it, at start.
+                for line in summary(&loaded.config).lines() {
+                    tracing::info!(event = "show-config", "config: {line}");
+                }
+            }
             let result = ebb::master::Master::new(loader, loaded).and_then(|m| m.run());
             let code = match result {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -231,6 +237,27 @@ fn python_path() -> anyhow::Result<std::path::PathBuf> {
     Ok(base.join("python"))
 }
 
+/// What reloads besides SIGHUP: touched files, watched paths, module files.
+fn reload_triggers(c: &Config) -> Option<String> {
+    let paths = |v: &[std::path::PathBuf]| {
+        v.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut v = Vec::new();
+    if !c.touch_reload.is_empty() {
+        v.push(format!("touching {}", paths(&c.touch_reload)));
+    }
+    if !c.python_opts.fs_reload.is_empty() {
+        v.push(format!("changes in {}", paths(&c.python_opts.fs_reload)));
+    }
+    if c.python_opts.py_autoreload.is_some() {
+        v.push("changes of the app's module files (py-autoreload)".into());
+    }
+    (!v.is_empty()).then(|| v.join("; "))
+}
+
 /// What `--check-config` prints after "configuration OK": what ebb would run, in words.
 fn summary(c: &Config) -> String {
     let secs = |d: std::time::Duration| format!("{}s", d.as_secs_f64());
@@ -243,6 +270,23 @@ fn summary(c: &Config) -> String {
     if let ebb::config::WorkerCommand::Python(app) = &c.command {
         let python = app.interpreter();
         worker += &format!(", {} thread(s), interpreter {python}", app.threads);
+        let o = &c.python_opts;
+        if o.dispatches() {
+            let prefixes: Vec<&str> = o
+                .mounts
+                .iter()
+                .map(|(p, _)| if p.is_empty() { "/" } else { p.as_str() })
+                .collect();
+            worker += &format!(
+                "; mounts {}{}",
+                prefixes.join(", "),
+                if o.no_default_app {
+                    " (others: 404)"
+                } else {
+                    " (others: the first)"
+                }
+            );
+        }
     }
     let mut recycle = Vec::new();
     if let Some(n) = c.max_requests {
@@ -261,8 +305,19 @@ fn summary(c: &Config) -> String {
     if let Some(mb) = c.reload_on_rss_mb {
         recycle.push(format!("over {mb} MB RSS"));
     }
+    let o = &c.python_opts;
+    if let Some(mb) = o.reload_on_as_mb {
+        recycle.push(format!("over {mb} MB of address space"));
+    }
     if let Some(d) = c.harakiri {
-        recycle.push(format!("when a request runs over {} (harakiri)", secs(d)));
+        let kill = o
+            .harakiri_graceful_timeout
+            .map(|g| format!(", killed {} after its drain began", secs(g)))
+            .unwrap_or_default();
+        recycle.push(format!(
+            "when a request runs over {} (harakiri{kill})",
+            secs(d)
+        ));
     }
     if let Some(d) = c.watchdog {
         recycle.push(format!("when silent for {} (watchdog)", secs(d)));
@@ -283,6 +338,10 @@ fn summary(c: &Config) -> String {
             c.max_draining.unwrap_or(c.processes)
         ),
         format!("worker: {worker}"),
+        format!(
+            "reload on: {}",
+            reload_triggers(c).unwrap_or_else(|| "SIGHUP only".into())
+        ),
         format!(
             "recycle: {}",
             if recycle.is_empty() {

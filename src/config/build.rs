@@ -335,9 +335,8 @@ pub(super) fn build(
                 | Id::NoSite
                 | Id::LimitPost
                 | Id::NoDefaultApp
-                | Id::HarakiriGracefulTimeout => {
-                    super::python_opts::apply(s.id, raw, base, home, &mut c)?
-                }
+                | Id::HarakiriGracefulTimeout
+                | Id::ShowConfig => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
             }
             Ok(())
         })();

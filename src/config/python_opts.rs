@@ -41,6 +41,8 @@ pub struct PythonOpts {
     /// `harakiri-graceful-timeout`: a worker replaced by harakiri is killed this long after
     /// its drain began (not drain-timeout).
     pub harakiri_graceful_timeout: Option<std::time::Duration>,
+    /// `show-config`: log the resolved configuration at start.
+    pub show_config: bool,
 }
 
 /// Read one `mount = /PREFIX=APP` into `c.python_opts.mounts`; returns it.
@@ -116,6 +118,7 @@ pub(super) fn apply(
             o.limit_post = (n > 0).then_some(n);
         }
         Id::NoDefaultApp => o.no_default_app = values::parse_bool(raw)?,
+        Id::ShowConfig => o.show_config = values::parse_bool(raw)?,
         Id::HarakiriGracefulTimeout => {
             let d = values::parse_duration(raw)?;
             o.harakiri_graceful_timeout = (!d.is_zero()).then_some(d);

@@ -144,6 +144,7 @@ pub enum Id {
     LimitPost,
     NoDefaultApp,
     HarakiriGracefulTimeout,
+    ShowConfig,
 }
 
 /// The kind of value an option takes.

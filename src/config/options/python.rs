@@ -5,6 +5,7 @@ use super::{Id, OptionSpec, Ty};
 
 const H_PYTHON: &str = "Python WSGI worker";
 const H_RECYCLE: &str = "Recycling";
+const H_CONFIG: &str = "Configuration";
 
 use Id::*;
 
@@ -104,6 +105,12 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
          or reading the body (0: no limit). As in uWSGI, a chunked body is not counted.",
     )
     .example("104857600"),
+    OptionSpec::new(ShowConfig, "show-config", Ty::Flag, H_CONFIG)
+        .help(
+            "Log the configuration as ebb resolved it when it starts (what --check-config \
+             prints).",
+        )
+        .example("true"),
     OptionSpec::new(NoDefaultApp, "no-default-app", Ty::Flag, H_PYTHON)
         .help(
             "With --mount: a request under no mount's prefix is answered 404 (else the first \

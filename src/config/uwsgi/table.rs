@@ -711,7 +711,15 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \
          already stop gracefully; other master-start hooks: run them from the service manager",
     ),
-    no_f("show-config", "use ebb --check-config"),
+    UwsgiOption {
+        takes_value: false,
+        ..diff(
+            "show-config",
+            "show-config",
+            "logs what ebb resolved (sockets, workers, recycling...), as --check-config prints \
+             it, not the options as ini",
+        )
+    },
     on_v(
         "print",
         "no effect: uWSGI prints the text while reading the file; ebb does not",
