@@ -330,3 +330,17 @@ fn several_mounts_dispatch_by_the_longest_prefix() {
         }
     }
 }
+
+/// show-config: the resolved configuration is logged at start, a line per item.
+#[test]
+fn show_config_logs_the_resolved_configuration() {
+    let (ebb, _t) = start("show-config = true\nreload-on-as = 900\nprocesses = 1\n");
+    for want in ["config: worker: Python WSGI file", "over 900 MB of address space"] {
+        ebb.expect_after(
+            0,
+            want,
+            |l| l.is_event("show-config") && l.message().contains(want),
+            SOON,
+        );
+    }
+}
