@@ -335,7 +335,10 @@ fn several_mounts_dispatch_by_the_longest_prefix() {
 #[test]
 fn show_config_logs_the_resolved_configuration() {
     let (ebb, _t) = start("show-config = true\nreload-on-as = 900\nprocesses = 1\n");
-    for want in ["config: worker: Python WSGI file", "over 900 MB of address space"] {
+    for want in [
+        "config: worker: Python WSGI file",
+        "over 900 MB of address space",
+    ] {
         ebb.expect_after(
             0,
             want,
