@@ -540,7 +540,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     same("touch-workers-reload"),
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
-    same("fs-reload"),
+    diff(
+        "fs-reload",
+        "fs-reload",
+        "inotify, as in uWSGI, but a write is seen when the file is closed (one reload per \
+         write, not one per write call)",
+    ),
     // Monitoring.
     same("stats"),
     alias("stats-server", "stats"),

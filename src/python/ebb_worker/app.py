@@ -12,11 +12,26 @@ from .settings import EXIT_IMPORT, EXIT_USAGE
 def load_app(opts):
     """Import the application (and the other mounted apps, if any) behind its layers; on
     failure print why and what to do, and exit 4."""
+    extend_path(opts)       # the imports find the project's modules as the app does
     pyopts.before_app()     # pyargv and import: before the app, as in uWSGI
     app = mounts.from_env(import_app(opts), opts, import_app)
     app = with_static(app)
     autoreload.report()
     return app
+
+
+def extend_path(opts):
+    """--pythonpath, the working directory and the wsgi-file's directory on sys.path (each
+    once), after ebb's own entry."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    extra = [os.path.abspath(p) for p in opts.pythonpath] + [os.getcwd()]
+    if opts.wsgi_file:
+        extra.append(os.path.dirname(os.path.abspath(opts.wsgi_file)))
+    pos = 1 if sys.path and sys.path[0] in (here, "") else 0
+    for p in extra:
+        if p not in sys.path:
+            sys.path.insert(pos, p)
+            pos += 1
 
 
 def import_app(opts):
@@ -25,15 +40,7 @@ def import_app(opts):
     import importlib
     import importlib.util
     cwd = os.getcwd()
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    extra = [os.path.abspath(p) for p in opts.pythonpath] + [cwd]
-    if opts.wsgi_file:
-        extra.append(os.path.dirname(os.path.abspath(opts.wsgi_file)))
-    pos = 1 if sys.path and sys.path[0] in (here, "") else 0
-    for p in extra:
-        if p not in sys.path:
-            sys.path.insert(pos, p)
-            pos += 1
+    extend_path(opts)
     callable_name = opts.callable or "application"
     if opts.module:
         what = opts.module
