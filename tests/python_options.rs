@@ -121,10 +121,18 @@ fn import_runs_before_the_app() {
 /// A bad import value is one error naming the file, line and key.
 #[test]
 fn bad_values_name_file_line_and_key() {
-    let (_dir, file) = setup("import = not-a-module\nlimit-post = lots\npy-autoreload = -1\n");
+    let (_dir, file) = setup(
+        "import = not-a-module\nlimit-post = lots\npy-autoreload = -1\nmount = /a=a:app\nmount \
+         = /b=/nonexistent/b/wsgi.py\n",
+    );
     let (status, _out, err) = run_ebb(&["--check-config", "--no-app", &file], SOON);
     assert!(!status.success(), "{err}");
-    for (line, key) in [(4, "import"), (5, "limit-post"), (6, "py-autoreload")] {
+    for (line, key) in [
+        (4, "import"),
+        (5, "limit-post"),
+        (6, "py-autoreload"),
+        (8, "mount"),
+    ] {
         assert!(
             err.contains(&format!("{file}:{line}: {key}: ")),
             "{key} at line {line}: {err}"

@@ -65,6 +65,16 @@ pub(super) fn mount(raw: &Raw, c: &mut Config) -> Result<(String, String), Strin
     }
     let m = (prefix.trim_end_matches('/').to_string(), app.to_string());
     let mounts = &mut c.python_opts.mounts;
+    // The first mount's file is checked with the worker's app; the others' here when their
+    // path is absolute (a relative one is the worker's, from its directory).
+    let file = Path::new(app);
+    if !mounts.is_empty()
+        && (app.ends_with(".py") || app.ends_with(".wsgi"))
+        && file.is_absolute()
+        && let Some(message) = super::paths::Need::File.check(file)
+    {
+        return Err(message);
+    }
     if let Some((_, other)) = mounts.iter().find(|(p, _)| *p == m.0) {
         return Err(format!(
             "{} is mounted twice (the other is {other}): one app per prefix",
