@@ -110,6 +110,12 @@ fn main() -> ExitCode {
                 eprintln!("ebb: {e:#}");
                 return ExitCode::from(2);
             }
+            if loaded.config.python_opts.show_config {
+                // uWSGI's show-config: the configuration as ebb resolved it, at start.
+                for line in summary(&loaded.config).lines() {
+                    tracing::info!(event = "show-config", "config: {line}");
+                }
+            }
             let result = ebb::master::Master::new(loader, loaded).and_then(|m| m.run());
             let code = match result {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -178,7 +184,8 @@ fn check_app(c: &Config) -> Result<(), String> {
     let args = app.app_args();
     let python = app.interpreter();
     let mut cmd = Command::new(&python);
-    cmd.arg("-c")
+    cmd.args(c.python_opts.interpreter_flags())
+        .arg("-c")
         .arg("import sys\nfrom ebb_worker.app import load_app\nfrom ebb_worker.options import parse_args\nload_app(parse_args(sys.argv[1:]))\n")
         .args(&args)
         .stdin(Stdio::null());
@@ -188,8 +195,15 @@ fn check_app(c: &Config) -> Result<(), String> {
     for (k, v) in &c.env {
         cmd.env(k, v);
     }
-    // What `import uwsgi` gives the app (uwsgidecorators' @spool needs a spooler).
-    for (k, v) in c.side.spooler.env() {
+    // What `import uwsgi` gives the app (uwsgidecorators' @spool needs a spooler), and
+    // pyargv and import, as the app sees them in a worker.
+    for (k, v) in c
+        .side
+        .spooler
+        .env()
+        .into_iter()
+        .chain(c.python_opts.worker_env())
+    {
         cmd.env(k, v);
     }
     let pythonpath = match std::env::var("PYTHONPATH") {
@@ -236,6 +250,27 @@ fn python_path() -> anyhow::Result<std::path::PathBuf> {
     Ok(base.join("python"))
 }
 
+/// What reloads besides SIGHUP: touched files, watched paths, module files.
+fn reload_triggers(c: &Config) -> Option<String> {
+    let paths = |v: &[std::path::PathBuf]| {
+        v.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut v = Vec::new();
+    if !c.touch_reload.is_empty() {
+        v.push(format!("touching {}", paths(&c.touch_reload)));
+    }
+    if !c.python_opts.fs_reload.is_empty() {
+        v.push(format!("changes in {}", paths(&c.python_opts.fs_reload)));
+    }
+    if c.python_opts.py_autoreload.is_some() {
+        v.push("changes of the app's module files (py-autoreload)".into());
+    }
+    (!v.is_empty()).then(|| v.join("; "))
+}
+
 /// What `--check-config` prints after "configuration OK": what ebb would run, in words.
 fn summary(c: &Config) -> String {
     let secs = |d: std::time::Duration| format!("{}s", d.as_secs_f64());
@@ -248,6 +283,23 @@ fn summary(c: &Config) -> String {
     if let ebb::config::WorkerCommand::Python(app) = &c.command {
         let python = app.interpreter();
         worker += &format!(", {} thread(s), interpreter {python}", app.threads);
+        let o = &c.python_opts;
+        if o.dispatches() {
+            let prefixes: Vec<&str> = o
+                .mounts
+                .iter()
+                .map(|(p, _)| if p.is_empty() { "/" } else { p.as_str() })
+                .collect();
+            worker += &format!(
+                "; mounts {}{}",
+                prefixes.join(", "),
+                if o.no_default_app {
+                    " (others: 404)"
+                } else {
+                    " (others: the first)"
+                }
+            );
+        }
     }
     let mut recycle = Vec::new();
     if let Some(n) = c.max_requests {
@@ -266,8 +318,19 @@ fn summary(c: &Config) -> String {
     if let Some(mb) = c.reload_on_rss_mb {
         recycle.push(format!("over {mb} MB RSS"));
     }
+    let o = &c.python_opts;
+    if let Some(mb) = o.reload_on_as_mb {
+        recycle.push(format!("over {mb} MB of address space"));
+    }
     if let Some(d) = c.harakiri {
-        recycle.push(format!("when a request runs over {} (harakiri)", secs(d)));
+        let kill = o
+            .harakiri_graceful_timeout
+            .map(|g| format!(", killed {} after its drain began", secs(g)))
+            .unwrap_or_default();
+        recycle.push(format!(
+            "when a request runs over {} (harakiri{kill})",
+            secs(d)
+        ));
     }
     if let Some(d) = c.watchdog {
         recycle.push(format!("when silent for {} (watchdog)", secs(d)));
@@ -288,6 +351,10 @@ fn summary(c: &Config) -> String {
             c.max_draining.unwrap_or(c.processes)
         ),
         format!("worker: {worker}"),
+        format!(
+            "reload on: {}",
+            reload_triggers(c).unwrap_or_else(|| "SIGHUP only".into())
+        ),
         format!(
             "recycle: {}",
             if recycle.is_empty() {

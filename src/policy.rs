@@ -221,6 +221,13 @@ impl Policy {
                     }
                 }
             }
+            Event::AddressSpace { samples } => {
+                for (id, kb) in samples {
+                    if let Some(w) = self.workers.get_mut(&id) {
+                        w.vsz_kb = Some(kb);
+                    }
+                }
+            }
             Event::Stop { graceful } => self.on_stop(graceful, now, &mut out),
             Event::Reload { params } => self.on_reload(params, now, &mut out),
             Event::AddWorker => {

@@ -38,6 +38,7 @@ pub struct Prepared {
     ids: Option<(libc::uid_t, libc::gid_t)>,
     death_signal: libc::c_int,
     master_pid: libc::pid_t,
+    stdin: Option<RawFd>,
 }
 
 /// Where a worker's output goes: the write ends of the master's log pipes, to become its
@@ -68,6 +69,9 @@ pub struct Command<'a> {
     pub ids: Option<(u32, u32)>,
     /// Delivered to the child if the master dies (`PR_SET_PDEATHSIG`).
     pub death_signal: i32,
+    /// An fd to become the child's stdin (`/dev/null` for workers); `None` keeps the
+    /// master's (`honour-stdin`).
+    pub stdin: Option<RawFd>,
 }
 
 /// Find `name` in `PATH` the way a shell would (before forking: this allocates).
@@ -148,6 +152,7 @@ impl Prepared {
             ids: cmd.ids,
             death_signal: cmd.death_signal,
             master_pid: std::process::id() as libc::pid_t,
+            stdin: cmd.stdin,
         })
     }
 
@@ -198,6 +203,7 @@ impl Prepared {
                     ids: self.ids,
                     death_signal: self.death_signal,
                     master_pid: self.master_pid,
+                    stdin: self.stdin,
                     err_fd: err_w_fd,
                 })
             }
@@ -320,6 +326,7 @@ struct ChildArgs<'a> {
     ids: Option<(libc::uid_t, libc::gid_t)>,
     death_signal: libc::c_int,
     master_pid: libc::pid_t,
+    stdin: Option<RawFd>,
     err_fd: RawFd,
 }
 
@@ -417,6 +424,20 @@ unsafe fn child_setup(a: ChildArgs<'_>) -> ! {
             if after_tmp[i] < 0 {
                 fail(a.err_fd, STAGE_FDS);
             }
+        }
+        // The new stdin likewise.
+        let stdin_tmp = match a.stdin {
+            Some(fd) => {
+                let t = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, a.high_base);
+                if t < 0 {
+                    fail(a.err_fd, STAGE_FDS);
+                }
+                t
+            }
+            None => -1,
+        };
+        if stdin_tmp >= 0 && libc::dup2(stdin_tmp, 0) < 0 {
+            fail(a.err_fd, STAGE_FDS);
         }
         for (i, &fd) in tmp.iter().take(n).enumerate() {
             if libc::dup2(fd, 3 + i as RawFd) < 0 {
@@ -535,6 +556,7 @@ mod tests {
             chdir: None,
             ids: None,
             death_signal: libc::SIGTERM,
+            stdin: None,
         })
         .unwrap();
         let err = p.spawn().unwrap_err().to_string();
@@ -573,6 +595,7 @@ mod tests {
             chdir: Some(dir.path()),
             ids: None,
             death_signal: libc::SIGTERM,
+            stdin: None,
         })
         .unwrap();
         let pid = p.spawn().unwrap();

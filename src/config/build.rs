@@ -323,30 +323,11 @@ pub(super) fn build(
                     worker.client_timeout = Some(positive(values::parse_duration(raw)?)?)
                 }
                 Id::Mount => {
-                    let text = values::parse_text(raw, "/PREFIX=APP")?;
-                    let Some((prefix, app)) = text.split_once('=') else {
-                        return Err(format!(
-                            "expected /PREFIX=APP (a module or a .py file), got {raw}"
-                        ));
-                    };
-                    let (prefix, app) = (prefix.trim(), app.trim());
-                    if !prefix.is_empty() && !prefix.starts_with('/') {
-                        return Err(format!("the prefix must start with '/', got {prefix:?}"));
+                    // Every mount is kept there; the first also names the worker's app.
+                    let m = super::python_opts::mount(raw, &mut c)?;
+                    if mount.is_none() {
+                        mount = Some((m, i));
                     }
-                    if app.is_empty() {
-                        return Err("no app after '=': write /PREFIX=APP".to_string());
-                    }
-                    if let Some((_, first)) = &mount {
-                        return Err(format!(
-                            "a second mount: ebb runs one app (the first is at {}); run one ebb \
-                             per app",
-                            settings[*first].origin.describe()
-                        ));
-                    }
-                    mount = Some((
-                        (prefix.trim_end_matches('/').to_string(), app.to_string()),
-                        i,
-                    ));
                     kinds.push((Kind::Python, i));
                 }
                 Id::ManageScriptName => worker.manage_script_name = values::parse_bool(raw)?,
@@ -362,6 +343,17 @@ pub(super) fn build(
                 Id::BufferSize => {
                     worker.head = Some(values::parse_uint(raw, 1024, spec_max(spec))?)
                 }
+                Id::PyAutoreload
+                | Id::FsReload
+                | Id::ReloadOnAs
+                | Id::Pyargv
+                | Id::HonourStdin
+                | Id::Import
+                | Id::NoSite
+                | Id::LimitPost
+                | Id::NoDefaultApp
+                | Id::HarakiriGracefulTimeout
+                | Id::ShowConfig => super::python_opts::apply(s.id, raw, base, home, &mut c)?,
             }
             Ok(())
         })();
@@ -458,7 +450,11 @@ pub(super) fn build(
                             )));
                         }
                     }
-                    if worker.manage_script_name && !prefix.is_empty() {
+                    c.python_opts.manage_script_name = worker.manage_script_name;
+                    if worker.manage_script_name
+                        && !prefix.is_empty()
+                        && !c.python_opts.dispatches()
+                    {
                         script_name = Some(prefix.clone());
                     }
                 }
@@ -537,6 +533,7 @@ pub(super) fn build(
                 unused.push(name);
             }
         }
+        unused.extend(c.python_opts.python_only_given());
         if !unused.is_empty() {
             warnings.push(format!(
                 "{} only apply to the Python worker (--module or --wsgi-file): ignored",

@@ -34,6 +34,7 @@ mod load;
 mod model;
 pub mod options;
 mod paths;
+pub mod python_opts;
 mod source;
 pub mod spooler;
 #[cfg(test)]

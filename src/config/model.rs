@@ -211,6 +211,8 @@ pub struct Config {
     pub ops: Ops,
     /// Daemons, mules and cron entries run beside the workers (`crate::master::daemons`).
     pub side: super::daemons::SideProcesses,
+    /// The Python app's options and reload triggers from uWSGI files (issue 13).
+    pub python_opts: crate::config::python_opts::PythonOpts,
 }
 
 /// Operating ebb (issue 11): where the control socket, fifo, stats and metrics servers
@@ -278,6 +280,7 @@ impl Default for Config {
             watchdog: None,
             ops: Ops::default(),
             side: Default::default(),
+            python_opts: Default::default(),
         }
     }
 }

@@ -414,6 +414,8 @@ impl Master {
             chdir,
             ids: self.ids,
             death_signal: death_signal as i32,
+            // A daemon's stdin is ebb's, as in uWSGI.
+            stdin: None,
         })?;
         let pid = prepared.spawn()?;
         drop(ends);

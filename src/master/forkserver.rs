@@ -335,6 +335,7 @@ impl Master {
         }
         let (pipes, ends) = Pipes::create().context("creating the fork server's log pipes")?;
         let argv = self.worker_argv(true)?;
+        let stdin = self.workers_stdin()?;
         let mut prepared = spawn::Prepared::new(&spawn::Command {
             argv: &argv,
             env: &env,
@@ -348,6 +349,7 @@ impl Master {
             chdir: self.config.chdir.as_deref(),
             ids: self.ids,
             death_signal: Signal::SIGKILL as i32,
+            stdin: stdin.as_ref().map(|f| f.as_raw_fd()),
         })?;
         let pid = prepared
             .spawn()

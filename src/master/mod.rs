@@ -14,6 +14,7 @@ mod setup;
 mod signals;
 mod spooler;
 mod touch;
+mod watch;
 mod workers;
 
 use std::collections::{HashMap, VecDeque};
@@ -35,7 +36,7 @@ use workers::WorkerIo;
 
 use crate::config::{Config, Loaded, Loader, WorkerCommand};
 use crate::policy::{Action, Event, Level, Log, Params, Policy, WorkerId};
-use crate::procinfo::rss_by_group;
+use crate::procinfo::memory_by_group;
 use crate::sockets::{self, Listener};
 
 pub struct Master {
@@ -45,6 +46,8 @@ pub struct Master {
     listeners: Vec<Listener>,
     rundir: RunDir,
     touch: TouchWatch,
+    /// `fs-reload` paths and `py-autoreload` module files.
+    watch: watch::Watch,
     io: HashMap<WorkerId, WorkerIo>,
     /// Generations of the workers forgotten last (their final lines come after).
     gone: VecDeque<(WorkerId, u64)>,
@@ -118,6 +121,7 @@ impl Master {
         let ids = resolve_ids(&config)?;
         let rundir = RunDir::create(ids)?;
         let touch = TouchWatch::new(&config.touch_reload, &config.touch_workers_reload);
+        let watch = watch::Watch::new(&config, rundir.path(), ids);
         if let Some(p) = &config.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .with_context(|| format!("cannot write the pidfile {}", p.display()))?;
@@ -154,6 +158,7 @@ impl Master {
             listeners,
             rundir,
             touch,
+            watch,
             io: HashMap::new(),
             gone: VecDeque::new(),
             signals,
@@ -263,8 +268,13 @@ impl Master {
                 }
             }
             Action::SampleRss { workers } => {
-                let samples = rss_by_group(&workers);
+                let both = memory_by_group(&workers);
+                let samples = both.iter().map(|(id, rss, _)| (*id, *rss)).collect();
                 self.feed(Event::Rss { samples }, queue);
+                if self.config.python_opts.reload_on_as_mb.is_some() {
+                    let samples = both.iter().map(|(id, _, vsz)| (*id, *vsz)).collect();
+                    self.feed(Event::AddressSpace { samples }, queue);
+                }
             }
             Action::Forget { id } => self.forget(id),
             Action::Lost(lost) => self.record_lost(&lost),
@@ -328,6 +338,7 @@ impl Master {
             fork_ready,
             rundir_changed,
             touched,
+            watched,
             side_ready,
         ) = {
             let mut fds: Vec<PollFd> =
@@ -357,6 +368,7 @@ impl Master {
             // Optional descriptors go last, each remembered by its index.
             let rundir_at = push_optional(&mut fds, self.rundir.watch_fd());
             let touch_at = push_optional(&mut fds, self.touch.fd());
+            let watch_at = push_optional(&mut fds, self.watch.fd());
             let side_from = fds.len();
             for (_, _, fd) in &side_fds {
                 fds.push(PollFd::new(*fd, PollFlags::POLLIN));
@@ -382,6 +394,7 @@ impl Master {
                 ready[live_to..fork_to].to_vec(),
                 at(rundir_at),
                 at(touch_at),
+                at(watch_at),
                 ready[side_from..].to_vec(),
             )
         };
@@ -422,6 +435,9 @@ impl Master {
         }
         if touched {
             self.on_touch(&mut events);
+        }
+        if watched {
+            self.on_watch(&mut events);
         }
         let now = Instant::now();
         let requests = self.live.on_poll(&live_ready, now);

@@ -105,6 +105,7 @@ impl Master {
             self.touch = TouchWatch::new(&new.touch_reload, &new.touch_workers_reload);
         }
         self.side_reload(&new);
+        self.rewatch(&new);
         let params = Params::from_config(&new);
         self.config = new;
         Ok(Event::Reload { params })

@@ -119,14 +119,14 @@ impl Master {
             WorkerCommand::Exec(argv) => argv.clone(),
             WorkerCommand::Python(app) => {
                 let python = app.interpreter();
-                let mut v = vec![
-                    python,
-                    self.rundir
-                        .path()
-                        .join("python/run_worker.py")
-                        .display()
-                        .to_string(),
-                ];
+                let mut v = vec![python];
+                v.extend(self.config.python_opts.interpreter_flags());
+                v.extend([self
+                    .rundir
+                    .path()
+                    .join("python/run_worker.py")
+                    .display()
+                    .to_string()]);
                 if fork_server {
                     v.push("--fork-server".into());
                 }
@@ -173,6 +173,9 @@ impl Master {
         }
         set_env(&mut env, "EBB_PROCESSES", self.config.processes.to_string());
         if let WorkerCommand::Python(_) = self.config.command {
+            for (k, v) in self.python_opts_env() {
+                set_env(&mut env, k, v);
+            }
             let dir = self.rundir.path().join("python").display().to_string();
             let pp = match env.iter().find(|(k, _)| k == "PYTHONPATH") {
                 Some((_, old)) if !old.is_empty() => format!("{dir}:{old}"),
@@ -286,6 +289,7 @@ impl Master {
         ends: crate::logs::pipes::ChildEnds,
     ) -> Result<i32> {
         let argv = self.worker_argv(false)?;
+        let stdin = self.workers_stdin()?;
         let fds: Vec<RawFd> = self.listeners.iter().map(|l| l.fd()).collect();
         let mut prepared = spawn::Prepared::new(&spawn::Command {
             argv: &argv,
@@ -300,6 +304,7 @@ impl Master {
             chdir: self.config.chdir.as_deref(),
             ids: self.ids,
             death_signal: self.config.drain_signal as i32,
+            stdin: stdin.as_ref().map(|f| f.as_raw_fd()),
         })?;
         let pid = prepared.spawn()?;
         // Only the worker holds the write ends now (`ends` is dropped on return): its exit,

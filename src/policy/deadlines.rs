@@ -39,17 +39,18 @@ impl Policy {
                     );
                 }
                 State::Draining { since } => {
+                    let (drain, why) = w.drain_limit(&p);
                     let limit = match self.mode {
                         Mode::Stopping {
                             graceful: false,
                             since: quit,
-                        } => (since + p.drain_timeout).min(quit + FAST_STOP_GRACE),
-                        _ => since + p.drain_timeout,
+                        } => (since + drain).min(quit + FAST_STOP_GRACE),
+                        _ => since + drain,
                     };
                     if now >= limit {
                         let pid = w.pid.expect("draining workers have pids");
                         w.state = State::Killing;
-                        w.kill_reason = Some("drain timeout");
+                        w.kill_reason = Some(why);
                         out.push(Action::Kill { id: w.id, pid });
                         lost.push(w.id);
                     } else if w.next_progress.is_some_and(|t| now >= t) {
@@ -116,7 +117,7 @@ impl Policy {
     }
 
     pub(super) fn schedule_rss(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.params.reload_on_rss_mb.is_none() {
+        if self.params.reload_on_rss_mb.is_none() && self.params.reload_on_as_mb.is_none() {
             self.next_rss = None;
             return;
         }
@@ -153,7 +154,7 @@ impl Policy {
             match w.state {
                 State::Starting if w.pid.is_some() => consider(w.ready_deadline(p.ready_timeout)),
                 State::Draining { since } => {
-                    consider(since + p.drain_timeout);
+                    consider(since + w.drain_limit(p).0);
                     if let Some(t) = w.next_progress {
                         consider(t);
                     }

@@ -113,6 +113,10 @@ impl Policy {
                 && kb >= mb * 1024
             {
                 Some(Reason::Rss)
+            } else if let (Some(mb), Some(kb)) = (p.reload_on_as_mb, w.vsz_kb)
+                && kb >= mb * 1024
+            {
+                Some(Reason::AddressSpace)
             } else {
                 None
             };
@@ -136,6 +140,11 @@ impl Policy {
                         "RSS {} MiB over {} MiB",
                         w.rss_kb.unwrap_or(0) / 1024,
                         p.reload_on_rss_mb.unwrap_or(0)
+                    ),
+                    Reason::AddressSpace => format!(
+                        "address space {} MiB over {} MiB",
+                        w.vsz_kb.unwrap_or(0) / 1024,
+                        p.reload_on_as_mb.unwrap_or(0)
                     ),
                     Reason::Reload => format!("configuration generation {generation}"),
                     Reason::Stuck => "a request is stuck".into(),

@@ -132,6 +132,7 @@ impl Policy {
                     stopping: false,
                     stuck: false,
                     rss_kb: None,
+                    vsz_kb: None,
                     request_limit,
                     lifetime_deadline,
                     recycle: None,

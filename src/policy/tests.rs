@@ -26,6 +26,8 @@ fn params() -> Params {
         max_worker_lifetime: None,
         max_worker_lifetime_delta: Duration::ZERO,
         reload_on_rss_mb: None,
+        reload_on_as_mb: None,
+        harakiri_graceful_timeout: None,
         watchdog: None,
         drain_signal: 15,
         shutdown_delay: Duration::ZERO,
@@ -48,6 +50,8 @@ enum In {
     Ttin,
     Ttou,
     RssKb(u64, u64),
+    /// The address space of worker N's group, in KiB.
+    VszKb(u64, u64),
     Stuck(u64),
     /// `WATCHDOG=1`.
     Watchdog(u64),
@@ -185,6 +189,9 @@ impl Harness {
             In::Scale(n) => Event::Scale { processes: n },
             In::Recycle(slot) => Event::Recycle { slot },
             In::RssKb(id, kb) => Event::Rss {
+                samples: vec![(id, kb)],
+            },
+            In::VszKb(id, kb) => Event::AddressSpace {
                 samples: vec![(id, kb)],
             },
         };
@@ -838,6 +845,37 @@ fn lifecycle_table() {
             ],
         ),
         (
+            "reload-on-as alone samples too, and recycles on the address space, not the RSS",
+            with(|p| p.reload_on_as_mb = Some(100)),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(4999, In::Tick, &[]),
+                step(5000, In::Tick, &["rss 1"]),
+                step(5001, In::RssKb(1, 500 * 1024), &[]),
+                step(5002, In::VszKb(1, 100 * 1024 - 1), &[]),
+                step(10_000, In::Tick, &["rss 1"]),
+                step(10_001, In::VszKb(1, 100 * 1024), &["spawn w2 s1 g2"]),
+                step(10_002, In::Ready(2), &["drain w1"]),
+            ],
+        ),
+        (
+            "reload-on-rss and reload-on-as: each limit holds on its own measure",
+            with(|p| {
+                p.reload_on_rss_mb = Some(100);
+                p.reload_on_as_mb = Some(1000);
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(5000, In::Tick, &["rss 1"]),
+                step(5001, In::RssKb(1, 50 * 1024), &[]),
+                step(5002, In::VszKb(1, 999 * 1024), &[]),
+                step(10_000, In::Tick, &["rss 1"]),
+                step(10_001, In::VszKb(1, 2000 * 1024), &["spawn w2 s1 g2"]),
+            ],
+        ),
+        (
             "harakiri: a stuck worker is replaced at once",
             params(),
             vec![
@@ -846,6 +884,28 @@ fn lifecycle_table() {
                 step(2, In::Inflight(1, 1), &[]),
                 step(3, In::Stuck(1), &["log harakiri", "spawn w2 s1 g2"]),
                 step(4, In::Ready(2), &["drain w1"]),
+            ],
+        ),
+        (
+            "harakiri-graceful-timeout: the stuck worker is killed that long after its drain \
+             began; another drained worker still has drain-timeout",
+            with(|p| {
+                p.processes = 2;
+                p.harakiri_graceful_timeout = Some(Duration::from_secs(2));
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(1, In::Ready(2), &[]),
+                step(2, In::Inflight(1, 1), &[]),
+                step(3, In::Stuck(1), &["log harakiri", "spawn w3 s1 g2"]),
+                step(4, In::Ready(3), &["drain w1"]),
+                step(2003, In::Tick, &[]),
+                step(2004, In::Tick, &["kill w1", "log kill", "lost w1 jobs=0"]),
+                step(2005, In::Ttou, &["drain w2"]),
+                step(4005, In::Tick, &[]),
+                step(12_004, In::Tick, &[]),
+                step(12_005, In::Tick, &["kill w2", "log kill"]),
             ],
         ),
         (

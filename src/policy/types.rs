@@ -36,6 +36,12 @@ pub struct Params {
     pub max_worker_lifetime: Option<Duration>,
     pub max_worker_lifetime_delta: Duration,
     pub reload_on_rss_mb: Option<u64>,
+    /// Recycle a worker whose process group's address space (VSZ) exceeds this many MiB
+    /// (`reload-on-as`).
+    pub reload_on_as_mb: Option<u64>,
+    /// A worker replaced by harakiri is killed this long after its drain began, instead of
+    /// `drain_timeout` (`harakiri-graceful-timeout`).
+    pub harakiri_graceful_timeout: Option<Duration>,
     /// A ready worker that sent `WATCHDOG=1` once and then none for this long is replaced.
     pub watchdog: Option<Duration>,
     /// The drain signal's number: a draining worker killed by it exited as asked (some
@@ -68,6 +74,8 @@ impl Params {
             max_worker_lifetime: c.max_worker_lifetime,
             max_worker_lifetime_delta: c.max_worker_lifetime_delta,
             reload_on_rss_mb: c.reload_on_rss_mb,
+            reload_on_as_mb: c.python_opts.reload_on_as_mb,
+            harakiri_graceful_timeout: c.python_opts.harakiri_graceful_timeout,
             watchdog: c.watchdog,
             drain_signal: c.drain_signal as i32,
             shutdown_delay: c.ops.shutdown_delay,
@@ -91,6 +99,9 @@ pub enum Event {
     Exited { pid: i32, status: ExitStatus },
     /// The RSS of each sampled worker's process tree, in KiB.
     Rss { samples: Vec<(WorkerId, u64)> },
+    /// The address space (VSZ) of each sampled worker's process group, in KiB (measured with
+    /// the RSS, for `reload-on-as`).
+    AddressSpace { samples: Vec<(WorkerId, u64)> },
     /// SIGTERM/SIGINT (graceful) or SIGQUIT (fast).
     Stop { graceful: bool },
     /// A new configuration was loaded (SIGHUP): replace every worker.
@@ -213,6 +224,8 @@ pub enum Reason {
     MaxRequests,
     Lifetime,
     Rss,
+    /// Its address space passed `reload-on-as`.
+    AddressSpace,
     Reload,
     Stuck,
     /// It stopped sending `WATCHDOG=1`.
@@ -227,6 +240,7 @@ impl Reason {
             Reason::MaxRequests => "max-requests",
             Reason::Lifetime => "max-worker-lifetime",
             Reason::Rss => "reload-on-rss",
+            Reason::AddressSpace => "reload-on-as",
             Reason::Reload => "reload",
             Reason::Stuck => "harakiri",
             Reason::Watchdog => "watchdog",
@@ -268,6 +282,8 @@ pub struct Worker {
     pub stopping: bool,
     pub stuck: bool,
     pub rss_kb: Option<u64>,
+    /// Its process group's address space (VSZ), when `reload-on-as` is set.
+    pub vsz_kb: Option<u64>,
     /// This worker's own request limit (max-requests + delta + jitter).
     pub request_limit: Option<u64>,
     /// When this worker must be recycled by age.
@@ -294,6 +310,14 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// How long its drain may last before it is killed, and what the kill is then called.
+    pub(super) fn drain_limit(&self, p: &Params) -> (Duration, &'static str) {
+        match (self.recycle, p.harakiri_graceful_timeout) {
+            (Some(Reason::Stuck), Some(d)) => (d, "harakiri-graceful-timeout"),
+            _ => (p.drain_timeout, "drain timeout"),
+        }
+    }
+
     pub fn reference(&self) -> WorkerRef {
         WorkerRef {
             id: self.id,

@@ -151,6 +151,18 @@ pub enum Id {
     LimitRequestFieldSize,
     BufferSize,
     NoApp,
+    // ---- Python app options and reload triggers (crate::config::python_opts, issue 13).
+    PyAutoreload,
+    FsReload,
+    ReloadOnAs,
+    Pyargv,
+    HonourStdin,
+    Import,
+    NoSite,
+    LimitPost,
+    NoDefaultApp,
+    HarakiriGracefulTimeout,
+    ShowConfig,
 }
 
 /// The kind of value an option takes.
@@ -328,13 +340,22 @@ pub fn normalize_key(key: &str) -> String {
 }
 
 mod hooks;
+mod python;
 mod spooler;
 mod table;
 
 /// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them: the main
-/// table, then the side processes' own tables (spooler, hooks).
-pub static OPTIONS: std::sync::LazyLock<Vec<OptionSpec>> =
-    std::sync::LazyLock::new(|| [table::OPTIONS, spooler::OPTIONS, hooks::OPTIONS].concat());
+/// table, then the tables of the Python app's options and reload triggers, the spooler and
+/// the hooks.
+pub static OPTIONS: std::sync::LazyLock<Vec<OptionSpec>> = std::sync::LazyLock::new(|| {
+    [
+        table::OPTIONS,
+        python::OPTIONS,
+        spooler::OPTIONS,
+        hooks::OPTIONS,
+    ]
+    .concat()
+});
 
 /// The option `id`.
 pub fn spec(id: Id) -> &'static OptionSpec {

@@ -740,13 +740,14 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
         )
         .example("30"),
     OptionSpec::new(Mount, "mount", Ty::Text, H_PYTHON)
+        .repeat()
         .value("/PREFIX=APP")
         .help(
-            "Run APP (a module, or a .py file) under the URL prefix /PREFIX; with \
-             --manage-script-name the prefix becomes SCRIPT_NAME and is taken off PATH_INFO. One \
-             app per ebb.",
+            "Run APP (a module, or a .py file) under the URL prefix /PREFIX (repeatable: the \
+             longest matching prefix wins, else the first app); with --manage-script-name the \
+             prefix becomes SCRIPT_NAME and is taken off PATH_INFO. Apps share one interpreter.",
         )
-        .example("\"/app=myproject.wsgi:application\""),
+        .example("[\"/app=myproject.wsgi:application\"]"),
     OptionSpec::new(ManageScriptName, "manage-script-name", Ty::Flag, H_PYTHON)
         .help("With --mount: requests under the prefix get it as SCRIPT_NAME, and PATH_INFO without it.")
         .example("true"),

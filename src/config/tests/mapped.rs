@@ -94,9 +94,25 @@ fn mount_and_manage_script_name() {
             .starts_with("a.ini:4: mount: mount names the app other.wsgi"),
         "{e}"
     );
-    let e = ini("[uwsgi]\nhttp = :1\nmount = /a=app.py\nmount = /b=app.py\n").unwrap_err();
+    // Several mounts: the worker dispatches (no SCRIPT_NAME for all of them).
+    let l = ini(
+        "[uwsgi]\nhttp = :1\nmount = /a=app.py\nmount = /b/=pkg.b:app\nmanage-script-name = true\n",
+    )
+    .unwrap();
+    assert!(env_of(&l).is_empty());
+    let o = &l.config.python_opts;
+    assert_eq!(
+        o.mounts,
+        [
+            ("/a".into(), "app.py".into()),
+            ("/b".into(), "pkg.b:app".into())
+        ]
+    );
+    assert!(o.dispatches() && o.manage_script_name);
+    let e = ini("[uwsgi]\nhttp = :1\nmount = /a=app.py\nmount = /a/=b.py\n").unwrap_err();
     assert!(
-        e.to_string().starts_with("a.ini:4: mount: a second mount"),
+        e.to_string()
+            .starts_with("a.ini:4: mount: /a is mounted twice (the other is app.py)"),
         "{e}"
     );
     let e = ini("[uwsgi]\nhttp = :1\nmount = app.wsgi\n").unwrap_err();

@@ -296,8 +296,8 @@ fn uwsgi_flags_on_the_command_line() {
             "--stats-push",
             "statsd:x",
             "--master",
-            "--py-autoreload",
-            "1",
+            "--pymodule-alias",
+            "x=y",
         ]),
         &[],
     )
@@ -305,7 +305,7 @@ fn uwsgi_flags_on_the_command_line() {
     assert_eq!(
         l.warnings,
         vec![
-            "unsupported uWSGI options ignored: --stats-push, --py-autoreload (see \
+            "unsupported uWSGI options ignored: --stats-push, --pymodule-alias (see \
              docs/uwsgi-compat.md)"
                 .to_string()
         ]

@@ -95,6 +95,11 @@ pub(super) const STATS: &str =
     "ebb has the stats server (stats, stats-http) and Prometheus metrics (--metrics), no push";
 pub(super) const LOGGING: &str = "ebb logs to stderr or to the logto file";
 pub(super) const PROTOCOL: &str = "ebb speaks HTTP (http-socket) and uwsgi (socket) only";
+pub(super) const SHARED_IMPORT: &str = "imported once, before the app, in the fork server that \
+    forks the workers; with lazy-apps in each worker, as there is no master interpreter";
+pub(super) const AUTORELOAD: &str = "the module files are watched with inotify (a change is \
+    seen at once); every N seconds a worker reports the modules it imported since; the reload \
+    is graceful, as on SIGHUP";
 pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 
 /// Every uWSGI option ebb knows about, by name. Options that start with a prefix in
@@ -188,30 +193,38 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     diff(
         "mount",
         "mount",
-        "one mount, one app per ebb: the app runs under the prefix (with manage-script-name \
-         the prefix is SCRIPT_NAME); module or wsgi-file, if given too, must name the same app",
+        "the apps share one interpreter (uWSGI gives each a sub-interpreter) and are imported \
+         once, in the fork server; module or wsgi-file, if given too, must name the first \
+         mount's app",
     ),
     UwsgiOption {
         takes_value: false,
         ..same("manage-script-name")
     },
-    no("import", "import it from your WSGI module"),
-    no("pyimport", "import it from your WSGI module"),
-    no("python-import", "import it from your WSGI module"),
-    no("shared-import", "import it from your WSGI module"),
-    no("shared-pyimport", "import it from your WSGI module"),
+    same("import"),
+    alias("pyimport", "import"),
+    alias("py-import", "import"),
+    alias("python-import", "import"),
+    diff("shared-import", "import", SHARED_IMPORT),
+    diff("shared-pyimport", "import", SHARED_IMPORT),
+    diff("shared-py-import", "import", SHARED_IMPORT),
+    diff("shared-python-import", "import", SHARED_IMPORT),
     no("pymodule-alias", "not supported"),
-    no("pyargv", "not supported"),
-    no("py-autoreload", "for development; ebb reloads on SIGHUP"),
-    no(
-        "python-autoreload",
-        "for development; ebb reloads on SIGHUP",
-    ),
+    same("pyargv"),
+    diff("py-autoreload", "py-autoreload", AUTORELOAD),
+    diff("python-autoreload", "py-autoreload", AUTORELOAD),
     no_f(
         "catch-exceptions",
         "tracebacks are logged, not sent to clients: use your framework's debug mode",
     ),
-    no_f("honour-stdin", "workers' stdin is /dev/null"),
+    UwsgiOption {
+        takes_value: false,
+        ..same("honour-stdin")
+    },
+    UwsgiOption {
+        takes_value: false,
+        ..same("no-site")
+    },
     no("wsgi-env-behaviour", "not supported"),
     no("wsgi-env-behavior", "not supported"),
     no_f("wsgi-strict", "not supported"),
@@ -242,7 +255,14 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no("tornado", ASYNC),
     no("upload-progress", "not supported"),
     no("vhost", "one app per ebb"),
-    no_f("no-default-app", "one app per ebb"),
+    UwsgiOption {
+        takes_value: false,
+        ..diff(
+            "no-default-app",
+            "no-default-app",
+            "a request under no mount is answered 404 (uWSGI: 500)",
+        )
+    },
     // Processes.
     on("master", "there is always a master process").short('M'),
     same("processes"),
@@ -329,12 +349,18 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     same("max-fd"),
     same("umask"),
     no("limit-as", "use reload-on-rss, or MemoryMax= in systemd"),
-    no("reload-on-as", "use reload-on-rss"),
-    no("evil-reload-on-as", "use reload-on-rss"),
-    no(
-        "limit-post",
-        "limit request bodies in nginx (client_max_body_size) or in the app",
+    diff(
+        "reload-on-as",
+        "reload-on-as",
+        "the master measures the address space (VSZ) of every worker's process group, \
+         and recycles it gracefully",
     ),
+    diff(
+        "evil-reload-on-as",
+        "reload-on-as",
+        "the master measures every worker's process group, and recycles it gracefully",
+    ),
+    same("limit-post"),
     no_f(
         "master-as-root",
         "the master runs as the user that starts it",
@@ -409,7 +435,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "harakiri-verbose",
         "a harakiri kill is always logged with what it lost",
     ),
-    no("harakiri-graceful-timeout", "not supported"),
+    diff(
+        "harakiri-graceful-timeout",
+        "harakiri-graceful-timeout",
+        "the stuck worker gets the drain signal once its replacement is ready, and is killed \
+         this long after",
+    ),
     no("harakiri-graceful-signal", "not supported"),
     no("harakiri-no-arh", "not supported"),
     // Logging.
@@ -509,7 +540,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     same("touch-workers-reload"),
     no("touch-logreopen", "send SIGUSR1 to reopen log files"),
-    no("fs-reload", TOUCH),
+    diff(
+        "fs-reload",
+        "fs-reload",
+        "inotify, as in uWSGI, but a write is seen when the file is closed (one reload per \
+         write, not one per write call)",
+    ),
     // Monitoring.
     same("stats"),
     alias("stats-server", "stats"),
@@ -724,7 +760,15 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "accepted as unix_signal:15 gracefully_kill_them_all (or unix_signal:2): TERM and INT \
          already stop gracefully; other master-start hooks: run them from the service manager",
     ),
-    no_f("show-config", "use ebb --check-config"),
+    UwsgiOption {
+        takes_value: false,
+        ..diff(
+            "show-config",
+            "show-config",
+            "logs what ebb resolved (sockets, workers, recycling...), as --check-config prints \
+             it, not the options as ini",
+        )
+    },
     on_v(
         "print",
         "no effect: uWSGI prints the text while reading the file; ebb does not",

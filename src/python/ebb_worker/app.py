@@ -4,17 +4,23 @@ import os
 import sys
 import traceback
 
-from . import hooks, logs, routes, static, uwsgi_api
+from . import autoreload, hooks, logs, mounts, pyopts, routes, static, uwsgi_api
 from .logs import log
 from .settings import EXIT_IMPORT, EXIT_USAGE
 
 
 def load_app(opts):
-    """Import the application, with the pre-app and post-app hooks around it; on failure
-    print why and what to do, and exit 4."""
+    """Import the application (and the other mounted apps, if any) behind its layers, with
+    the pre-app and post-app hooks around the imports; on failure print why and what to do,
+    and exit 4."""
+    extend_path(opts)       # the imports find the project's modules as the app does
+    uwsgi_api.install()     # `import uwsgi` / `import uwsgidecorators` under ebb
     _hooks("pre-app")
-    app = _import_app(opts)
+    pyopts.before_app()     # pyargv and import: before the app, as in uWSGI
+    app = mounts.from_env(import_app(opts), opts, import_app)
+    app = with_static(app)
     _hooks("post-app")
+    autoreload.report()
     return app
 
 
@@ -27,13 +33,11 @@ def _hooks(phase):
         sys.exit(EXIT_IMPORT)
 
 
-def _import_app(opts):
-    import importlib
-    import importlib.util
-    uwsgi_api.install()     # `import uwsgi` / `import uwsgidecorators` under ebb
-    cwd = os.getcwd()
+def extend_path(opts):
+    """--pythonpath, the working directory and the wsgi-file's directory on sys.path (each
+    once), after ebb's own entry."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    extra = [os.path.abspath(p) for p in opts.pythonpath] + [cwd]
+    extra = [os.path.abspath(p) for p in opts.pythonpath] + [os.getcwd()]
     if opts.wsgi_file:
         extra.append(os.path.dirname(os.path.abspath(opts.wsgi_file)))
     pos = 1 if sys.path and sys.path[0] in (here, "") else 0
@@ -41,6 +45,15 @@ def _import_app(opts):
         if p not in sys.path:
             sys.path.insert(pos, p)
             pos += 1
+
+
+def import_app(opts):
+    """Import one WSGI callable (opts: module or wsgi_file, callable, pythonpath); on failure
+    print why and what to do, and exit 4."""
+    import importlib
+    import importlib.util
+    cwd = os.getcwd()
+    extend_path(opts)
     callable_name = opts.callable or "application"
     if opts.module:
         what = opts.module
@@ -61,6 +74,8 @@ def _import_app(opts):
                 raise FileNotFoundError("no such file: %s" % path)
             stem = os.path.splitext(os.path.basename(path))[0]
             modname = stem if stem.isidentifier() and stem not in sys.modules else "ebb_wsgi_file"
+            if modname in sys.modules:      # several mounted files (each its wsgi.py)
+                modname = "ebb_wsgi_file_%d" % len(sys.modules)
             spec = importlib.util.spec_from_file_location(modname, path)
             mod = importlib.util.module_from_spec(spec)
             sys.modules[modname] = mod
@@ -92,7 +107,7 @@ def _import_app(opts):
         if not callable(obj):
             raise TypeError("%r in module %r is a %s, not a WSGI callable"
                             % (callable_name, mod.__name__, type(obj).__name__))
-        return with_static(obj)
+        return obj
     except BaseException as e:
         tb = traceback.format_exc().rstrip()
         log(
@@ -138,7 +153,8 @@ def with_static(app):
     try:
         app = static.from_env(app, os.environ)
         what = "routing"
-        return routes.from_env(app, os.environ, lambda msg: log(msg, "info"))
+        app = routes.from_env(app, os.environ, lambda msg: log(msg, "info"))
+        return pyopts.with_limit_post(app)
     except ValueError as e:
         # A configuration error, not an import error: said once, plainly (os._exit, as the
         # caller's `except BaseException` would take a SystemExit for a failed import).

@@ -8,7 +8,7 @@ import sys
 import threading
 import traceback
 
-from . import logs
+from . import autoreload, logs
 from .app import load_app
 from .body import _EMPTY
 from .logs import log
@@ -239,6 +239,7 @@ def serve(worker, app):
     ebb._in_request = server.in_request
     ebb._track_executors = True
     server.start_threads()
+    autoreload.start()
     server.report("READY=1\nSTATUS=serving %s with %d thread(s)"
                   % (opts.module or opts.wsgi_file, opts.threads))
     return run(server)
