@@ -199,6 +199,25 @@ class AccessRecordTests(LogRecordTestCase):
         rec.wait(lambda r: access(r) and r["uri"] == "/d", timeout=2.0, what="the /d record")
         self.assertEqual(len(rec.lines), n + 1)
 
+    def test_a_record_over_the_bound_is_cut_and_says_so(self):
+        # Escaped, these headers make a record over the master's 16 KiB bound: the worker
+        # sends a cut one that says so; the requests around it get whole records (the
+        # string fields are cached per value: nothing of the cut one leaks into them).
+        w, rec = self.start_logged(threads=1)
+        c = self.client()
+        big = [("User-Agent", '"' * 6000), ("Referer", "\\" * 4000)]
+        for headers in ([("User-Agent", "small/1")], big, [("User-Agent", "small/2")]):
+            self.assertEqual(c.request("GET", "/same?q=1", headers=headers).status, 200)
+        got = rec.wait(access, n=3, what="access records")
+        self.assertTrue(all(len(l) < 16384 for l in rec.lines))
+        self.assertEqual([r.get("truncated", False) for r in got], [False, True, False])
+        self.assertEqual([r["ua"] for r in got], ["small/1", "", "small/2"])
+        self.assertEqual([r["req"] for r in got], [1, 2, 3])
+        cut = got[1]
+        self.assertEqual((cut["status"], cut["method"], cut["addr"]), (200, "GET", "127.0.0.1"))
+        self.assertEqual(cut["uri"], "/same?q=1...")
+        self.assertEqual([r["uri"] for r in (got[0], got[2])], ["/same?q=1"] * 2)
+
     def test_uri_escapes_survive_the_compact_form(self):
         s = bind_tcp()
         self.socks.append(s)
