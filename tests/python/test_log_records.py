@@ -5,6 +5,7 @@ import json
 import os
 import select
 import signal
+import struct
 import threading
 import time
 import unittest
@@ -21,12 +22,22 @@ _STRS = ("addr", "user", "method", "proto", "host", "referer", "ua", "uri")
 
 
 def decode(line):
-    """One record line as a dict: a JSON object, or an access record in the compact form
-    (docs/protocol.md, "Log records"), decoded as the master reads it; ValueError for
-    anything else."""
-    if not line.startswith(b"a\t"):
+    """One record line as a dict: a JSON object, or an access record in a compact form
+    (docs/protocol.md, "Log records": "a" with decimal numbers, "x" with the numbers in one
+    hex field), decoded as the master reads it; ValueError for anything else."""
+    if line.startswith(b"x\t"):
+        f = line.decode("ascii").split("\t")[1:]
+        if len(f) not in (9, 10) or len(f[0]) != 76:
+            raise ValueError("an x access record has 9 or 10 fields, 76 hex digits first: %r"
+                             % line)
+        status, size, hsize, start_ns, end_ns, req = struct.unpack(">HQIQQQ",
+                                                                   bytes.fromhex(f[0]))
+        nums = [status, size, hsize, start_ns // 1000, max(0, end_ns - start_ns) // 1000, req]
+        f = [str(n) for n in nums] + f[1:]
+    elif line.startswith(b"a\t"):
+        f = line.decode("ascii").split("\t")[1:]
+    else:
         return json.loads(line)
-    f = line.decode("ascii").split("\t")[1:]
     if len(f) not in (14, 15):
         raise ValueError("a compact access record has 14 or 15 fields: %r" % line)
     r = {"t": "access"}
@@ -173,9 +184,9 @@ class AccessRecordTests(LogRecordTestCase):
             self.assertGreater(first["vsz"], first["rss"])
         self.assertEqual(got[2]["size"], len(b"Internal Server Error\n"))
         # access records in the compact form, the rest JSON: every line parsed above
-        compact = [l for l in rec.lines if l.startswith(b"a\t")]
+        compact = [l for l in rec.lines if l.startswith(b"x\t")]
         self.assertEqual(len(compact), len(paths), rec.lines)
-        self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"a\t")))
+        self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"x\t")))
         self.assertIn(b"\t{", compact[0])           # the extra fields, as a JSON object
 
     def test_records_are_batched_but_in_order_and_soon(self):
@@ -231,8 +242,8 @@ class AccessRecordTests(LogRecordTestCase):
         self.assertEqual(c.response().status, 200)
         r = rec.wait(access)[0]
         self.assertEqual((r["uri"], r["ua"], r["host"]), (uri, "ua\twith tab", "h\u00f6st"))
-        line = [l for l in rec.lines if l.startswith(b"a\t")][0]
-        self.assertEqual(len(line.split(b"\t")), 15, line)      # no raw tab inside a field
+        line = [l for l in rec.lines if l.startswith(b"x\t")][0]
+        self.assertEqual(len(line.split(b"\t")), 10, line)      # no raw tab inside a field
 
     def test_uwsgi_protocol_request_gives_a_record(self):
         s = bind_tcp()
