@@ -6,6 +6,7 @@ import os
 import select
 import signal
 import struct
+import sys
 import threading
 import time
 import unittest
@@ -295,6 +296,42 @@ class AccessRecordTests(LogRecordTestCase):
         self.assertEqual(w2.wait(15), 0)
         rec2.thread.join(10)
         self.assertEqual([r for r in rec2.parsed() if access(r)], [])
+
+
+class RecordFormTests(unittest.TestCase):
+    """The numbers of a record: the hex form, and the decimal form for a number it cannot
+    hold (built by access.record in a fresh interpreter, decoded as the master reads them)."""
+
+    SCRIPT = r"""
+import json, os, sys
+r, w = os.pipe()
+os.environ["EBB_LOG_FD"] = str(w)
+from ebb_worker import access, logs, wsgi
+logs.setup()
+env = {"REMOTE_ADDR": "10.0.0.1", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1",
+       "HTTP_HOST": "h", "HTTP_USER_AGENT": "ua/1"}
+ctx = wsgi._Ctx(None, "t")
+ctx.begin(None, True, True, None, False, "")
+ctx.status, ctx.head_sent, ctx.sent, ctx.hsize = "201 Created", True, 5, 70
+t = 1796117986250000000
+for start, end in [(t, t + 1234999), (t, t - 5000), (-2000000, 1000)]:
+    access.record(env, ctx, start, end, 7, "/a?b=1")
+print(json.dumps(logs._deferred))
+"""
+
+    def test_numbers_in_hex_and_out_of_range_in_decimal(self):
+        import subprocess
+        from launch import PYDIR
+        out = subprocess.run([sys.executable, "-c", self.SCRIPT], check=True, timeout=30,
+                             capture_output=True, env=dict(os.environ, PYTHONPATH=PYDIR)).stdout
+        lines = [l.encode("ascii") for l in json.loads(out)]
+        self.assertEqual([l[:2] for l in lines], [b"x\t", b"x\t", b"a\t"])
+        got = [decode(l.rstrip(b"\n")) for l in lines]
+        self.assertEqual([(r["status"], r["size"], r["hsize"], r["req"], r["uri"], r["ua"])
+                          for r in got], [(201, 5, 70, 7, "/a?b=1", "ua/1")] * 3)
+        self.assertEqual([r["us"] for r in got], [1234, 0, 2001])   # a clock gone back: 0
+        self.assertEqual(got[0]["start"], 1796117986.25)
+        self.assertEqual(got[2]["start"], 0)      # before 1970: clamped, in the decimal form
 
 
 class WorkerAndAppOutputTests(LogRecordTestCase):
