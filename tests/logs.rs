@@ -193,6 +193,89 @@ fn json_lines_parse_and_carry_every_kind_of_output() {
     assert!(a["duration_us"].is_u64() && a["requests"] == 7, "{a}");
 }
 
+#[test]
+fn python_worker_access_records_carry_times_sizes_and_counts() {
+    // The Python worker's own records (the compact hex form) as the master renders them in
+    // JSON: the start, the duration of a request that slept 0.3 s, sizes and the count.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let app = wsgi_app("edge_app.py");
+    let mut ebb = Ebb::builder()
+        .args(["--http-socket", "127.0.0.1:0", "-p", "1", "--wsgi-file"])
+        .arg(app.display().to_string())
+        .start();
+    let t = ebb.ready(1);
+    for path in ["/", "/stuck?s=0.3", "/boom?x=%22q%22"] {
+        let _ = get(&t, path).unwrap_or_else(|e| ebb.fail(&format!("GET {path}: {e}")));
+    }
+    ebb.wait_for(
+        |l| l.contains("\"kind\":\"access\"") && l.contains("/boom"),
+        SOON,
+    )
+    .unwrap_or_else(|e| ebb.fail(&e));
+    stop(&mut ebb);
+    let lines = ebb.lines();
+    let access: Vec<Value> = lines
+        .iter()
+        .map(assert_stamped_json)
+        .filter(|o| o["kind"] == "access")
+        .cloned()
+        .collect();
+    let uris: Vec<&str> = access.iter().map(|a| a["uri"].as_str().unwrap()).collect();
+    assert_eq!(
+        uris,
+        ["/", "/stuck?s=0.3", "/boom?x=%22q%22"],
+        "{}",
+        ebb.tail(20)
+    );
+    let statuses: Vec<u64> = access
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 500]);
+    let counts: Vec<u64> = access
+        .iter()
+        .map(|a| a["requests"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2, 3]);
+    let hello = &access[0];
+    assert!(hello["size"].as_u64().unwrap() > 10, "{hello}");
+    assert_eq!(
+        (&hello["method"], &hello["addr"]),
+        (&"GET".into(), &"127.0.0.1".into())
+    );
+    let slept = access[1]["duration_us"].as_u64().unwrap();
+    assert!((300_000..10_000_000).contains(&slept), "{}", access[1]);
+    assert!(access[0]["duration_us"].as_u64().unwrap() < slept);
+    // The start: an RFC 3339 time, not before the test began (to the second).
+    let start = access[0]["start"].as_str().unwrap();
+    let secs = start
+        .get(..19)
+        .and_then(chrono_like_secs)
+        .unwrap_or_else(|| panic!("start {start:?}"));
+    assert!(
+        secs + 1.0 >= before && secs < before + 120.0,
+        "start {start:?}"
+    );
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) as Unix seconds.
+fn chrono_like_secs(s: &str) -> Option<f64> {
+    let n = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
+    let (y, mo, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (h, mi, se) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + se) as f64)
+}
+
 /// 200, or the status the route asked for.
 fn get_ok_or_status(ebb: &Ebb, t: &Target, path: &str) {
     match get(t, path) {

@@ -1,6 +1,6 @@
 //! Records a worker writes on `EBB_LOG_FD` (docs/protocol.md, "Log records"): one per
 //! line, a JSON object (`"t": "access"` or `"log"`) or an access record in the compact form
-//! (`a` and tab-separated fields), which is parsed here without building a JSON tree.
+//! (`a` or `x` and tab-separated fields), which is parsed here without building a JSON tree.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -114,8 +114,13 @@ pub enum Record<'a> {
 
 /// Parse one line (without its newline).
 pub fn parse(line: &[u8]) -> Record<'_> {
-    if line.starts_with(b"a\t") {
-        return match compact(&line[2..]) {
+    let access = match line.get(..2) {
+        Some(b"a\t") => Some(compact(&line[2..])),
+        Some(b"x\t") => Some(compact_hex(&line[2..])),
+        _ => None,
+    };
+    if let Some(a) = access {
+        return match a {
             Some(a) => Record::Access(Box::new(a)),
             None => Record::Raw,
         };
@@ -178,6 +183,47 @@ pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
     let mut f = std::str::from_utf8(rest).ok()?.split('\t');
     let mut num = || f_num(f.next()?);
     let (status, size, hsize, start_us, us, req) = (num()?, num()?, num()?, num()?, num()?, num()?);
+    let start = start_us as f64 / 1e6;
+    strings(f, [status, size, hsize, us, req], start)
+}
+
+/// Hex digits of the numbers field of an `x` record: status (4), size (16), hsize (8),
+/// start_ns (16), end_ns (16), req (16).
+const HEX_WIDTHS: [usize; 6] = [4, 16, 8, 16, 16, 16];
+
+/// The fields of a compact access record with its numbers in hex, after its `x<TAB>`: one
+/// field of 76 hex digits (status, size, hsize, start and end in Unix nanoseconds, req: fixed
+/// widths, as Python's `struct.pack(">HQIQQQ", ...).hex()` writes them: no number to format in
+/// the worker, no division), then the same strings as the `a` form. The duration is end -
+/// start (0 if the clock went back).
+pub fn compact_hex(rest: &[u8]) -> Option<Access<'_>> {
+    let mut f = std::str::from_utf8(rest).ok()?.split('\t');
+    let hex = f.next()?.as_bytes();
+    if hex.len() != HEX_WIDTHS.iter().sum::<usize>() {
+        return None;
+    }
+    let mut n = [0u64; 6];
+    let mut at = 0;
+    for (v, w) in n.iter_mut().zip(HEX_WIDTHS) {
+        *v = hex[at..at + w].iter().try_fold(0u64, |n, &d| {
+            Some((n << 4) | u64::from(char::from(d).to_digit(16)?))
+        })?;
+        at += w;
+    }
+    let [status, size, hsize, start_ns, end_ns, req] = n;
+    let us = end_ns.saturating_sub(start_ns) / 1000;
+    // Microseconds, as in the `a` form (nanoseconds since 1970 are past f64's 53 bits).
+    let start = (start_ns / 1000) as f64 / 1e6;
+    strings(f, [status, size, hsize, us, req], start)
+}
+
+/// The rest of a compact record (both forms): the eight strings and the optional extra
+/// fields, after the numbers `[status, size, hsize, us, req]` and the start (Unix seconds).
+fn strings<'a>(
+    mut f: std::str::Split<'a, char>,
+    [status, size, hsize, us, req]: [u64; 5],
+    start: f64,
+) -> Option<Access<'a>> {
     let mut s = || f_str(f.next()?);
     let (addr, user, method, proto, host, referer, ua, uri) =
         (s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?);
@@ -198,7 +244,7 @@ pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
         status: u16::try_from(status).ok()?,
         size,
         hsize,
-        start: start_us as f64 / 1e6,
+        start,
         us,
         req,
         host,
@@ -324,6 +370,79 @@ mod tests {
         assert_eq!((a.rss, a.vsz), (Some(1 << 20), Some(2 << 20)));
     }
 
+    /// An `x` record's numbers field, as the Python worker writes it.
+    fn hex_nums(
+        status: u16,
+        size: u64,
+        hsize: u32,
+        start_ns: u64,
+        end_ns: u64,
+        req: u64,
+    ) -> String {
+        format!("{status:04x}{size:016x}{hsize:08x}{start_ns:016x}{end_ns:016x}{req:016x}")
+    }
+
+    #[test]
+    fn hex_compact_access_records() {
+        let start = 1_796_117_986_250_000_000;
+        let line = format!(
+            "x\t{}\t10.0.0.7\t\tGET\tHTTP/1.1\thost:8000\t\tcurl/8\t/a?b=1",
+            hex_nums(200, 14, 98, start, start + 1_234_999, 11)
+        );
+        let a = access(line.as_bytes());
+        assert_eq!(
+            (a.status, a.size, a.hsize, a.us, a.req),
+            (200, 14, 98, 1234, 11)
+        );
+        assert_eq!(a.start, 1796117986.25);
+        assert_eq!(
+            (&*a.addr, &*a.method, &*a.uri),
+            ("10.0.0.7", "GET", "/a?b=1")
+        );
+        // The same record in the decimal form reads the same.
+        let dec = access(
+            b"a\t200\t14\t98\t1796117986250000\t1234\t11\t10.0.0.7\t\tGET\tHTTP/1.1\thost:8000\t\tcurl/8\t/a?b=1",
+        );
+        assert_eq!(a, dec);
+        // Upper-case digits, the largest numbers, extra fields; a clock that went back: 0 us.
+        let line = format!(
+            "x\t{}\th\tu\tGET\tHTTP/1.1\tx\tr\tua\t/\t{{\"rss\":1}}",
+            hex_nums(u16::MAX, u64::MAX, u32::MAX, 5_000, 1_000, u64::MAX).to_uppercase()
+        );
+        let a = access(line.as_bytes());
+        assert_eq!(
+            (a.status, a.size, a.hsize, a.us, a.req, a.rss),
+            (
+                u16::MAX,
+                u64::MAX,
+                u64::from(u32::MAX),
+                0,
+                u64::MAX,
+                Some(1)
+            )
+        );
+        // Malformed numbers fields are raw: short, long, not hex, a sign.
+        let ok = hex_nums(200, 1, 2, 3, 4, 5);
+        let rest = "\taddr\tuser\tGET\tHTTP/1.1\thost\tref\tua\t/uri";
+        for nums in [
+            ok[1..].to_string(),
+            format!("{ok}0"),
+            ok.replacen('0', "g", 1),
+            ok.replacen('0', "-", 1),
+            String::new(),
+        ] {
+            let line = format!("x\t{nums}{rest}");
+            assert_eq!(parse(line.as_bytes()), Record::Raw, "{line:?}");
+        }
+        let line = format!("x\t{ok}{rest}");
+        assert!(matches!(parse(line.as_bytes()), Record::Access(_)));
+        // A missing string, or one too many, is raw as in the `a` form.
+        let line = format!("x\t{ok}\taddr\tuser\tGET\tHTTP/1.1\thost\tref\tua");
+        assert_eq!(parse(line.as_bytes()), Record::Raw);
+        let line = format!("x\t{ok}{rest}\t{{}}\textra");
+        assert_eq!(parse(line.as_bytes()), Record::Raw);
+    }
+
     #[test]
     fn malformed_compact_records_are_raw() {
         let ok = "a\t200\t1\t2\t3\t4\t5\taddr\tuser\tGET\tHTTP/1.1\thost\tref\tua\t/uri";
@@ -364,9 +483,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_line_parses_or_is_raw(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
-            let mut l = b"a\t".to_vec();
-            l.extend_from_slice(&line);
-            let _ = parse(&l);
+            for kind in [&b"a\t"[..], b"x\t"] {
+                let mut l = kind.to_vec();
+                l.extend_from_slice(&line);
+                let _ = parse(&l);
+            }
             let _ = parse(&line);
         }
     }

@@ -40,6 +40,34 @@ class HeaderTests(WorkerTestCase):
         self.assertEqual(self.client().request("GET", "/env", headers=[
             ("Content-Length", "0"), ("Content-Length", "1")]).status, 400)
 
+    def test_control_characters_and_stray_cr_or_lf_are_400(self):
+        self.start()
+        bad = {
+            "CR in a value": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            "LF in a value": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\nb: c\r\n\r\n",
+            "CR and LF apart": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\nb\rc\r\n\r\n",
+            "CR in the request line": b"GET /e\rnv HTTP/1.1\r\nHost: x\r\n\r\n",
+            "NUL": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+            "SOH": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: \x01\r\n\r\n",
+            "ESC": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: \x1b[31m\r\n\r\n",
+            "DEL": b"GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n",
+            "VT in the target": b"GET /e\x0bnv HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        for name, data in bad.items():
+            with self.subTest(name=name):
+                self.assertEqual(raw(self.addr, data)[0], 400)
+        good = {   # HTAB and obs-text (bytes 0x80-0xff) are allowed in a value
+            b"X-A: a\tb": "a\tb",
+            b"X-A: caf\xe9": "caf\xe9",
+            b"X-A: \x80\x9f\xa0\xff": "\x80\x9f\xa0\xff",
+        }
+        for line, value in good.items():
+            with self.subTest(line=line):
+                status, body = raw(self.addr, b"GET /env HTTP/1.1\r\nHost: x\r\n" + line
+                                   + b"\r\n\r\n")
+                self.assertEqual(status, 200)
+                self.assertEqual(json.loads(body)["HTTP_X_A"], value)
+
     def test_field_size_limit_applies_to_every_line(self):
         self.start()
         c = self.client()

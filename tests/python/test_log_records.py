@@ -5,6 +5,8 @@ import json
 import os
 import select
 import signal
+import struct
+import sys
 import threading
 import time
 import unittest
@@ -21,12 +23,22 @@ _STRS = ("addr", "user", "method", "proto", "host", "referer", "ua", "uri")
 
 
 def decode(line):
-    """One record line as a dict: a JSON object, or an access record in the compact form
-    (docs/protocol.md, "Log records"), decoded as the master reads it; ValueError for
-    anything else."""
-    if not line.startswith(b"a\t"):
+    """One record line as a dict: a JSON object, or an access record in a compact form
+    (docs/protocol.md, "Log records": "a" with decimal numbers, "x" with the numbers in one
+    hex field), decoded as the master reads it; ValueError for anything else."""
+    if line.startswith(b"x\t"):
+        f = line.decode("ascii").split("\t")[1:]
+        if len(f) not in (9, 10) or len(f[0]) != 76:
+            raise ValueError("an x access record has 9 or 10 fields, 76 hex digits first: %r"
+                             % line)
+        status, size, hsize, start_ns, end_ns, req = struct.unpack(">HQIQQQ",
+                                                                   bytes.fromhex(f[0]))
+        nums = [status, size, hsize, start_ns // 1000, max(0, end_ns - start_ns) // 1000, req]
+        f = [str(n) for n in nums] + f[1:]
+    elif line.startswith(b"a\t"):
+        f = line.decode("ascii").split("\t")[1:]
+    else:
         return json.loads(line)
-    f = line.decode("ascii").split("\t")[1:]
     if len(f) not in (14, 15):
         raise ValueError("a compact access record has 14 or 15 fields: %r" % line)
     r = {"t": "access"}
@@ -173,9 +185,9 @@ class AccessRecordTests(LogRecordTestCase):
             self.assertGreater(first["vsz"], first["rss"])
         self.assertEqual(got[2]["size"], len(b"Internal Server Error\n"))
         # access records in the compact form, the rest JSON: every line parsed above
-        compact = [l for l in rec.lines if l.startswith(b"a\t")]
+        compact = [l for l in rec.lines if l.startswith(b"x\t")]
         self.assertEqual(len(compact), len(paths), rec.lines)
-        self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"a\t")))
+        self.assertTrue(all(l.startswith(b"{") for l in rec.lines if not l.startswith(b"x\t")))
         self.assertIn(b"\t{", compact[0])           # the extra fields, as a JSON object
 
     def test_records_are_batched_but_in_order_and_soon(self):
@@ -199,6 +211,25 @@ class AccessRecordTests(LogRecordTestCase):
         rec.wait(lambda r: access(r) and r["uri"] == "/d", timeout=2.0, what="the /d record")
         self.assertEqual(len(rec.lines), n + 1)
 
+    def test_a_record_over_the_bound_is_cut_and_says_so(self):
+        # Escaped, these headers make a record over the master's 16 KiB bound: the worker
+        # sends a cut one that says so; the requests around it get whole records (the
+        # string fields are cached per value: nothing of the cut one leaks into them).
+        w, rec = self.start_logged(threads=1)
+        c = self.client()
+        big = [("User-Agent", '"' * 6000), ("Referer", "\\" * 4000)]
+        for headers in ([("User-Agent", "small/1")], big, [("User-Agent", "small/2")]):
+            self.assertEqual(c.request("GET", "/same?q=1", headers=headers).status, 200)
+        got = rec.wait(access, n=3, what="access records")
+        self.assertTrue(all(len(l) < 16384 for l in rec.lines))
+        self.assertEqual([r.get("truncated", False) for r in got], [False, True, False])
+        self.assertEqual([r["ua"] for r in got], ["small/1", "", "small/2"])
+        self.assertEqual([r["req"] for r in got], [1, 2, 3])
+        cut = got[1]
+        self.assertEqual((cut["status"], cut["method"], cut["addr"]), (200, "GET", "127.0.0.1"))
+        self.assertEqual(cut["uri"], "/same?q=1...")
+        self.assertEqual([r["uri"] for r in (got[0], got[2])], ["/same?q=1"] * 2)
+
     def test_uri_escapes_survive_the_compact_form(self):
         s = bind_tcp()
         self.socks.append(s)
@@ -212,8 +243,8 @@ class AccessRecordTests(LogRecordTestCase):
         self.assertEqual(c.response().status, 200)
         r = rec.wait(access)[0]
         self.assertEqual((r["uri"], r["ua"], r["host"]), (uri, "ua\twith tab", "h\u00f6st"))
-        line = [l for l in rec.lines if l.startswith(b"a\t")][0]
-        self.assertEqual(len(line.split(b"\t")), 15, line)      # no raw tab inside a field
+        line = [l for l in rec.lines if l.startswith(b"x\t")][0]
+        self.assertEqual(len(line.split(b"\t")), 10, line)      # no raw tab inside a field
 
     def test_uwsgi_protocol_request_gives_a_record(self):
         s = bind_tcp()
@@ -265,6 +296,42 @@ class AccessRecordTests(LogRecordTestCase):
         self.assertEqual(w2.wait(15), 0)
         rec2.thread.join(10)
         self.assertEqual([r for r in rec2.parsed() if access(r)], [])
+
+
+class RecordFormTests(unittest.TestCase):
+    """The numbers of a record: the hex form, and the decimal form for a number it cannot
+    hold (built by access.record in a fresh interpreter, decoded as the master reads them)."""
+
+    SCRIPT = r"""
+import json, os, sys
+r, w = os.pipe()
+os.environ["EBB_LOG_FD"] = str(w)
+from ebb_worker import access, logs, wsgi
+logs.setup()
+env = {"REMOTE_ADDR": "10.0.0.1", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1",
+       "HTTP_HOST": "h", "HTTP_USER_AGENT": "ua/1"}
+ctx = wsgi._Ctx(None, "t")
+ctx.begin(None, True, True, None, False, "")
+ctx.status, ctx.head_sent, ctx.sent, ctx.hsize = "201 Created", True, 5, 70
+t = 1796117986250000000
+for start, end in [(t, t + 1234999), (t, t - 5000), (-2000000, 1000)]:
+    access.record(env, ctx, start, end, 7, "/a?b=1")
+print(json.dumps(logs._deferred))
+"""
+
+    def test_numbers_in_hex_and_out_of_range_in_decimal(self):
+        import subprocess
+        from launch import PYDIR
+        out = subprocess.run([sys.executable, "-c", self.SCRIPT], check=True, timeout=30,
+                             capture_output=True, env=dict(os.environ, PYTHONPATH=PYDIR)).stdout
+        lines = [l.encode("ascii") for l in json.loads(out)]
+        self.assertEqual([l[:2] for l in lines], [b"x\t", b"x\t", b"a\t"])
+        got = [decode(l.rstrip(b"\n")) for l in lines]
+        self.assertEqual([(r["status"], r["size"], r["hsize"], r["req"], r["uri"], r["ua"])
+                          for r in got], [(201, 5, 70, 7, "/a?b=1", "ua/1")] * 3)
+        self.assertEqual([r["us"] for r in got], [1234, 0, 2001])   # a clock gone back: 0
+        self.assertEqual(got[0]["start"], 1796117986.25)
+        self.assertEqual(got[2]["start"], 0)      # before 1970: clamped, in the decimal form
 
 
 class WorkerAndAppOutputTests(LogRecordTestCase):

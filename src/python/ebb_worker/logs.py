@@ -63,7 +63,7 @@ def records():
 # QUEUE_MAX bytes are queued does a serving thread write them itself (and wait: the
 # backpressure of a slow terminal).  Log records (the worker's messages, the app's output)
 # are written at once, after the queued access records (the order is kept).  A worker killed
-# with SIGKILL loses at most the queued records.
+# with SIGKILL loses at most the queued records.  Queued as str (ASCII), encoded once per batch.
 _deferred = []
 _deferred_bytes = [0]
 QUEUE_MAX = 262144
@@ -73,13 +73,22 @@ _flusher_armed = [False]     # it has been told about queued records
 _flusher_wake = threading.Event()
 
 
-def defer_record(data):
-    """Queue an access record (bytes ending in a newline); written within about FLUSH_S."""
+def defer_record(line):
+    """Queue an access record (a str of ASCII ending in a newline); written within about
+    FLUSH_S.  access.record does the same inline (the hot path)."""
+    _deferred.append(line)
+    _deferred_bytes[0] += len(line)
+    if _deferred_bytes[0] >= QUEUE_MAX or not _flusher_armed[0]:
+        queued()
+
+
+def queued():
+    """After a record was queued: write the queue when it is over its bound, else make sure
+    the flusher will write it."""
     if _dead:
-        return
-    _deferred.append(data)
-    _deferred_bytes[0] += len(data)
-    if _deferred_bytes[0] >= QUEUE_MAX:
+        del _deferred[:]
+        _deferred_bytes[0] = 0
+    elif _deferred_bytes[0] >= QUEUE_MAX:
         _flush_all()
     elif not _flusher_armed[0]:
         _flusher_armed[0] = True
@@ -121,7 +130,7 @@ def _take_deferred():
     items = _deferred[:]
     del _deferred[:len(items)]
     _deferred_bytes[0] = 0
-    return b"".join(items)
+    return "".join(items).encode("ascii")
 
 
 def flush_deferred():

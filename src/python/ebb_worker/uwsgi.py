@@ -73,7 +73,7 @@ class UwsgiServing(object):
             buf = buf + data if buf else data
         conn.partial = 0.0
         if ACCESS:
-            t_start = _time_ns() // 1000
+            t_start = _time_ns()
         end = 4 + size
         pv = parse_vars(buf, 4, end)
         if pv is None:
@@ -135,6 +135,6 @@ class UwsgiServing(object):
             uri = env.get("REQUEST_URI")
             if uri is None:
                 uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
-            access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
+            access.record(env, ctx, t_start, _time_ns(),
                           next(self.reqno), uri)
         self._close(conn)

@@ -160,6 +160,18 @@ def _hname(name):
     return kind
 
 
+def _send(sock, head, data, tail=b""):
+    """head + data + tail on sock: one send when data is small (one segment), else the big
+    data on its own (not copied)."""
+    if len(data) < BIG:
+        sock.sendall(head + data + tail)
+    else:
+        sock.sendall(head)
+        sock.sendall(data)
+        if tail:
+            sock.sendall(tail)
+
+
 class Responding(object):
     """Server methods: run the app, write its response (a mixin of loop.Server)."""
 
@@ -295,11 +307,7 @@ class Responding(object):
                     else:
                         ctx.keep = False
                 ctx.sent = n
-                if n < BIG:
-                    sock.sendall(head + body)
-                else:
-                    sock.sendall(head)
-                    sock.sendall(body)
+                _send(sock, head, body)
             except OSError as e:
                 raise ClientGone(str(e))
             return
@@ -348,20 +356,9 @@ class Responding(object):
             ctx.sent += n
             if ctx.chunked and n:
                 prefix = b"%x\r\n" % n
-                if head:
-                    prefix = head + prefix
-                if n < BIG:
-                    sock.sendall(prefix + data + b"\r\n")
-                else:
-                    sock.sendall(prefix)
-                    sock.sendall(data)
-                    sock.sendall(b"\r\n")
+                _send(sock, head + prefix if head else prefix, data, b"\r\n")
             elif head:
-                if n < BIG:
-                    sock.sendall(head + data)
-                else:
-                    sock.sendall(head)
-                    sock.sendall(data)
+                _send(sock, head, data)
             elif n:
                 sock.sendall(data)
         except OSError as e:
