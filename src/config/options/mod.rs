@@ -103,6 +103,13 @@ pub enum Id {
     ReqLogger,
     Logger,
     LogMaxsize,
+    // uWSGI's encoders, routes and rotation names (issue 13; crate::logs::dispatch).
+    LogEncoder,
+    LogReqEncoder,
+    LogRoute,
+    LogBackupname,
+    LogBackupcount,
+    LogTruncate,
     Daemonize,
     LogLevel,
     Verbose,
@@ -309,6 +316,7 @@ pub fn normalize_key(key: &str) -> String {
     key.trim().to_ascii_lowercase().replace('_', "-")
 }
 
+mod log_table;
 mod table;
 
 pub use table::OPTIONS;
