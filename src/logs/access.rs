@@ -442,7 +442,10 @@ fn render_var(v: &Var, a: &Access<'_>, who: &Who, out: &mut String) {
             let _ = write!(out, "{}", a.vsz.unwrap_or(0) / (1024 * 1024));
         }
         Var::ContentLength => {
-            let n: u64 = a.rh.get(CL).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let n: u64 =
+                a.rh.get(CL)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
             let _ = write!(out, "{n}");
         }
         Var::JsonHost | Var::JsonUri => {
@@ -616,7 +619,9 @@ mod tests {
         a.rh.insert("content-length".into(), "42".into());
         a.uri = "/q?a=\"b\"\\".into();
         let mut s = String::new();
-        AccessFormat::uwsgi("%(cl) %(json_uri)").unwrap().render(&a, &WHO, &mut s);
+        AccessFormat::uwsgi("%(cl) %(json_uri)")
+            .unwrap()
+            .render(&a, &WHO, &mut s);
         assert_eq!(s, r#"42 /q?a=\"b\"\\"#);
         for (var, says) in [
             ("%(switches)", "records do not carry"),

@@ -249,14 +249,20 @@ mod tests {
     #[test]
     fn chains_render_as_uwsgi_does() {
         // (encoders, logger, message, line)
-        let cases: &[(&[&str], Option<&str>, &str, Option<&str>)] = &[
+        type Case<'a> = (&'a [&'a str], Option<&'a str>, &'a str, Option<&'a str>);
+        let cases: &[Case] = &[
             (&[], None, "hello", None),
             (&["nl"], None, "hello", None),
             (&["prefix [app] "], None, "hello", Some("[app] hello")),
             (&["suffix  <-", "nl"], None, "hi", Some("hi\n <-")),
             (&["format <${msg}>", "nl"], None, "hi", Some("<hi>")),
             (&["format <${msgnl}>"], None, "hi", Some("<hi\n>")),
-            (&["format:applogger ${msg}", "nl"], Some("applogger"), "{\"a\":1}", Some("{\"a\":1}")),
+            (
+                &["format:applogger ${msg}", "nl"],
+                Some("applogger"),
+                "{\"a\":1}",
+                Some("{\"a\":1}"),
+            ),
             // An encoder for another logger does not apply.
             (&["format:applogger ${msg}"], Some("default"), "x", None),
             (&["format:applogger ${msg}"], None, "x", None),
@@ -266,7 +272,12 @@ mod tests {
                 "say \"hi\"\\\tnow\u{1}",
                 Some(r#"{"message":"say \"hi\"\\\tnow\u0001"}"#),
             ),
-            (&["prefix a", "prefix b", "suffix c"], None, "m", Some("bam\nc")),
+            (
+                &["prefix a", "prefix b", "suffix c"],
+                None,
+                "m",
+                Some("bam\nc"),
+            ),
             (&["format $x ${ $", "nl"], None, "m", Some("$x ${ $")),
         ];
         for (specs, logger, msg, want) in cases {
@@ -281,12 +292,22 @@ mod tests {
             r#"json {"time":${unix}, "ms":${millis}, "us":${micros}, "ts":"${strftime:%d/%b/%Y:%H:%M:%S %z}", "message":"${msg}"}"#,
             "nl",
         ]);
-        for msg in ["plain", "quote \" back \\ tab \t", "ctl \u{7} \u{1b}[31m", "é ü 😀", ""] {
+        for msg in [
+            "plain",
+            "quote \" back \\ tab \t",
+            "ctl \u{7} \u{1b}[31m",
+            "é ü 😀",
+            "",
+        ] {
             let line = c.apply(None, msg).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(v["message"], msg);
             assert!(v["time"].as_i64().unwrap() > 1_700_000_000);
-            assert_eq!(v["ms"].as_i64().unwrap() / 1000, v["us"].as_i64().unwrap() / 1_000_000);
+            assert_eq!(
+                v["ms"].as_i64().unwrap() / 1000,
+                v["us"].as_i64().unwrap() / 1_000_000
+            );
             assert!(v["ts"].as_str().unwrap().ends_with(" +0000"));
         }
     }

@@ -501,28 +501,28 @@ impl Logger {
         let mut tail = String::new();
         if self.style == LogFormat::Text || self.router.is_some() {
             for (k, v) in fields {
-                    if stamped(k) {
-                        continue;
+                if stamped(k) {
+                    continue;
+                }
+                let _ = write!(tail, " {k}=");
+                match v {
+                    Field::Str(s) if s.is_empty() || s.contains([' ', '"', '=']) => {
+                        let _ = write!(tail, "{:?}", printable(s.as_bytes()));
                     }
-                    let _ = write!(tail, " {k}=");
-                    match v {
-                        Field::Str(s) if s.is_empty() || s.contains([' ', '"', '=']) => {
-                            let _ = write!(tail, "{:?}", printable(s.as_bytes()));
-                        }
-                        Field::Str(s) => tail.push_str(&printable(s.as_bytes())),
-                        Field::I64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::U64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::F64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::Bool(b) => {
-                            let _ = write!(tail, "{b}");
-                        }
+                    Field::Str(s) => tail.push_str(&printable(s.as_bytes())),
+                    Field::I64(n) => {
+                        let _ = write!(tail, "{n}");
                     }
+                    Field::U64(n) => {
+                        let _ = write!(tail, "{n}");
+                    }
+                    Field::F64(n) => {
+                        let _ = write!(tail, "{n}");
+                    }
+                    Field::Bool(b) => {
+                        let _ = write!(tail, "{b}");
+                    }
+                }
             }
         }
         match self.style {

@@ -99,16 +99,31 @@ mod tests {
             backupname: Some(p("/b/bk")),
             ..Rotation::default()
         };
-        let have = |names: &'static [&'static str]| move |q: &Path| names.iter().any(|n| q == Path::new(n));
-        let cases: Vec<(&Rotation, Vec<Step>, Box<dyn Fn(&Path) -> bool>)> = vec![
-            (&none, vec![Rename(p("/l/app.log"), p("/l/app.log.100"))], Box::new(have(&[]))),
+        let have = |names: &'static [&'static str]| {
+            move |q: &Path| names.iter().any(|n| q == Path::new(n))
+        };
+        type Exists = Box<dyn Fn(&Path) -> bool>;
+        let cases: Vec<(&Rotation, Vec<Step>, Exists)> = vec![
+            (
+                &none,
+                vec![Rename(p("/l/app.log"), p("/l/app.log.100"))],
+                Box::new(have(&[])),
+            ),
             (
                 &none,
                 vec![Rename(p("/l/app.log"), p("/l/app.log.100.2"))],
                 Box::new(have(&["/l/app.log.100", "/l/app.log.100.1"])),
             ),
-            (&bn, vec![Rename(p("/l/app.log"), p("/l/app.log.old"))], Box::new(have(&["/l/app.log.old"]))),
-            (&c3, vec![Rename(p("/l/app.log"), p("/l/app.log.1"))], Box::new(have(&[]))),
+            (
+                &bn,
+                vec![Rename(p("/l/app.log"), p("/l/app.log.old"))],
+                Box::new(have(&["/l/app.log.old"])),
+            ),
+            (
+                &c3,
+                vec![Rename(p("/l/app.log"), p("/l/app.log.1"))],
+                Box::new(have(&[])),
+            ),
             (
                 &c3,
                 vec![
@@ -127,7 +142,11 @@ mod tests {
                 ],
                 Box::new(have(&["/l/app.log.1", "/l/app.log.2", "/l/app.log.3"])),
             ),
-            (&c3bn, vec![Rename(p("/l/app.log"), p("/b/bk.1"))], Box::new(have(&[]))),
+            (
+                &c3bn,
+                vec![Rename(p("/l/app.log"), p("/b/bk.1"))],
+                Box::new(have(&[])),
+            ),
         ];
         for (r, want, exists) in cases {
             assert_eq!(plan(f, r, 100, exists), want, "{r:?}");

@@ -123,9 +123,16 @@ mod tests {
 
     #[test]
     fn bad_routes_are_named() {
-        assert!(Route::parse("onlyname").unwrap_err().contains("LOGGER REGEX"));
+        assert!(
+            Route::parse("onlyname")
+                .unwrap_err()
+                .contains("LOGGER REGEX")
+        );
         let e = Route::parse("x (unclosed").unwrap_err();
-        assert!(e.contains("cannot compile") && e.contains("(unclosed"), "{e}");
+        assert!(
+            e.contains("cannot compile") && e.contains("(unclosed"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -133,7 +140,11 @@ mod tests {
         let ok: &[(&str, Option<&str>, Out)] = &[
             ("stdio", None, Out::Stdio),
             ("applogger stdio", Some("applogger"), Out::Stdio),
-            ("file:/var/log/a.log", None, Out::File("/var/log/a.log".into())),
+            (
+                "file:/var/log/a.log",
+                None,
+                Out::File("/var/log/a.log".into()),
+            ),
             ("acc file:x.log", Some("acc"), Out::File("x.log".into())),
         ];
         for (v, name, out) in ok {

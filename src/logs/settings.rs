@@ -85,7 +85,9 @@ pub(crate) fn apply(
             }
             l.access_to = match spec.out {
                 Out::Stdio => AccessTo::Main,
-                Out::File(p) => AccessTo::File(values::absolutize(&p.to_string_lossy(), base, home)),
+                Out::File(p) => {
+                    AccessTo::File(values::absolutize(&p.to_string_lossy(), base, home))
+                }
                 Out::Syslog(_) => {
                     return Err("request lines to syslog are not supported: use file:PATH or                                 stdio (and logger = syslog:... for the rest)"
                         .into());
@@ -221,5 +223,11 @@ mod tests {
             (l.requests, l.log_4xx, l.log_5xx, l.slow_ms, l.xff, l.memory),
             (false, true, false, Some(250), true, true)
         );
+        // uWSGI's atoi(): a word is 0, off (the corpus has log-slow = true).
+        for word in ["true", "True", "false", "yes"] {
+            let c = run(&[(Id::LogSlow, "250"), (Id::LogSlow, word)]).unwrap();
+            assert_eq!(c.logs.slow_ms, None, "{word}");
+        }
+        assert!(run(&[(Id::LogSlow, "fast")]).is_err());
     }
 }

@@ -112,7 +112,7 @@ impl Strftime {
                     'j' => write!(out, "{:03}", day_of_year(y, mo, d)),
                     'm' => write!(out, "{mo:02}"),
                     'M' => write!(out, "{mi:02}"),
-                    'n' => write!(out, "\n"),
+                    'n' => writeln!(out),
                     'p' => write!(out, "{}", if h < 12 { "AM" } else { "PM" }),
                     's' => write!(out, "{secs}"),
                     'S' => write!(out, "{s:02}"),
@@ -161,7 +161,9 @@ mod tests {
             assert_eq!(&s, want, "{fmt}");
         }
         let mut s = String::new();
-        Strftime::parse("%a %j").unwrap().render(951_782_400, &mut s); // 2000-02-29
+        Strftime::parse("%a %j")
+            .unwrap()
+            .render(951_782_400, &mut s); // 2000-02-29
         assert_eq!(s, "Tue 060");
     }
 

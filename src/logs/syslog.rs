@@ -256,9 +256,16 @@ mod tests {
             "<27>Dec  1 09:39:46 web1 uwsgi[42]: boom"
         );
         format_packet(&mut p, &local, "web1", 42, Level::Info, t, "hi");
-        assert_eq!(String::from_utf8_lossy(&p), "<30>Dec  1 09:39:46 app[42]: hi");
+        assert_eq!(
+            String::from_utf8_lossy(&p),
+            "<30>Dec  1 09:39:46 app[42]: hi"
+        );
         let long = "é".repeat(2000);
         format_packet(&mut p, &local, "web1", 42, Level::Info, t, &long);
-        assert!(p.len() <= MAX_PACKET && std::str::from_utf8(&p).is_ok(), "{}", p.len());
+        assert!(
+            p.len() <= MAX_PACKET && std::str::from_utf8(&p).is_ok(),
+            "{}",
+            p.len()
+        );
     }
 }

@@ -37,9 +37,17 @@ fn label_studio_routes_json_lines_raw_and_wraps_the_rest() {
     ]);
     for style in [Style::Text, Style::Json] {
         let lines = render_with(style, &s, |l| {
-            l.output(&tag(), Stream::Stdout, &piece(br#"{"level": "info", "msg": "app"}"#));
+            l.output(
+                &tag(),
+                Stream::Stdout,
+                &piece(br#"{"level": "info", "msg": "app"}"#),
+            );
             l.output(&tag(), Stream::Stderr, &piece(b"Traceback \"x\" \\ y"));
-            l.master(Level::Info, "worker ready", &[("event", Field::Str("ready".into()))]);
+            l.master(
+                Level::Info,
+                "worker ready",
+                &[("event", Field::Str("ready".into()))],
+            );
             l.record(&tag(), Some(10), &piece(ACCESS));
         });
         assert_eq!(lines.len(), 4, "{lines:#?}");
@@ -65,7 +73,10 @@ fn req_encoders_take_access_lines_when_a_req_logger_is_set() {
     let s = settings(&[
         (ReqLogger, "stdio"),
         (LogFormat, r#""status":%(status), "uri":"%(json_uri)""#),
-        (LogReqEncoder, r#"format {"time":${unix}, "source":"uwsgi-req", ${msg}}"#),
+        (
+            LogReqEncoder,
+            r#"format {"time":${unix}, "source":"uwsgi-req", ${msg}}"#,
+        ),
         (LogReqEncoder, "nl"),
         (LogEncoder, "prefix [main]"),
     ]);
@@ -74,7 +85,10 @@ fn req_encoders_take_access_lines_when_a_req_logger_is_set() {
         l.output(&tag(), Stream::Stdout, &piece(b"hello"));
     });
     let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    assert_eq!((v["status"].as_u64(), v["uri"].as_str()), (Some(404), Some("/x?y=1")));
+    assert_eq!(
+        (v["status"].as_u64(), v["uri"].as_str()),
+        (Some(404), Some("/x?y=1"))
+    );
     assert_eq!(v["source"], "uwsgi-req");
     // The main chain still applies to everything else.
     assert_eq!(lines[1], "[main]hello");
@@ -93,7 +107,11 @@ fn without_an_encoder_for_a_line_it_keeps_ebbs_style() {
     // A route to a logger nobody defined: said once, then ignored as uWSGI does.
     let s = settings(&[(LogRoute, "ghost .")]);
     let r = dispatch::Router::open(&s.uwsgi, None).unwrap().unwrap();
-    assert!(r.notes[0].contains("no logger is named ghost"), "{:?}", r.notes);
+    assert!(
+        r.notes[0].contains("no logger is named ghost"),
+        "{:?}",
+        r.notes
+    );
     let lines = render_with(Style::Text, &s, |l| {
         l.output(&tag(), Stream::Stdout, &piece(b"hello"));
     });
