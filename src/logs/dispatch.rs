@@ -250,6 +250,28 @@ impl Router {
     }
 }
 
+impl super::Logger {
+    /// ebb's rendering of a message: to the main sink, or held for the router.
+    pub(super) fn put(&mut self, line: &str) {
+        match &mut self.router {
+            Some(r) => r.pending.push(line.to_string()),
+            None => self.main.line(line),
+        }
+    }
+
+    /// With uWSGI's loggers set, write the held rendering of the message `plain` where
+    /// they send it ([`self`]).
+    pub(super) fn routed(&mut self, level: Level, plain: &str, access: bool) {
+        if let Some(r) = &mut self.router {
+            let sinks = Sinks {
+                main: &mut self.main,
+                access: self.access.as_mut(),
+            };
+            r.dispatch(sinks, level, plain, access);
+        }
+    }
+}
+
 trait OrPending {
     fn as_slice_or<'a>(&'a self, pending: &'a [String]) -> &'a [String];
 }

@@ -554,26 +554,6 @@ impl Logger {
         self.routed(level, &format!("{msg}{tail}"), false);
     }
 
-    /// ebb's rendering of a message: to the main sink, or held for the router.
-    fn put(&mut self, line: &str) {
-        match &mut self.router {
-            Some(r) => r.pending.push(line.to_string()),
-            None => self.main.line(line),
-        }
-    }
-
-    /// With uWSGI's loggers set, write the held rendering of the message `plain` where
-    /// they send it ([`dispatch`]).
-    fn routed(&mut self, level: Level, plain: &str, access: bool) {
-        if let Some(r) = &mut self.router {
-            let sinks = dispatch::Sinks {
-                main: &mut self.main,
-                access: self.access.as_mut(),
-            };
-            r.dispatch(sinks, level, plain, access);
-        }
-    }
-
     /// One line (or piece of one) a worker wrote to its stdout or stderr.
     pub fn output(&mut self, tag: &WorkerTag, stream: Stream, piece: &Piece<'_>) {
         let text = printable(piece.bytes);
