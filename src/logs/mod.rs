@@ -551,7 +551,17 @@ impl Logger {
                 self.put(&o.finish());
             }
         }
-        self.routed(level, &format!("{msg}{tail}"), false);
+        if self.router.is_some() {
+            // No stamp on an encoded line: the worker it is about goes in the message.
+            let who = match &from {
+                From::MasterAbout(t) => format!(
+                    " worker={} pid={} generation={} respawn={}",
+                    t.slot, t.pid, t.generation, t.respawn
+                ),
+                _ => String::new(),
+            };
+            self.routed(level, &format!("{msg}{who}{tail}"), false);
+        }
     }
 
     /// One line (or piece of one) a worker wrote to its stdout or stderr.

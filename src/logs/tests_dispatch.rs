@@ -46,7 +46,11 @@ fn label_studio_routes_json_lines_raw_and_wraps_the_rest() {
             l.master(
                 Level::Info,
                 "worker ready",
-                &[("event", Field::Str("ready".into()))],
+                &[
+                    ("worker", Field::I64(2)),
+                    ("pid", Field::I64(4242)),
+                    ("event", Field::Str("ready".into())),
+                ],
             );
             l.record(&tag(), Some(10), &piece(ACCESS));
         });
@@ -59,7 +63,10 @@ fn label_studio_routes_json_lines_raw_and_wraps_the_rest() {
         assert_eq!(v[0]["message"], "Traceback \"x\" \\ y");
         assert_eq!(v[0]["source"], "uwsgi");
         assert!(v[0]["timestamp"].as_str().unwrap().ends_with(" +0000"));
-        assert_eq!(v[1]["message"], "worker ready event=ready");
+        assert_eq!(
+            v[1]["message"],
+            "worker ready worker=2 pid=4242 generation=0 respawn=0 event=ready"
+        );
         assert_eq!(
             v[2]["message"],
             "127.0.0.1 GET /x?y=1 HTTP/1.1 => 404, 9 bytes in 2.50 ms (req: 7/10)"
