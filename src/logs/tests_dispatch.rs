@@ -124,3 +124,45 @@ fn without_an_encoder_for_a_line_it_keeps_ebbs_style() {
     });
     assert!(lines[0].ends_with("stdout | hello"), "{lines:#?}");
 }
+
+/// `cargo test --release --lib logs::tests_dispatch::access_line_cost -- --ignored
+/// --nocapture`: ns per access record through the master's logger, without uWSGI's
+/// loggers (the default path) and with a route and two encoders.
+#[test]
+#[ignore]
+fn access_line_cost() {
+    use crate::config::options::Id::*;
+    let plain = Settings::default();
+    let encoded = settings(&[
+        (Logger, "default stdio"),
+        (LogRoute, r"default ^((?!\{).)*$"),
+        (
+            LogEncoder,
+            r#"json:default {"time":${unix}, "message":"${msg}"}"#,
+        ),
+        (LogEncoder, "nl"),
+    ]);
+    for (name, s) in [("no encoder", &plain), ("route + json encoder", &encoded)] {
+        let n = 200_000;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut l = Logger::new(Style::Text, None, s).unwrap();
+            l.main = Sink::open(
+                Target::File {
+                    path: dir.path().join("log"),
+                    redirect: false,
+                },
+                rotate::Rotation::default(),
+            )
+            .unwrap();
+            let t0 = std::time::Instant::now();
+            for _ in 0..n {
+                l.record(&tag(), Some(5000), &piece(ACCESS));
+            }
+            l.flush();
+            best = best.min(t0.elapsed().as_nanos() as f64 / n as f64);
+        }
+        println!("{name}: {best:.0} ns per access line");
+    }
+}
