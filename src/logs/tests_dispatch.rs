@@ -147,7 +147,7 @@ fn access_line_cost() {
         let mut best = f64::MAX;
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
-            let mut l = Logger::new(Style::Text, None, s).unwrap();
+            let mut l = super::Logger::new(Style::Text, None, s).unwrap();
             l.main = Sink::open(
                 Target::File {
                     path: dir.path().join("log"),
