@@ -503,7 +503,12 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "log-backupcount",
         "not a uWSGI option (uWSGI ignores the key): ebb keeps N rotated files, .1 newest",
     ),
-    same("log-truncate"),
+    diff(
+        "log-truncate",
+        "log-truncate",
+        "the logto file is emptied when ebb starts, not at a SIGHUP (uWSGI also empties it at \
+         a reload with log-reopen)",
+    ),
     on_v(
         "log-buffering",
         "not a uWSGI option (uWSGI ignores the key): ebb collects log lines and writes them \
