@@ -7,6 +7,7 @@ use ebb::config::Config;
 /// The master's log: one writer for its own events and its workers' output
 /// (`ebb::logs`), on stderr or the configured files.
 fn init_logging(config: &Config) -> anyhow::Result<()> {
+    ebb::logs::dispatch::truncate_at_start(config.logto.as_deref(), &config.logs.uwsgi)?;
     let logger = ebb::logs::Logger::new(config.log_format, config.logto.as_deref(), &config.logs)?;
     ebb::logs::install(logger);
     ebb::logs::layer::init(&config.log_level);
@@ -420,6 +421,9 @@ fn log_summary(c: &Config) -> String {
     }
     if let Some(n) = l.max_size {
         s += &format!(", rotated at {n} bytes");
+    }
+    if let Some(u) = Some(&l.uwsgi).filter(|u| u.active()) {
+        s += &format!("; {}", u.summary());
     }
     let mut filters = Vec::new();
     if l.log_4xx {

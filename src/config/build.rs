@@ -286,6 +286,12 @@ pub(super) fn build(
                 | Id::ReqLogger
                 | Id::Logger
                 | Id::LogMaxsize
+                | Id::LogEncoder
+                | Id::LogReqEncoder
+                | Id::LogRoute
+                | Id::LogBackupname
+                | Id::LogBackupcount
+                | Id::LogTruncate
                 | Id::Daemonize => crate::logs::settings::apply(s.id, raw, base, home, &mut c)?,
                 Id::LogLevel => log_level = values::parse_log_level(raw)?,
                 Id::Strict => strict = values::parse_bool(raw)?,

@@ -79,6 +79,12 @@ pub enum Var {
     Vsz,
     RssMb,
     VszMb,
+    /// The request body's declared size, 0 without one (uWSGI `%(cl)`).
+    ContentLength,
+    /// Host and URI escaped for a JSON string (the escape_json plugin's `%(json_host)`
+    /// and `%(json_uri)`, for log-format lines written as JSON).
+    JsonHost,
+    JsonUri,
 }
 
 /// What a format needs the worker to send beyond the always-present fields.
@@ -89,6 +95,8 @@ pub struct Needs {
     pub env: Vec<String>,
     pub memory: bool,
 }
+
+const CL: &str = "content-length";
 
 /// The gunicorn default, `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
 pub const GUNICORN_DEFAULT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -166,13 +174,7 @@ impl AccessFormat {
             };
             let name = &r[..close];
             rest = &r[close + 1..];
-            let var = uwsgi_var(name).ok_or_else(|| {
-                format!(
-                    "unknown log-format variable %({name}); ebb knows: addr user method uri \
-                     proto status size rsize hsize msecs micros secs time ctime epoch ltime \
-                     host referer uagent pid wid req rss vsz rssM vszM var.NAME"
-                )
-            })?;
+            let var = uwsgi_var(name).ok_or_else(|| unknown_uwsgi_var(name))?;
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
@@ -213,6 +215,9 @@ impl AccessFormat {
                 }
                 Part::Var(Var::Env(e)) if !n.env.contains(e) => n.env.push(e.clone()),
                 Part::Var(Var::Rss | Var::Vsz | Var::RssMb | Var::VszMb) => n.memory = true,
+                Part::Var(Var::ContentLength) if !n.req_headers.iter().any(|h| h == CL) => {
+                    n.req_headers.push(CL.to_string())
+                }
                 _ => {}
             }
         }
@@ -301,7 +306,11 @@ fn uwsgi_var(name: &str) -> Option<Var> {
         "ctime" => Var::StartCtime,
         "epoch" => Var::NowUnix,
         "size" => Var::SizeWithHead,
-        "ltime" => Var::TimeApache,
+        // uWSGI's ftime is ltime unless logformat-strftime applies log-date's format.
+        "ltime" | "ftime" => Var::TimeApache,
+        "cl" => Var::ContentLength,
+        "json_host" => Var::JsonHost,
+        "json_uri" => Var::JsonUri,
         "hsize" => Var::HeadSize,
         "rsize" => Var::Size,
         "pid" => Var::Pid,
@@ -313,6 +322,24 @@ fn uwsgi_var(name: &str) -> Option<Var> {
         "vszM" => Var::VszMb,
         _ => return None,
     })
+}
+
+fn unknown_uwsgi_var(name: &str) -> String {
+    const KNOWN: &str = "ebb knows: addr user method uri proto status size rsize hsize cl msecs \
+        micros secs time ctime epoch ltime ftime host referer uagent pid wid req rss vsz rssM \
+        vszM json_host json_uri var.NAME";
+    let why = match name {
+        "vars" | "pktsize" | "headers" | "switches" | "core" | "modifier1" | "modifier2"
+        | "werr" | "rerr" | "ioerr" | "tmsecs" | "tmicros" => {
+            "a uWSGI variable ebb's access records do not carry"
+        }
+        _ if name.starts_with("metric.") => "uWSGI's metrics are not in ebb",
+        _ => {
+            "not a uWSGI variable: uWSGI would take it for a logvar the app sets with \
+             uwsgi.set_logvar(), which ebb's worker does not offer"
+        }
+    };
+    format!("log-format variable %({name}) is {why}; {KNOWN}")
 }
 
 fn or_dash(s: &str) -> &str {
@@ -413,6 +440,18 @@ fn render_var(v: &Var, a: &Access<'_>, who: &Who, out: &mut String) {
         }
         Var::VszMb => {
             let _ = write!(out, "{}", a.vsz.unwrap_or(0) / (1024 * 1024));
+        }
+        Var::ContentLength => {
+            let n: u64 =
+                a.rh.get(CL)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+            let _ = write!(out, "{n}");
+        }
+        Var::JsonHost | Var::JsonUri => {
+            let v = if *v == Var::JsonHost { &a.host } else { &a.uri };
+            let q = serde_json::to_string(&printable(v.as_bytes())).unwrap_or_default();
+            out.push_str(&q[1..q.len() - 1]);
         }
     }
 }
@@ -561,6 +600,11 @@ mod tests {
             ("%(host) %(uagent) [%(referer)]", "example.com curl/8 []"),
             ("%(pid) %(wid) %(req) %(var.SCRIPT_NAME)", "4242 2 11 /app"),
             ("100% %(status)", "100% 200"),
+            ("[%(ftime)] %(cl)", "[01/Dec/2026:09:39:46 +0000] 0"),
+            (
+                r#"{"host":"%(json_host)","uri":"%(json_uri)"}"#,
+                r#"{"host":"example.com","uri":"/job?ms=5"}"#,
+            ),
         ];
         for (fmt, want) in cases {
             let f = AccessFormat::uwsgi(fmt).unwrap();
@@ -569,8 +613,25 @@ mod tests {
             assert_eq!(&s, want, "{fmt}");
         }
         assert!(AccessFormat::uwsgi("%(rssM)").unwrap().needs().memory);
-        let e = AccessFormat::uwsgi("%(method) %(switches)").unwrap_err();
-        assert!(e.contains("%(switches)"), "{e}");
+        let f = AccessFormat::uwsgi("%(cl) %(cl)").unwrap();
+        assert_eq!(f.needs().req_headers, vec!["content-length".to_string()]);
+        let mut a = sample();
+        a.rh.insert("content-length".into(), "42".into());
+        a.uri = "/q?a=\"b\"\\".into();
+        let mut s = String::new();
+        AccessFormat::uwsgi("%(cl) %(json_uri)")
+            .unwrap()
+            .render(&a, &WHO, &mut s);
+        assert_eq!(s, r#"42 /q?a=\"b\"\\"#);
+        for (var, says) in [
+            ("%(switches)", "records do not carry"),
+            ("%(vars)", "records do not carry"),
+            ("%(user_id)", "uwsgi.set_logvar()"),
+            ("%(metric.x)", "metrics"),
+        ] {
+            let e = AccessFormat::uwsgi(&format!("%(method) {var}")).unwrap_err();
+            assert!(e.contains(var) && e.contains(says), "{e}");
+        }
         assert!(
             AccessFormat::uwsgi("%(uri")
                 .unwrap_err()

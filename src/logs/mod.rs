@@ -12,12 +12,18 @@
 //! `tracing`, [`pipes`] is the master's side of a worker's three pipes.
 
 pub mod access;
+pub mod dispatch;
+pub mod encoder;
 pub mod layer;
 pub mod line;
 pub mod pipes;
 pub mod record;
+pub mod rotate;
+pub mod route;
 pub mod settings;
 pub mod sink;
+pub mod strftime;
+pub mod syslog;
 pub mod time;
 
 use std::fmt::Write as _;
@@ -66,6 +72,8 @@ pub struct Settings {
     pub max_size: Option<u64>,
     /// Detach from the terminal and log to this file (`daemonize`).
     pub daemonize: Option<PathBuf>,
+    /// uWSGI's loggers, encoders, routes and rotation names ([`dispatch`]).
+    pub uwsgi: dispatch::Config,
 }
 
 impl Default for Settings {
@@ -81,6 +89,7 @@ impl Default for Settings {
             access_format: AccessFormat::Default,
             max_size: None,
             daemonize: None,
+            uwsgi: dispatch::Config::default(),
         }
     }
 }
@@ -225,6 +234,8 @@ pub struct Logger {
     stamp: (i64, u32, String),
     /// The last worker stamp rendered (`worker=1 pid=… generation=… respawn=…`).
     tag_text: (Option<WorkerTag>, String),
+    /// uWSGI's loggers, routes and encoders, when any is set.
+    router: Option<Box<dispatch::Router>>,
 }
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
@@ -260,26 +271,38 @@ impl Logger {
             },
             None => Target::Stderr,
         };
+        let u = &s.uwsgi;
+        let rotation = |backupname: Option<PathBuf>| rotate::Rotation {
+            max_size: s.max_size,
+            backupname,
+            backupcount: u.backupcount,
+        };
         let access = match &s.access_to {
             AccessTo::Main => None,
-            AccessTo::Stdout => Some(Sink::open(Target::Stdout, None)?),
+            AccessTo::Stdout => Some(Sink::open(Target::Stdout, rotation(None))?),
             AccessTo::File(p) => Some(Sink::open(
                 Target::File {
                     path: p.clone(),
                     redirect: false,
                 },
-                s.max_size,
+                rotation(None),
             )?),
         };
+        let mut main = Sink::open(main, rotation(u.backupname.clone()))?;
+        let router = dispatch::Router::open(u, s.max_size)?;
+        for n in router.iter().flat_map(|r| &r.notes) {
+            main.line(n);
+        }
         Ok(Logger {
             style,
-            main: Sink::open(main, s.max_size)?,
+            main,
             access,
             format: s.access_format.clone(),
             master_pid: std::process::id(),
             buf: String::with_capacity(1024),
             stamp: (-1, 0, String::new()),
             tag_text: (None, String::new()),
+            router,
         })
     }
 
@@ -287,13 +310,15 @@ impl Logger {
     pub fn stderr(style: LogFormat) -> Logger {
         Logger {
             style,
-            main: Sink::open(Target::Stderr, None).expect("stderr needs no opening"),
+            main: Sink::open(Target::Stderr, rotate::Rotation::default())
+                .expect("stderr needs no opening"),
             access: None,
             format: AccessFormat::Default,
             master_pid: std::process::id(),
             buf: String::new(),
             stamp: (-1, 0, String::new()),
             tag_text: (None, String::new()),
+            router: None,
         }
     }
 
@@ -312,6 +337,10 @@ impl Logger {
     }
 
     pub fn flush(&mut self) {
+        if let Some(r) = &mut self.router {
+            r.flush(&mut self.main);
+            r.sinks().for_each(Sink::flush);
+        }
         self.main.flush();
         if let Some(a) = &mut self.access {
             a.flush();
@@ -321,7 +350,11 @@ impl Logger {
     /// SIGUSR1: open every log file again. Returns what failed.
     pub fn reopen(&mut self) -> Vec<String> {
         let mut errs = Vec::new();
-        for s in std::iter::once(&mut self.main).chain(self.access.as_mut()) {
+        let named = self.router.iter_mut().flat_map(|r| r.sinks());
+        for s in std::iter::once(&mut self.main)
+            .chain(self.access.as_mut())
+            .chain(named)
+        {
             if let Err(e) = s.reopen() {
                 errs.push(format!("{e:#}"));
             }
@@ -337,6 +370,7 @@ impl Logger {
                 Target::File { path, .. } => Some(path.clone()),
                 _ => None,
             })
+            .chain(self.router.iter().flat_map(|r| r.files()))
             .collect()
     }
 
@@ -431,7 +465,7 @@ impl Logger {
                 self.buf.push_str(tail);
             }
             let line = std::mem::take(&mut self.buf);
-            self.main.line(&line);
+            self.put(&line);
             self.buf = line;
         }
     }
@@ -464,35 +498,35 @@ impl Logger {
                 && matches!(k, "worker" | "pid" | "generation" | "respawn")
         };
         let msg = printable_lines(msg);
-        match self.style {
-            LogFormat::Text => {
-                let mut tail = String::new();
-                for (k, v) in fields {
-                    if stamped(k) {
-                        continue;
+        let mut tail = String::new();
+        if self.style == LogFormat::Text || self.router.is_some() {
+            for (k, v) in fields {
+                if stamped(k) {
+                    continue;
+                }
+                let _ = write!(tail, " {k}=");
+                match v {
+                    Field::Str(s) if s.is_empty() || s.contains([' ', '"', '=']) => {
+                        let _ = write!(tail, "{:?}", printable(s.as_bytes()));
                     }
-                    let _ = write!(tail, " {k}=");
-                    match v {
-                        Field::Str(s) if s.is_empty() || s.contains([' ', '"', '=']) => {
-                            let _ = write!(tail, "{:?}", printable(s.as_bytes()));
-                        }
-                        Field::Str(s) => tail.push_str(&printable(s.as_bytes())),
-                        Field::I64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::U64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::F64(n) => {
-                            let _ = write!(tail, "{n}");
-                        }
-                        Field::Bool(b) => {
-                            let _ = write!(tail, "{b}");
-                        }
+                    Field::Str(s) => tail.push_str(&printable(s.as_bytes())),
+                    Field::I64(n) => {
+                        let _ = write!(tail, "{n}");
+                    }
+                    Field::U64(n) => {
+                        let _ = write!(tail, "{n}");
+                    }
+                    Field::F64(n) => {
+                        let _ = write!(tail, "{n}");
+                    }
+                    Field::Bool(b) => {
+                        let _ = write!(tail, "{b}");
                     }
                 }
-                self.text(level, &from, "", &msg, &tail);
             }
+        }
+        match self.style {
+            LogFormat::Text => self.text(level, &from, "", &msg, &tail),
             LogFormat::Json => {
                 let mut o = Json::new();
                 self.stamp_json(&mut o, SystemTime::now(), level, &from);
@@ -514,8 +548,19 @@ impl Logger {
                         Field::Bool(b) => o.raw(&k, if *b { "true" } else { "false" }),
                     }
                 }
-                self.main.line(&o.finish());
+                self.put(&o.finish());
             }
+        }
+        if self.router.is_some() {
+            // No stamp on an encoded line: the worker it is about goes in the message.
+            let who = match &from {
+                From::MasterAbout(t) => format!(
+                    " worker={} pid={} generation={} respawn={}",
+                    t.slot, t.pid, t.generation, t.respawn
+                ),
+                _ => String::new(),
+            };
+            self.routed(level, &format!("{msg}{who}{tail}"), false);
         }
     }
 
@@ -546,9 +591,10 @@ impl Logger {
                     o.raw("continued", "true");
                 }
                 o.str("msg", &text);
-                self.main.line(&o.finish());
+                self.put(&o.finish());
             }
         }
+        self.routed(Level::Info, &text, false);
     }
 
     /// One line from a worker's record pipe. `truncated` when it was longer than
@@ -592,9 +638,10 @@ impl Logger {
                     o.str("stream", s);
                 }
                 o.str("msg", msg);
-                self.main.line(&o.finish());
+                self.put(&o.finish());
             }
         }
+        self.routed(level, msg, false);
     }
 
     /// An access record: ebb's line (stamped), a gunicorn or uWSGI format line (as the
@@ -608,6 +655,8 @@ impl Logger {
         // The line is rendered into the logger's own buffer (no allocation per record).
         let mut line = std::mem::take(&mut self.buf);
         line.clear();
+        // The format's line without ebb's stamp or object, for uWSGI's routes and encoders.
+        let mut plain = String::new();
         match self.style {
             LogFormat::Text => {
                 if self.format == AccessFormat::Default {
@@ -619,7 +668,11 @@ impl Logger {
                     );
                     line.push_str(" access | ");
                 }
+                let at = line.len();
                 self.format.render(a, &who, &mut line);
+                if self.router.is_some() {
+                    plain.push_str(&line[at..]);
+                }
             }
             LogFormat::Json => {
                 let mut o = Json::new();
@@ -667,11 +720,16 @@ impl Logger {
                 self.format.render(a, &who, &mut msg);
                 o.str("msg", &msg);
                 line = o.finish();
+                plain = msg;
             }
         }
-        match &mut self.access {
-            Some(s) => s.line(&line),
-            None => self.main.line(&line),
+        match (&mut self.router, &mut self.access) {
+            (Some(r), _) => {
+                r.pending.push(line.clone());
+                self.routed(Level::Info, &plain, true);
+            }
+            (None, Some(s)) => s.line(&line),
+            (None, None) => self.main.line(&line),
         }
         self.buf = line;
     }
@@ -732,3 +790,5 @@ fn string_writer(s: &mut String) -> impl std::io::Write + '_ {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dispatch;

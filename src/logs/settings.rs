@@ -11,6 +11,8 @@ use std::path::Path;
 
 use super::AccessTo;
 use super::access::AccessFormat;
+use super::encoder::Encoder;
+use super::route::{self, Out, Route};
 use crate::config::Config;
 use crate::config::options::Id;
 use crate::config::values::{self, Raw};
@@ -50,7 +52,20 @@ pub(crate) fn apply(
         Id::Log4xx => l.log_4xx = values::parse_bool(raw)?,
         Id::Log5xx => l.log_5xx = values::parse_bool(raw)?,
         Id::LogSlow => {
-            let ms = values::parse_uint(raw, 0, u64::MAX)?;
+            // uWSGI reads the number with atoi(): `log-slow = true` is 0, off (checked with
+            // uWSGI 2.0.31). The same here, rather than an error for a file uWSGI runs.
+            let ms = match raw {
+                Raw::Bool(_) | Raw::Bare => 0,
+                Raw::Str(v)
+                    if matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "true" | "false" | "yes" | "no" | "on" | "off"
+                    ) =>
+                {
+                    0
+                }
+                _ => values::parse_uint(raw, 0, u64::MAX)?,
+            };
             l.slow_ms = (ms > 0).then_some(ms);
         }
         Id::LogXForwardedFor => l.xff = values::parse_bool(raw)?,
@@ -62,14 +77,56 @@ pub(crate) fn apply(
             }
         }
         Id::ReqLogger => {
-            l.access_to = match logger(raw)? {
-                None => AccessTo::Main,
-                Some(p) => AccessTo::File(values::absolutize(&p, base, home)),
+            let spec = route::parse_logger(&values::parse_text(raw, "file:PATH or stdio")?)?;
+            if let Some(n) = spec.name {
+                return Err(format!(
+                    "a named request logger ({n}) gets only what log-req-route sends it, and                      ebb has no log-req-route: leave the name out"
+                ));
             }
+            l.access_to = match spec.out {
+                Out::Stdio => AccessTo::Main,
+                Out::File(p) => {
+                    AccessTo::File(values::absolutize(&p.to_string_lossy(), base, home))
+                }
+                Out::Syslog(_) => {
+                    return Err("request lines to syslog are not supported: use file:PATH or                                 stdio (and logger = syslog:... for the rest)"
+                        .into());
+                }
+            };
+            l.uwsgi.req_logger = true;
         }
         Id::Logger => {
-            c.logto = logger(raw)?.map(|p| values::absolutize(&p, base, home));
+            let mut spec = route::parse_logger(&values::parse_text(raw, "a logger")?)?;
+            if let Out::File(p) = &spec.out {
+                spec.out = Out::File(values::absolutize(&p.to_string_lossy(), base, home));
+            }
+            let u = &mut l.uwsgi;
+            match (spec.name.is_some(), spec.out) {
+                (true, out) => u.add_logger(route::LoggerSpec { out, ..spec }),
+                // One unnamed logger: the last given is the log.
+                (false, Out::Stdio) => (c.logto, u.main_syslog) = (None, None),
+                (false, Out::File(p)) => (c.logto, u.main_syslog) = (Some(p), None),
+                (false, Out::Syslog(s)) => u.main_syslog = Some(s),
+            }
         }
+        Id::LogEncoder => l
+            .uwsgi
+            .encoders
+            .push(Encoder::parse(&values::parse_text(raw, "an encoder")?)?),
+        Id::LogReqEncoder => l
+            .uwsgi
+            .req_encoders
+            .push(Encoder::parse(&values::parse_text(raw, "an encoder")?)?),
+        Id::LogRoute => l
+            .uwsgi
+            .routes
+            .push(Route::parse(&values::parse_text(raw, "LOGGER REGEX")?)?),
+        Id::LogBackupname => l.uwsgi.backupname = Some(values::parse_path(raw, base, home)?),
+        Id::LogBackupcount => {
+            let n = values::parse_uint(raw, 0, 1000)? as u32;
+            l.uwsgi.backupcount = (n > 0).then_some(n);
+        }
+        Id::LogTruncate => l.uwsgi.truncate = values::parse_bool(raw)?,
         Id::LogMaxsize => {
             let n = values::parse_uint(raw, 0, u64::MAX)?;
             l.max_size = (n > 0).then_some(n);
@@ -82,23 +139,6 @@ pub(crate) fn apply(
         other => unreachable!("{other:?} is not a log option"),
     }
     Ok(())
-}
-
-/// uWSGI's logger spec: `file:PATH` (`None` for `stdio`, the master's stderr).
-fn logger(raw: &Raw) -> Result<Option<String>, String> {
-    let v = values::parse_text(raw, "file:PATH or stdio")?;
-    // uWSGI allows a name first: `logger = mylog file:/path`.
-    let spec = v.rsplit(' ').next().unwrap_or(&v);
-    if spec == "stdio" {
-        return Ok(None);
-    }
-    match spec.strip_prefix("file:") {
-        Some(p) if !p.is_empty() => Ok(Some(p.to_string())),
-        _ => Err(format!(
-            "ebb's loggers are file:PATH and stdio, got {v:?} (send syslog, socket or other \
-             loggers' lines from a log shipper reading the file)"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -159,7 +199,7 @@ mod tests {
         let c = run(&[(Id::AccessLogfile, "-")]).unwrap();
         assert_eq!(c.logs.access_to, AccessTo::Stdout);
         assert!(
-            run(&[(Id::Logger, "syslog:foo")])
+            run(&[(Id::Logger, "redis:foo")])
                 .unwrap_err()
                 .contains("file:PATH")
         );
@@ -183,5 +223,11 @@ mod tests {
             (l.requests, l.log_4xx, l.log_5xx, l.slow_ms, l.xff, l.memory),
             (false, true, false, Some(250), true, true)
         );
+        // uWSGI's atoi(): a word is 0, off (the corpus has log-slow = true).
+        for word in ["true", "True", "false", "yes"] {
+            let c = run(&[(Id::LogSlow, "250"), (Id::LogSlow, word)]).unwrap();
+            assert_eq!(c.logs.slow_ms, None, "{word}");
+        }
+        assert!(run(&[(Id::LogSlow, "fast")]).is_err());
     }
 }

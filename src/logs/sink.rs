@@ -39,7 +39,7 @@ pub struct Sink {
     file: Option<File>,
     /// Bytes in the current file (for rotation).
     size: u64,
-    max_size: Option<u64>,
+    rotation: super::rotate::Rotation,
     buf: Vec<u8>,
     /// A write error already reported (reported once until a write succeeds again).
     failing: bool,
@@ -59,12 +59,12 @@ pub fn open_append(path: &Path) -> anyhow::Result<File> {
 }
 
 impl Sink {
-    pub fn open(target: Target, max_size: Option<u64>) -> anyhow::Result<Sink> {
+    pub fn open(target: Target, rotation: super::rotate::Rotation) -> anyhow::Result<Sink> {
         let mut s = Sink {
             target,
             file: None,
             size: 0,
-            max_size,
+            rotation,
             buf: Vec::with_capacity(FLUSH_AT),
             failing: false,
             slow: false,
@@ -165,29 +165,24 @@ impl Sink {
             self.buf.extend_from_slice(note.as_bytes());
             self.buf.push(b'\n');
         }
-        if let Some(max) = self.max_size
+        if let Some(max) = self.rotation.max_size
             && self.size >= max
         {
             self.rotate();
         }
     }
 
-    /// Move the full file aside (`FILE.<unix time>`, `.1`, `.2` … if taken) and start a
-    /// new one, as uWSGI's `log-maxsize` does.
+    /// Move the full file aside (where [`super::rotate`] says) and start a new one, as
+    /// uWSGI's `log-maxsize` does.
     fn rotate(&mut self) {
         let Target::File { path, .. } = &self.target else {
             return;
         };
         let secs = super::time::unix_micros(std::time::SystemTime::now()).0;
-        let mut dest = PathBuf::from(format!("{}.{secs}", path.display()));
-        let mut n = 1;
-        while dest.exists() {
-            dest = PathBuf::from(format!("{}.{secs}.{n}", path.display()));
-            n += 1;
-        }
-        if let Err(e) = std::fs::rename(path, &dest) {
+        let steps = super::rotate::plan(path, &self.rotation, secs, |p| p.exists());
+        if let Err(e) = super::rotate::run(&steps) {
             let _ = writeln!(io::stderr(), "ebb: cannot rotate {}: {e}", path.display());
-            self.max_size = None;
+            self.rotation.max_size = None;
             return;
         }
         if let Err(e) = self.reopen() {
@@ -242,7 +237,10 @@ mod tests {
                 path: path.clone(),
                 redirect: false,
             },
-            Some(100),
+            super::super::rotate::Rotation {
+                max_size: Some(100),
+                ..Default::default()
+            },
         )
         .unwrap();
         for i in 0..30 {

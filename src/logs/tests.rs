@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn tag() -> WorkerTag {
+pub(super) fn tag() -> WorkerTag {
     WorkerTag {
         slot: 2,
         pid: 4242,
@@ -14,19 +14,28 @@ fn tag() -> WorkerTag {
 
 /// Render with a logger writing into a file, and return the lines.
 fn render(style: LogFormat, format: AccessFormat, f: impl FnOnce(&mut Logger)) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
     let s = Settings {
         access_format: format,
         ..Settings::default()
     };
-    let mut l = Logger::new(style, None, &s).unwrap();
+    render_with(style, &s, f)
+}
+
+/// The same with any settings (uWSGI's loggers included).
+pub(super) fn render_with(
+    style: LogFormat,
+    s: &Settings,
+    f: impl FnOnce(&mut Logger),
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let mut l = Logger::new(style, None, s).unwrap();
     l.main = Sink::open(
         Target::File {
             path: path.clone(),
             redirect: false,
         },
-        None,
+        rotate::Rotation::default(),
     )
     .unwrap();
     f(&mut l);
@@ -38,7 +47,7 @@ fn render(style: LogFormat, format: AccessFormat, f: impl FnOnce(&mut Logger)) -
         .collect()
 }
 
-fn piece(b: &[u8]) -> Piece<'_> {
+pub(super) fn piece(b: &[u8]) -> Piece<'_> {
     Piece {
         bytes: b,
         cut: false,
@@ -46,7 +55,7 @@ fn piece(b: &[u8]) -> Piece<'_> {
     }
 }
 
-const ACCESS: &[u8] = br#"{"t":"access","addr":"127.0.0.1","method":"GET","uri":"/x?y=1","proto":"HTTP/1.1","status":404,"size":9,"hsize":70,"start":1796117986.5,"us":2500,"req":7}"#;
+pub(super) const ACCESS: &[u8] = br#"{"t":"access","addr":"127.0.0.1","method":"GET","uri":"/x?y=1","proto":"HTTP/1.1","status":404,"size":9,"hsize":70,"start":1796117986.5,"us":2500,"req":7}"#;
 
 #[test]
 fn text_lines_are_stamped() {

@@ -121,6 +121,13 @@ pub enum Id {
     ReqLogger,
     Logger,
     LogMaxsize,
+    // uWSGI's encoders, routes and rotation names (issue 13; crate::logs::dispatch).
+    LogEncoder,
+    LogReqEncoder,
+    LogRoute,
+    LogBackupname,
+    LogBackupcount,
+    LogTruncate,
     Daemonize,
     LogLevel,
     Verbose,
@@ -340,6 +347,7 @@ pub fn normalize_key(key: &str) -> String {
 }
 
 mod hooks;
+mod log_table;
 mod python;
 mod spooler;
 mod table;

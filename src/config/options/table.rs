@@ -8,7 +8,7 @@ const H_WORKERS: &str = "Workers";
 const H_PYTHON: &str = "Python WSGI worker";
 const H_RECYCLE: &str = "Recycling";
 const H_DRAIN: &str = "Draining";
-const H_LOG: &str = "Logging";
+pub(super) const H_LOG: &str = "Logging";
 const H_CONFIG: &str = "Configuration";
 const H_OPERATE: &str = "Operating";
 pub(super) const H_SIDE: &str = "Side processes";
@@ -601,6 +601,12 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
              one started (0: never). SIGUSR1 reopens log files after an outside rotation.",
         )
         .example("104857600"),
+    super::log_table::LOG_BACKUPNAME,
+    super::log_table::LOG_BACKUPCOUNT,
+    super::log_table::LOG_TRUNCATE,
+    super::log_table::LOG_ENCODER,
+    super::log_table::LOG_REQ_ENCODER,
+    super::log_table::LOG_ROUTE,
     OptionSpec::new(Daemonize, "daemonize", Ty::Path, H_LOG)
         .hidden(&["daemonize2"])
         .value("FILE")

@@ -475,7 +475,11 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     ),
     same("log-4xx"),
     same("log-5xx"),
-    same("log-slow"),
+    diff(
+        "log-slow",
+        "log-slow",
+        "a word (true, yes...) is 0, off, as uWSGI's atoi() reads it",
+    ),
     no("log-big", NO_REQUEST_LOG),
     no_f("log-zero", NO_REQUEST_LOG),
     on(
@@ -488,19 +492,58 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "log-sendfile",
         "files sent with sendfile (static files) are logged as any request",
     ),
-    diff("req-logger", "req-logger", "file:PATH or stdio"),
+    diff(
+        "req-logger",
+        "req-logger",
+        "file:PATH or stdio, unnamed (ebb has no log-req-route)",
+    ),
     alias("logger-req", "req-logger"),
-    diff("logger", "logger", "one logger, file:PATH or stdio"),
-    no("log-route", LOGGING),
-    no("log-encoder", LOGGING),
+    diff(
+        "logger",
+        "logger",
+        "stdio, file:PATH, syslog[:IDENT[,FACILITY]] (/dev/log) and rsyslog:HOST:PORT[,IDENT] \
+         (UDP, RFC 3164); named ones get what log-route sends them; of the unnamed ones, the \
+         last is the log",
+    ),
+    diff(
+        "log-route",
+        "log-route",
+        "the regex is fancy-regex's (PCRE's syntax with lookaround and backreferences; no \
+         PCRE verbs or recursion)",
+    ),
+    diff(
+        "log-encoder",
+        "log-encoder",
+        "prefix, suffix, nl, format, json (gzip and compress refused); a line an encoder \
+         rewrote has no ebb stamp; %z/strftime times are UTC; unknown ${vars} are errors",
+    ),
+    diff(
+        "log-req-encoder",
+        "log-req-encoder",
+        "as log-encoder, for access lines when req-logger is set",
+    ),
     diff(
         "log-maxsize",
         "log-maxsize",
-        "the full file is renamed FILE.<unix time>; log-backupname is not supported",
+        "the full file is renamed FILE.<unix time> (or log-backupname, or .1 .. .N with \
+         log-backupcount)",
     ),
-    no(
-        "log-backupname",
-        "rotate with logrotate, then send SIGUSR1 to reopen",
+    same("log-backupname"),
+    diff(
+        "log-backupcount",
+        "log-backupcount",
+        "not a uWSGI option (uWSGI ignores the key): ebb keeps N rotated files, .1 newest",
+    ),
+    diff(
+        "log-truncate",
+        "log-truncate",
+        "the logto file is emptied when ebb starts, not at a SIGHUP (uWSGI also empties it at \
+         a reload with log-reopen)",
+    ),
+    on_v(
+        "log-buffering",
+        "not a uWSGI option (uWSGI ignores the key): ebb collects log lines and writes them \
+         once per loop turn, at most 64 KiB at a time",
     ),
     no(
         "logfile-chown",
