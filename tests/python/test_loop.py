@@ -158,8 +158,12 @@ class ServingModelTests(WorkerTestCase):
         self.start_loop(threads=4, takeover=5)
         counts = self.hammer(6, 25, "/spin?ms=1")
         self.assertEqual(counts, [25] * 6)
-        peak = self.peak()
-        self.assertLessEqual(peak, 2, "%d CPU-bound requests ran at once" % peak)
+        # Handed over, most of the 150 would come in beside two others.  On a loaded machine
+        # a request the OS stopped looks like one that waits, and a few are handed over:
+        # a share, not the peak, tells the two apart.
+        crowded = int(self.client().request("GET", "/crowded").body)
+        self.assertLessEqual(crowded, 15, "%d of 150 CPU-bound requests ran beside two others"
+                             % crowded)
 
     def test_threads_bound_holds_while_requests_wait(self):
         """--threads 3: many waiting requests, never more than 3 in the app at once."""

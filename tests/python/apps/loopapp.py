@@ -4,6 +4,7 @@
   GET /spin?ms=MS    computes for MS milliseconds (holds the GIL: a CPU-bound view)
   GET /wait?file=F   blocks until the file F exists (up to 20 s)
   GET /peak          the most requests that were in the app at once, then resets it
+  GET /crowded       how many requests came in while two or more others were in, then resets it
   GET /pid           the worker's process id
   GET /              "hello"
 """
@@ -18,13 +19,15 @@ from urllib.parse import parse_qs
 # request while another computes can, so running CPU-bound requests side by side shows.
 sys.setswitchinterval(0.0002)
 _lock = threading.Lock()
-_running = [0, 0]      # in the app now, most at once
+_running = [0, 0, 0]   # in the app now, most at once, entries with two or more others in
 
 
 def _enter():
     with _lock:
         _running[0] += 1
         _running[1] = max(_running[1], _running[0])
+        if _running[0] >= 3:
+            _running[2] += 1
 
 
 def _leave():
@@ -41,6 +44,10 @@ def app(environ, start_response):
         with _lock:
             body = str(_running[1]).encode()
             _running[1] = _running[0]
+    elif path == "/crowded":
+        with _lock:
+            body = str(_running[2]).encode()
+            _running[2] = 0
     else:
         _enter()
         try:
