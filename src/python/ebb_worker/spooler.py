@@ -104,6 +104,7 @@ class Spooler(object):
         self.tasks = 0
         self.notify = Inotify()
         self.soon = None          # when to look again, earlier than the frequency
+        self.kept = {}            # task kept by its last run -> when it may run again
 
     def say(self, msg, level="info"):
         if level != "info" or not self.s.quiet:
@@ -128,9 +129,13 @@ class Spooler(object):
         return out
 
     def scan(self):
-        """One pass over the directory: run every task that is due."""
+        """One pass over the directory: run every task that is due. A task its last run kept
+        (SPOOL_RETRY, an exception...) runs again a spooler-frequency later, as in uWSGI,
+        whatever wakes the spooler meanwhile."""
         self.notify.watch(self.s.dir)
-        for path in self.entries(self.s.dir):
+        paths = self.entries(self.s.dir)
+        self.kept = {p: t for p, t in self.kept.items() if p in paths}
+        for path in paths:
             if _stop[0]:
                 return
             try:
@@ -140,6 +145,9 @@ class Spooler(object):
             now = time.time()
             if st.st_mtime > now:
                 self.later(st.st_mtime)
+                continue
+            if self.kept.get(path, now) > now:
+                self.later(self.kept[path])
                 continue
             if not os.path.isfile(path):
                 continue
@@ -225,6 +233,7 @@ class Spooler(object):
                 os.chdir(cwd)
         self.tasks += 1
         took = time.time() - t0
+        self.kept[path] = time.time() + self.s.frequency
         if ret == uwsgi_api.SPOOL_OK and type(ret) is int:
             os.unlink(path)         # before the lock is released: nobody runs it again
             self.say("done with task %s after %.1f seconds" % (os.path.basename(path), took))
