@@ -37,11 +37,7 @@ impl Master {
                 crate::config::WorkerCommand::Python(app) => app.threads as u64,
                 _ => 1,
             },
-            listen: crate::live::listen_info(
-                &self.listeners,
-                &self.config.sockets,
-                self.config.listen,
-            ),
+            listen: crate::live::listen_info(&self.listeners),
         };
         let mut doc = snapshot::stats_json(&self.policy, &inputs);
         let side = self.side_json();

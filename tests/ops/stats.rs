@@ -256,8 +256,23 @@ print(json.dumps(out))
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 }
 
-/// The stats and metrics servers too: a slow request head, an endless one, and many
-/// clients that never read cannot stall the loop or keep the master's memory.
+/// Whether the master still holds `s` open: nothing to read yet (not EOF, not reset).
+fn still_connected(mut s: &std::net::TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let open = matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    open
+}
+
+/// The stats and metrics servers too: slow request heads, an endless one, and many clients
+/// that never read cannot stall the loop or keep the master's memory.
+///
+/// No wall-clock bound: the slow heads are held by the master until their deadline (5 s
+/// after accept), so the order tells whether the loop served others meanwhile. The scrape
+/// and the stats document must arrive while every slow client is still connected; a loop
+/// that waits on a client (or that spends seconds per document) answers only after the
+/// master dropped them.
 #[test]
 fn hostile_stats_and_metrics_clients_are_dropped() {
     let ebb = Ebb::example(1)
@@ -276,9 +291,15 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
         s.read_to_string(&mut text).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     };
-    // A head that never ends (slowloris), and one that is too long.
-    let mut slow = std::net::TcpStream::connect(&metrics).unwrap();
-    slow.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    let t0 = Instant::now();
+    // Heads that never end (slowloris), and one that is too long.
+    let slow: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
     let mut long = std::net::TcpStream::connect(&metrics).unwrap();
     long.set_write_timeout(Some(Duration::from_secs(2)))
         .unwrap();
@@ -288,32 +309,35 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
     let idle: Vec<_> = (0..40)
         .map(|_| std::net::TcpStream::connect(&stats).unwrap())
         .collect();
-    let t0 = Instant::now();
     scrape();
     let mut s = std::net::TcpStream::connect(&stats).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();
     let mut doc = String::new();
     s.read_to_string(&mut doc).unwrap();
     assert!(serde_json::from_str::<Value>(&doc).is_ok());
-    // A loop stalled behind those clients would answer only once they are dropped, at their
-    // 5 s deadline: anything sooner is the loop serving others meanwhile (the margin is for a
-    // loaded machine).
-    assert!(
-        t0.elapsed() < Duration::from_millis(4900),
-        "answers took {:?}",
-        t0.elapsed()
+    let answered = t0.elapsed();
+    let held = slow.iter().filter(|s| still_connected(s)).count();
+    eprintln!(
+        "answers after {answered:?}, {held} of {} slow clients still held",
+        slow.len()
     );
-    // The long head is refused at once; the slow one when its deadline (5 s) passes.
+    assert_eq!(
+        held,
+        slow.len(),
+        "the scrape and the stats document came after the master dropped the slow clients \
+         ({answered:?} after they connected): the loop waited behind them"
+    );
+    // The long head is refused at once; the slow ones when their deadline (5 s) passes.
     long.set_read_timeout(Some(SOON)).unwrap();
     let mut buf = [0u8; 64];
     assert!(
         matches!(long.read(&mut buf), Ok(0) | Err(_)),
         "the long head was answered"
     );
-    slow.set_read_timeout(Some(SOON)).unwrap();
-    let t1 = Instant::now();
-    assert!(matches!(slow.read(&mut buf), Ok(0) | Err(_)));
-    assert!(t1.elapsed() < Duration::from_secs(8));
+    for mut s in slow {
+        s.set_read_timeout(Some(SOON)).unwrap();
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    }
     drop(idle);
     // The master holds what it held before the clients came, no more.
     let fds = poll_until(SOON, || {
