@@ -20,6 +20,36 @@ pub struct ListenInfo {
     pub max_queue: Option<u64>,
 }
 
+/// A fork server (`--fork-server`), as the master holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForkServerInfo {
+    pub pid: i32,
+    pub generation: u64,
+    /// importing, ready, lazy (its workers import the app themselves) or retired.
+    pub state: &'static str,
+    /// How long the import took, once it finished.
+    pub import_s: Option<f64>,
+    pub started: Instant,
+    /// When it entered its state.
+    pub since: Instant,
+}
+
+/// The fork servers under the stats document's `fork_servers` key (ebb's own).
+pub fn fork_servers_json(list: &[ForkServerInfo], now: Instant) -> Value {
+    list.iter()
+        .map(|f| {
+            json!({
+                "pid": f.pid,
+                "config_generation": f.generation,
+                "state": f.state,
+                "import_s": f.import_s.map(|s| (s * 1000.0).round() / 1000.0),
+                "age_s": round1(now.saturating_duration_since(f.started)),
+                "since_s": round1(now.saturating_duration_since(f.since)),
+            })
+        })
+        .collect()
+}
+
 /// What the snapshot needs besides the policy.
 pub struct Inputs<'a> {
     pub now: Instant,

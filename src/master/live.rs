@@ -40,6 +40,10 @@ impl Master {
             listen: crate::live::listen_info(&self.listeners),
         };
         let mut doc = snapshot::stats_json(&self.policy, &inputs);
+        let forks = self.forks.status();
+        if !forks.is_empty() {
+            doc["fork_servers"] = snapshot::fork_servers_json(&forks, now);
+        }
         let side = self.side_json();
         if !side.is_empty() {
             doc["side_processes"] = serde_json::Value::Array(side);
