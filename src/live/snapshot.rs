@@ -137,11 +137,13 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
                 "status": if w.inflight > 0 { "busy" } else { "idle" },
                 "rss": rss,
                 "vsz": vsz,
-                "running_time": 0,
+                // uWSGI's: total request time (µs) and the average per request; ebb's
+                // average is the plain mean (uWSGI's halves towards each new request).
+                "running_time": w.rt_us,
                 "last_spawn": unix_secs(i.wall, i.now, w.started),
                 "respawn_count": w.respawn,
-                "tx": 0,
-                "avg_rt": 0,
+                "tx": w.tx,
+                "avg_rt": w.rt_us.checked_div(requests).unwrap_or(0),
                 "apps": [],
                 "cores": [{
                     "id": 0,
@@ -225,6 +227,7 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
             "uptime_s": round1(i.now.saturating_duration_since(i.started)),
             "settled": p.settled(),
             "requests_total": c.requests_retired + live_requests,
+            "response_bytes_total": c.tx_retired + p.workers().map(|w| w.tx).sum::<u64>(),
             "recycles": c.recycles,
             "crashes": c.crashes,
             "reloads": c.reloads,

@@ -147,8 +147,7 @@ class HTTPServing(object):
                 head = buf[:i].decode("latin-1")
                 buf = buf[i + 4:]
             conn.partial = 0.0
-            if ACCESS:
-                t_start = _time_ns() // 1000
+            t_start = _time_ns() // 1000
             try:
                 env, keep, v11, body, buf = self._parse(conn, head, buf)
             except _HTTPError as e:
@@ -174,11 +173,13 @@ class HTTPServing(object):
                 self._send_static(ctx, hit)
             ctx.busy = 0
             ctx.requests += 1
+            us = max(0, _time_ns() // 1000 - t_start)
+            ctx.tx += ctx.sent + ctx.hsize
+            ctx.rt_us += us
             if not self.notify_armed:
                 self.poke()
             if ACCESS:
-                access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
-                              next(self.reqno), env.get("RAW_URI", ""))
+                access.record(env, ctx, t_start, us, next(self.reqno), env.get("RAW_URI", ""))
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:
                     self._linger(conn)

@@ -72,8 +72,7 @@ class UwsgiServing(object):
                 return
             buf = buf + data if buf else data
         conn.partial = 0.0
-        if ACCESS:
-            t_start = _time_ns() // 1000
+        t_start = _time_ns() // 1000
         end = 4 + size
         pv = parse_vars(buf, 4, end)
         if pv is None:
@@ -129,12 +128,14 @@ class UwsgiServing(object):
             ctx.http = True          # the default (not set per HTTP request)
         ctx.busy = 0
         ctx.requests += 1
+        us = max(0, _time_ns() // 1000 - t_start)
+        ctx.tx += ctx.sent + ctx.hsize
+        ctx.rt_us += us
         if not self.notify_armed:
             self.poke()
         if ACCESS:
             uri = env.get("REQUEST_URI")
             if uri is None:
                 uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
-            access.record(env, ctx, t_start, max(0, _time_ns() // 1000 - t_start),
-                          next(self.reqno), uri)
+            access.record(env, ctx, t_start, us, next(self.reqno), uri)
         self._close(conn)
