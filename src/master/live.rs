@@ -1,5 +1,5 @@
-//! Wiring for `src/live/`: the control socket, the master fifo (and, later, the stats and
-//! metrics servers) answered from this loop. The logic lives in `crate::live`.
+//! Wiring for `src/live/`: the control socket, the master fifo, the stats and metrics
+//! servers, answered from this loop. The logic lives in `crate::live`.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
