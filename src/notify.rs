@@ -23,6 +23,10 @@ pub struct Update {
     pub requests: Option<u64>,
     pub inflight: Option<u64>,
     pub jobs: Option<u64>,
+    /// `X_EBB_TX`: response bytes sent (head and body), all requests so far.
+    pub tx: Option<u64>,
+    /// `X_EBB_RT_US`: time spent in requests so far, microseconds.
+    pub rt_us: Option<u64>,
     pub job_names: Option<Vec<String>>,
     /// `X_EBB_STUCK=1`: a request has run past the harakiri limit.
     pub stuck: Option<bool>,
@@ -91,6 +95,8 @@ pub fn parse(data: &[u8]) -> Result<Update, NotifyError> {
             "X_EBB_REQUESTS" => u.requests = Some(num()?),
             "X_EBB_INFLIGHT" => u.inflight = Some(num()?),
             "X_EBB_JOBS" => u.jobs = Some(num()?),
+            "X_EBB_TX" => u.tx = Some(num()?),
+            "X_EBB_RT_US" => u.rt_us = Some(num()?),
             "X_EBB_STUCK" => u.stuck = Some(value.trim() == "1"),
             "X_EBB_JOB_NAMES" => {
                 u.job_names = Some(

@@ -277,7 +277,7 @@ impl Conn {
         let (status, size) = reply_shape(app, &reply, head);
         let before = self.out.len();
         let keep = respond(app, &mut self.out, &info, head, reply);
-        drop(guard);
+        guard.done((self.out.len() - before) as u64);
         if let Some(copy) = head_copy {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut headers);
@@ -470,7 +470,7 @@ impl Conn {
         let (status, size) = reply_shape(app, &reply, head);
         let before = self.out.len();
         respond(app, &mut self.out, &info, head, reply);
-        drop(guard);
+        guard.done((self.out.len() - before) as u64);
         if let Some((addr, uri, proto, headers)) = logged {
             let entry = Entry {
                 peer: &addr,

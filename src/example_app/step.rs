@@ -63,7 +63,7 @@ pub(super) fn step(app: &App, data: &[u8], out: &mut Vec<u8>, peer: &str) -> Ste
     let shape = logging.then(|| reply_shape(app, &reply, head));
     let before = out.len();
     let keep = respond(app, out, &info, head, reply);
-    drop(guard);
+    guard.done((out.len() - before) as u64);
     if let Some((status, size)) = shape {
         let entry = Entry {
             peer,

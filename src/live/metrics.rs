@@ -114,6 +114,12 @@ pub fn render(doc: &Value) -> String {
         n(&ebb["requests_total"]),
     );
     o.one(
+        "ebb_response_bytes_total",
+        "counter",
+        "Response bytes sent, head and body, as reported by the workers (X_EBB_TX), including exited ones.",
+        n(&ebb["response_bytes_total"]),
+    );
+    o.one(
         "ebb_requests_in_flight",
         "gauge",
         "Requests in progress (X_EBB_INFLIGHT).",

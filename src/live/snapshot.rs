@@ -20,6 +20,36 @@ pub struct ListenInfo {
     pub max_queue: Option<u64>,
 }
 
+/// A fork server (`--fork-server`), as the master holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForkServerInfo {
+    pub pid: i32,
+    pub generation: u64,
+    /// importing, ready, lazy (its workers import the app themselves) or retired.
+    pub state: &'static str,
+    /// How long the import took, once it finished.
+    pub import_s: Option<f64>,
+    pub started: Instant,
+    /// When it entered its state.
+    pub since: Instant,
+}
+
+/// The fork servers under the stats document's `fork_servers` key (ebb's own).
+pub fn fork_servers_json(list: &[ForkServerInfo], now: Instant) -> Value {
+    list.iter()
+        .map(|f| {
+            json!({
+                "pid": f.pid,
+                "config_generation": f.generation,
+                "state": f.state,
+                "import_s": f.import_s.map(|s| (s * 1000.0).round() / 1000.0),
+                "age_s": round1(now.saturating_duration_since(f.started)),
+                "since_s": round1(now.saturating_duration_since(f.since)),
+            })
+        })
+        .collect()
+}
+
 /// What the snapshot needs besides the policy.
 pub struct Inputs<'a> {
     pub now: Instant,
@@ -107,11 +137,13 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
                 "status": if w.inflight > 0 { "busy" } else { "idle" },
                 "rss": rss,
                 "vsz": vsz,
-                "running_time": 0,
+                // uWSGI's: total request time (µs) and the average per request; ebb's
+                // average is the plain mean (uWSGI's halves towards each new request).
+                "running_time": w.rt_us,
                 "last_spawn": unix_secs(i.wall, i.now, w.started),
                 "respawn_count": w.respawn,
-                "tx": 0,
-                "avg_rt": 0,
+                "tx": w.tx,
+                "avg_rt": w.rt_us.checked_div(requests).unwrap_or(0),
                 "apps": [],
                 "cores": [{
                     "id": 0,
@@ -195,6 +227,7 @@ pub fn stats_json(p: &Policy, i: &Inputs<'_>) -> Value {
             "uptime_s": round1(i.now.saturating_duration_since(i.started)),
             "settled": p.settled(),
             "requests_total": c.requests_retired + live_requests,
+            "response_bytes_total": c.tx_retired + p.workers().map(|w| w.tx).sum::<u64>(),
             "recycles": c.recycles,
             "crashes": c.crashes,
             "reloads": c.reloads,

@@ -108,7 +108,30 @@ pub fn render(doc: &Value) -> String {
         out += line.trim_end();
         out.push('\n');
     }
-    out + &side_processes(doc)
+    out + &fork_servers(doc) + &side_processes(doc)
+}
+
+/// The fork servers (`fork_servers` in the stats), when there are any.
+fn fork_servers(doc: &Value) -> String {
+    let list = doc["fork_servers"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nFORK SERVER  GEN  STATE      IMPORT  SINCE\n");
+    for f in &list {
+        let import = f["import_s"]
+            .as_f64()
+            .map_or("-".to_string(), |s| format!("{s:.2}s"));
+        out += &format!(
+            "{:<12} {:<4} {:<10} {:<7} {}\n",
+            f["pid"].to_string(),
+            f["config_generation"].to_string(),
+            f["state"].as_str().unwrap_or("?"),
+            import,
+            secs(&f["since_s"]),
+        );
+    }
+    out
 }
 
 /// The daemons, mules and cron entries (`side_processes` in the stats), when there are any.
@@ -137,6 +160,31 @@ fn side_processes(doc: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn table_lists_fork_servers() {
+        let doc = json!({
+            "ebb": {}, "workers": [],
+            "fork_servers": [
+                {"pid": 40, "config_generation": 1, "state": "retired", "import_s": 0.5,
+                 "since_s": 3.0},
+                {"pid": 41, "config_generation": 2, "state": "importing", "import_s": null,
+                 "since_s": 0.2},
+            ],
+        });
+        let t = render(&doc);
+        assert!(t.contains("\nFORK SERVER  GEN  STATE"), "{t}");
+        assert!(
+            t.contains("\n40           1    retired    0.50s   3.0s\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\n41           2    importing  -       0.2s\n"),
+            "{t}"
+        );
+        let none = render(&json!({"ebb": {}, "workers": []}));
+        assert!(!none.contains("FORK"), "{none}");
+    }
 
     #[test]
     fn table_lists_side_processes() {

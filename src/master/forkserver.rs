@@ -72,6 +72,9 @@ pub(super) struct ForkServer {
     chan: Option<OwnedFd>,
     state: State,
     started: Instant,
+    /// When it entered its state, and how long its import took (as it said), for the status.
+    since: Instant,
+    import_s: Option<f64>,
     /// Listening sockets when it started (the places it holds for them).
     nfds: usize,
     queued: Vec<Queued>,
@@ -129,6 +132,26 @@ impl ForkServers {
         self.servers
             .iter()
             .any(|s| !s.asked.is_empty() || !s.queued.is_empty())
+    }
+
+    /// Each fork server for `ebb status` and the stats document.
+    pub(super) fn status(&self) -> Vec<crate::live::snapshot::ForkServerInfo> {
+        self.servers
+            .iter()
+            .map(|s| crate::live::snapshot::ForkServerInfo {
+                pid: s.pid,
+                generation: s.generation,
+                state: match s.state {
+                    State::Importing => "importing",
+                    State::Ready => "ready",
+                    State::Lazy => "lazy",
+                    State::Retired => "retired",
+                },
+                import_s: s.import_s,
+                started: s.started,
+                since: s.since,
+            })
+            .collect()
     }
 
     /// The fds to poll: (server pid, `None` for the channel or the pipe's index, fd).
@@ -367,6 +390,8 @@ impl Master {
             pid,
             chan: Some(ours),
             state: State::Importing,
+            since: Instant::now(),
+            import_s: None,
             started: Instant::now(),
             nfds: n,
             queued: Vec::new(),
@@ -397,6 +422,7 @@ impl Master {
                             s.reload = None;
                             s.kill("a newer reload replaced it".into());
                             s.state = State::Retired;
+                            s.since = Instant::now();
                             s.chan = None;
                         }
                     }
@@ -454,6 +480,8 @@ impl Master {
         match m.t.as_str() {
             "ready" | "lazy" => {
                 let took = s.started.elapsed().as_secs_f64();
+                s.since = Instant::now();
+                s.import_s = Some(m.import_s.unwrap_or(took));
                 if m.t == "ready" {
                     s.state = State::Ready;
                     info!(
@@ -701,6 +729,7 @@ impl Master {
                     s.kill("its configuration generation is over".into());
                 }
                 s.state = State::Retired;
+                s.since = Instant::now();
                 s.chan = None; // EOF: it exits
             }
         }

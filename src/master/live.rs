@@ -1,5 +1,5 @@
-//! Wiring for `src/live/`: the control socket, the master fifo (and, later, the stats and
-//! metrics servers) answered from this loop. The logic lives in `crate::live`.
+//! Wiring for `src/live/`: the control socket, the master fifo, the stats and metrics
+//! servers, answered from this loop. The logic lives in `crate::live`.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -37,13 +37,13 @@ impl Master {
                 crate::config::WorkerCommand::Python(app) => app.threads as u64,
                 _ => 1,
             },
-            listen: crate::live::listen_info(
-                &self.listeners,
-                &self.config.sockets,
-                self.config.listen,
-            ),
+            listen: crate::live::listen_info(&self.listeners),
         };
         let mut doc = snapshot::stats_json(&self.policy, &inputs);
+        let forks = self.forks.status();
+        if !forks.is_empty() {
+            doc["fork_servers"] = snapshot::fork_servers_json(&forks, now);
+        }
         let side = self.side_json();
         if !side.is_empty() {
             doc["side_processes"] = serde_json::Value::Array(side);

@@ -69,6 +69,8 @@ pub struct LastRecycle {
 pub struct Counters {
     /// Requests reported by workers that have exited (the live ones add theirs).
     pub requests_retired: u64,
+    /// Response bytes reported by workers that have exited.
+    pub tx_retired: u64,
     /// Recycles decided, by reason (`max-requests`, `reload`, `command`, …).
     pub recycles: BTreeMap<&'static str, u64>,
     /// Workers that exited unexpectedly (before ready, while serving, or uncleanly while

@@ -23,6 +23,7 @@ impl Policy {
         };
         let w = self.workers.remove(&id).expect("found above");
         self.counters.requests_retired += w.requests.unwrap_or(0);
+        self.counters.tx_retired += w.tx;
         out.push(Action::Forget { id });
         let lived = now.saturating_duration_since(w.started);
         let r = w.reference();

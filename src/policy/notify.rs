@@ -20,6 +20,12 @@ impl Policy {
         if let Some(r) = u.requests {
             w.requests = Some(r);
         }
+        if let Some(n) = u.tx {
+            w.tx = n;
+        }
+        if let Some(n) = u.rt_us {
+            w.rt_us = n;
+        }
         if let Some(n) = u.inflight {
             w.inflight = n;
         }

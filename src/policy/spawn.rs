@@ -125,6 +125,8 @@ impl Policy {
                     started: now,
                     ready_at: None,
                     requests: None,
+                    tx: 0,
+                    rt_us: 0,
                     inflight: 0,
                     jobs: 0,
                     job_names: Vec::new(),

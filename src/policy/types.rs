@@ -274,6 +274,9 @@ pub struct Worker {
     pub started: Instant,
     pub ready_at: Option<Instant>,
     pub requests: Option<u64>,
+    /// Response bytes sent (head and body) and time spent in requests (µs), as reported.
+    pub tx: u64,
+    pub rt_us: u64,
     pub inflight: u64,
     pub jobs: u64,
     /// The running job names, each with the moment it was first reported.

@@ -34,6 +34,9 @@ pub struct Reporter {
 #[derive(Debug, Default)]
 struct Shared {
     requests: AtomicU64,
+    /// Response bytes sent and time spent in requests (µs): `X_EBB_TX`, `X_EBB_RT_US`.
+    tx: AtomicU64,
+    rt_us: AtomicU64,
     inflight: AtomicU64,
     jobs: AtomicU64,
     /// Bumped on every job start and end, so a changed name list is seen as a change.
@@ -59,6 +62,8 @@ struct Names {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Snapshot {
     requests: u64,
+    tx: u64,
+    rt_us: u64,
     inflight: u64,
     jobs: u64,
     jobs_version: u64,
@@ -69,6 +74,7 @@ struct Snapshot {
 #[derive(Debug)]
 pub struct RequestGuard<'a> {
     shared: &'a Shared,
+    began: Instant,
 }
 
 /// Marks one background job in progress under a name; dropping it ends the job.
@@ -119,6 +125,7 @@ impl Reporter {
         self.shared.changed();
         RequestGuard {
             shared: &self.shared,
+            began: Instant::now(),
         }
     }
 
@@ -239,9 +246,19 @@ impl Reporter {
     }
 }
 
+impl RequestGuard<'_> {
+    /// The request is answered with `bytes` (head and body): counted in `X_EBB_TX`.
+    #[inline]
+    pub fn done(self, bytes: u64) {
+        self.shared.tx.fetch_add(bytes, SeqCst);
+    }
+}
+
 impl Drop for RequestGuard<'_> {
     #[inline]
     fn drop(&mut self) {
+        let us = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.shared.rt_us.fetch_add(us, SeqCst);
         self.shared.requests.fetch_add(1, SeqCst);
         self.shared.inflight.fetch_sub(1, SeqCst);
         self.shared.changed();
@@ -278,6 +295,8 @@ impl Shared {
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             requests: self.requests.load(SeqCst),
+            tx: self.tx.load(SeqCst),
+            rt_us: self.rt_us.load(SeqCst),
             inflight: self.inflight.load(SeqCst),
             jobs: self.jobs.load(SeqCst),
             jobs_version: self.jobs_version.load(SeqCst),
@@ -292,7 +311,9 @@ impl Shared {
             .take(MAX_JOB_NAMES)
             .cloned()
             .collect();
-        format_counts(prefix, snap.requests, snap.inflight, snap.jobs, &names)
+        let mut s = format_counts(prefix, snap.requests, snap.inflight, snap.jobs, &names);
+        let _ = write!(s, "\nX_EBB_TX={}\nX_EBB_RT_US={}", snap.tx, snap.rt_us);
+        s
     }
 
     fn message(&self, prefix: Option<&str>) -> String {

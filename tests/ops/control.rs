@@ -257,3 +257,96 @@ fn a_refused_reload_lists_the_errors() {
     get_ok(&ebb, &t, "/");
     assert_eq!(status_json(&ctl)["ebb"]["config_generation"], 1);
 }
+
+/// Fork servers show in `ebb status` (table and `--json`) and in the stats document under
+/// `fork_servers`: pid, configuration generation, state, import time; after a reload the
+/// new generation's is listed and the old one's goes.
+#[test]
+fn status_lists_the_fork_servers() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [b'hi\\n']\n",
+    )
+    .unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "--processes",
+            "2",
+            "--wsgi-file",
+            app.to_str().unwrap(),
+            "--control",
+            ctl.to_str().unwrap(),
+            "--stats",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let first = ebb
+        .wait_for(|l| l.is_event("fork-server-ready"), SOON)
+        .unwrap_or_else(|e| ebb.fail(&e))
+        .pid()
+        .expect("the fork-server-ready line names its pid");
+    ebb.ready(2);
+    let v = wait_status(&ebb, &ctl, "the fork server ready", |v| {
+        v["fork_servers"][0]["state"] == "ready"
+    });
+    let f = &v["fork_servers"][0];
+    assert_eq!(v["fork_servers"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(f["pid"], first, "{f}");
+    assert_eq!(f["config_generation"], 1, "{f}");
+    assert!(f["import_s"].as_f64().is_some_and(|s| s >= 0.0), "{f}");
+    assert!(f["since_s"].as_f64().is_some(), "{f}");
+    // uWSGI's fields are untouched: the fork server is not one of the workers.
+    assert!(
+        v["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["pid"] != first),
+        "{v}"
+    );
+    let table = ok(&ebb_cmd(
+        &["status", "--control", ctl.to_str().unwrap()],
+        &[],
+    ));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{first} ")))
+        .unwrap_or_else(|| panic!("no fork server row in:\n{table}"));
+    assert!(table.contains("FORK SERVER  GEN  STATE"), "{table}");
+    assert!(row.split_whitespace().nth(2) == Some("ready"), "{row}");
+
+    // The plain stats server says the same.
+    let mut s = std::net::TcpStream::connect(listen_addr_of(&ebb, "stats-listen")).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["fork_servers"][0]["pid"], first, "{doc}");
+
+    // A reload imports the app again in a new fork server; the old one retires and goes.
+    ok(&ebb_cmd(
+        &["reload", "--control", ctl.to_str().unwrap()],
+        &[],
+    ));
+    let v = wait_status(&ebb, &ctl, "only generation 2's fork server, ready", |v| {
+        let list = v["fork_servers"].as_array().cloned().unwrap_or_default();
+        list.len() == 1 && list[0]["config_generation"] == 2 && list[0]["state"] == "ready"
+    });
+    assert_ne!(v["fork_servers"][0]["pid"], first, "{v}");
+}
+
+/// The address a `stats-listen` line names.
+fn listen_addr_of(ebb: &Ebb, event: &str) -> String {
+    ebb.wait_for(|l| l.is_event(event), SOON)
+        .unwrap_or_else(|e| ebb.fail(&format!("no {event} line: {e}")))
+        .str_field("address")
+        .expect("address field")
+        .to_string()
+}

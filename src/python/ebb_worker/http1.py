@@ -148,8 +148,7 @@ class HTTPServing(object):
                 head = buf[:i].decode("latin-1")
                 buf = buf[i + 4:]
             conn.partial = 0.0
-            if ACCESS:
-                t_start = _time_ns()
+            t_start = _time_ns()
             try:
                 env, keep, v11, body, buf = self._parse(conn, head, buf)
             except _HTTPError as e:
@@ -175,10 +174,13 @@ class HTTPServing(object):
                 self._send_static(ctx, hit)
             ctx.busy = 0
             ctx.requests += 1
+            t_end = _time_ns()
+            ctx.tx += ctx.sent + ctx.hsize
+            ctx.rt_ns += t_end - t_start
             if not self.notify_armed:
                 self.poke()
             if ACCESS:
-                access.record(env, ctx, t_start, _time_ns(), next(self.reqno),
+                access.record(env, ctx, t_start, t_end, next(self.reqno),
                               env.get("RAW_URI", ""))
             if not ctx.keep:
                 if body is not None and not body.finished() or buf:

@@ -71,7 +71,12 @@ class Reporting(object):
         lines = []
         if extra:
             lines.append(extra)
-        lines.append("X_EBB_REQUESTS=%d\nX_EBB_INFLIGHT=%d\nX_EBB_JOBS=%d" % (req, busy, njobs))
+        tx = rt = 0
+        for c in self.ctxs:
+            tx += c.tx
+            rt += c.rt_ns
+        lines.append("X_EBB_REQUESTS=%d\nX_EBB_INFLIGHT=%d\nX_EBB_JOBS=%d\nX_EBB_TX=%d\n"
+                     "X_EBB_RT_US=%d" % (req, busy, njobs, tx, max(0, rt // 1000)))
         msg = "\n".join(lines)
         while names:
             tail = "\nX_EBB_JOB_NAMES=" + ",".join(names)

@@ -72,8 +72,7 @@ class UwsgiServing(object):
                 return
             buf = buf + data if buf else data
         conn.partial = 0.0
-        if ACCESS:
-            t_start = _time_ns()
+        t_start = _time_ns()
         end = 4 + size
         pv = parse_vars(buf, 4, end)
         if pv is None:
@@ -129,12 +128,15 @@ class UwsgiServing(object):
             ctx.http = True          # the default (not set per HTTP request)
         ctx.busy = 0
         ctx.requests += 1
+        t_end = _time_ns()
+        ctx.tx += ctx.sent + ctx.hsize
+        ctx.rt_ns += t_end - t_start
         if not self.notify_armed:
             self.poke()
         if ACCESS:
             uri = env.get("REQUEST_URI")
             if uri is None:
                 uri = env["PATH_INFO"] + ("?" + env["QUERY_STRING"] if env["QUERY_STRING"] else "")
-            access.record(env, ctx, t_start, _time_ns(),
+            access.record(env, ctx, t_start, t_end,
                           next(self.reqno), uri)
         self._close(conn)

@@ -42,7 +42,7 @@ class FileWrapper(object):
 
 class _Ctx(object):
     """A serving thread's state: its counters and the request it is handling."""
-    __slots__ = ("requests", "busy", "ident", "name", "sock", "status", "headers", "head_sent",
+    __slots__ = ("requests", "tx", "rt_ns", "busy", "ident", "name", "sock", "status", "headers", "head_sent",
                  "chunked", "keep", "no_body", "clen", "sent", "body", "v11", "head_req", "http",
                  "proto", "reqline", "start_response", "write", "server", "hsize", "err_status",
                  "hk_seen", "hk_since", "hk_reported", "since", "turns")
@@ -51,6 +51,8 @@ class _Ctx(object):
         self.server = server
         self.name = name
         self.requests = 0
+        self.tx = 0              # response bytes sent, head and body, all requests (`tx`)
+        self.rt_ns = 0           # request time, all requests, nanoseconds (`avg_rt`)
         self.busy = 0
         self.ident = None
         self.sock = None
