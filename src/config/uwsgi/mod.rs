@@ -11,8 +11,14 @@
 pub use super::compat::{Status, Verdict};
 use super::options::{self, Front};
 
+mod features;
+mod prefixes;
 mod table;
-pub use table::{UWSGI_OPTIONS, UWSGI_PREFIXES};
+pub use prefixes::UWSGI_PREFIXES;
+
+/// Every uWSGI option ebb knows, with its status here.
+pub static UWSGI_OPTIONS: std::sync::LazyLock<Vec<UwsgiOption>> =
+    std::sync::LazyLock::new(|| [table::OPTIONS, features::OPTIONS].concat());
 
 /// One uWSGI option.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,7 @@
 
 use super::{Status, UwsgiOption};
 
-const fn same(name: &'static str) -> UwsgiOption {
+pub(super) const fn same(name: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::Same,
@@ -11,7 +11,7 @@ const fn same(name: &'static str) -> UwsgiOption {
         short: None,
     }
 }
-const fn alias(name: &'static str, of: &'static str) -> UwsgiOption {
+pub(super) const fn alias(name: &'static str, of: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::Alias(of),
@@ -19,7 +19,7 @@ const fn alias(name: &'static str, of: &'static str) -> UwsgiOption {
         short: None,
     }
 }
-const fn diff(name: &'static str, of: &'static str, how: &'static str) -> UwsgiOption {
+pub(super) const fn diff(name: &'static str, of: &'static str, how: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::Different(of, how),
@@ -28,7 +28,7 @@ const fn diff(name: &'static str, of: &'static str, how: &'static str) -> UwsgiO
     }
 }
 /// Accepted quietly; a flag on the command line.
-const fn on(name: &'static str, why: &'static str) -> UwsgiOption {
+pub(super) const fn on(name: &'static str, why: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::AlwaysOn(why),
@@ -37,7 +37,7 @@ const fn on(name: &'static str, why: &'static str) -> UwsgiOption {
     }
 }
 /// Accepted quietly; takes a value on the command line.
-const fn on_v(name: &'static str, why: &'static str) -> UwsgiOption {
+pub(super) const fn on_v(name: &'static str, why: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::AlwaysOn(why),
@@ -46,7 +46,7 @@ const fn on_v(name: &'static str, why: &'static str) -> UwsgiOption {
     }
 }
 /// Unsupported; takes a value on the command line.
-const fn no(name: &'static str, hint: &'static str) -> UwsgiOption {
+pub(super) const fn no(name: &'static str, hint: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::Unsupported(hint),
@@ -55,7 +55,7 @@ const fn no(name: &'static str, hint: &'static str) -> UwsgiOption {
     }
 }
 /// Unsupported; a flag on the command line.
-const fn no_f(name: &'static str, hint: &'static str) -> UwsgiOption {
+pub(super) const fn no_f(name: &'static str, hint: &'static str) -> UwsgiOption {
     UwsgiOption {
         name,
         status: Status::Unsupported(hint),
@@ -104,7 +104,8 @@ pub(super) const TLS: &str = "terminate TLS in nginx or a load balancer";
 
 /// Every uWSGI option ebb knows about, by name. Options that start with a prefix in
 /// [`UWSGI_PREFIXES`] and are not listed here are unsupported too.
-pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
+/// The options, but those of features ebb leaves to other tools (`super::features`).
+pub(super) static OPTIONS: &[UwsgiOption] = &[
     // Sockets.
     same("http-socket"),
     alias("http11-socket", "http-socket"),
@@ -596,123 +597,6 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
     no_f("stats-minified", STATS),
     no("stats-push", STATS),
     no_f("enable-metrics", STATS),
-    // Features ebb leaves to other tools.
-    same("static-map"),
-    same("static-map2"),
-    same("check-static"),
-    same("static-index"),
-    same("static-safe"),
-    diff(
-        "static-gzip",
-        "static-gzip",
-        "FILE.gz is sent for every mapped file once any static-gzip option is set (the pattern \
-         does not narrow it)",
-    ),
-    diff("static-gzip-dir", "static-gzip", "as static-gzip"),
-    diff("static-gzip-prefix", "static-gzip", "as static-gzip"),
-    diff("static-gzip-ext", "static-gzip", "as static-gzip"),
-    diff("static-gzip-suffix", "static-gzip", "as static-gzip"),
-    same("static-gzip-all"),
-    same("static-expires-type"),
-    diff(
-        "static-expires-type-mtime",
-        "static-expires-type",
-        "the expiry counts from now, not from the file's mtime",
-    ),
-    same("static-expires"),
-    diff(
-        "static-expires-mtime",
-        "static-expires",
-        "the expiry counts from now",
-    ),
-    same("static-expires-uri"),
-    diff(
-        "static-expires-uri-mtime",
-        "static-expires-uri",
-        "the expiry counts from now",
-    ),
-    diff(
-        "static-expires-path-info",
-        "static-expires-uri",
-        "matched against the URL path",
-    ),
-    same("offload-threads"),
-    no_f("disable-sendfile", STATIC),
-    same("route"),
-    same("route-host"),
-    same("route-uri"),
-    same("route-qs"),
-    same("route-remote-addr"),
-    same("route-user-agent"),
-    same("route-referer"),
-    same("route-if"),
-    same("route-if-not"),
-    same("route-run"),
-    same("route-label"),
-    same("add-header"),
-    same("del-header"),
-    same("mule"),
-    diff(
-        "mules",
-        "mules",
-        "accepted with a warning: script-less mules run only code sent with uwsgi.mule_msg, which ebb does not offer; nothing is started",
-    ),
-    no("farm", SUPERVISE),
-    diff(
-        "spooler",
-        "spooler",
-        "a Python process per directory (times spooler-processes) that imports the app and runs uwsgi.spooler / uwsgidecorators tasks from uWSGI's spool files; a queued task wakes it at once (inotify); on stop or reload it finishes its task within drain-timeout, and a task cut short stays on disk and is named in the log; priority subdirectories run without spooler-ordered too",
-    ),
-    same("spooler-external"),
-    same("spooler-processes"),
-    same("spooler-frequency"),
-    same("spooler-ordered"),
-    same("spooler-harakiri"),
-    same("spooler-quiet"),
-    same("spooler-max-tasks"),
-    same("spooler-chdir"),
-    same("spooler-import"),
-    alias("spooler-python-import", "spooler-import"),
-    diff(
-        "cron",
-        "cron",
-        "a run never overlaps the previous one of the same entry (skipped and logged), as unique-cron",
-    ),
-    diff(
-        "cron2",
-        "cron2",
-        "keys minute, hour, day, month, week, harakiri, unique (always on); legion is refused",
-    ),
-    alias("unique-cron", "cron"),
-    same("attach-daemon"),
-    diff(
-        "attach-daemon2",
-        "attach-daemon2",
-        "keys cmd, stopsignal, reloadsignal, max_throttle, chdir, control; pidfile, daemonize, touch, uid, gid, ns_pid, notifypid and legion are refused with an error",
-    ),
-    no("smart-attach-daemon", SMART_DAEMON),
-    no("smart-attach-daemon2", SMART_DAEMON),
-    no(
-        "attach-control-daemon",
-        "write attach-daemon2 = control=1,cmd=... (ebb stops when it exits)",
-    ),
-    no(
-        "cache",
-        "use a cache service (Redis, memcached) or the app's own cache",
-    ),
-    no(
-        "cache2",
-        "use a cache service (Redis, memcached) or the app's own cache",
-    ),
-    no("sharedarea", "not supported"),
-    no("queue", "not supported"),
-    no("locks", "not supported"),
-    no("signal", "not supported"),
-    no("unix-signal", "not supported"),
-    no(
-        "emperor",
-        "run one ebb per app, e.g. as a systemd template unit",
-    ),
     // Configuration.
     same("strict"),
     on_v("ini", INCLUDE),
@@ -816,90 +700,4 @@ pub static UWSGI_OPTIONS: &[UwsgiOption] = &[
         "print",
         "no effect: uWSGI prints the text while reading the file; ebb does not",
     ),
-];
-
-/// Families of unsupported uWSGI options, by prefix (hooks, routers, cheaper...).
-pub static UWSGI_PREFIXES: &[(&str, &str)] = &[
-    (
-        "hook-",
-        "run these steps from the service manager (ExecStartPre= in systemd)",
-    ),
-    (
-        "exec-",
-        "run these steps from the service manager (ExecStartPre= in systemd)",
-    ),
-    (
-        "call-",
-        "run these steps from the service manager (ExecStartPre= in systemd)",
-    ),
-    (
-        "cheaper",
-        "ebb runs a fixed number of workers: set processes, and use SIGTTIN/SIGTTOU",
-    ),
-    ("route-", ROUTING),
-    ("response-route", ROUTING),
-    ("final-route", ROUTING),
-    ("error-route", ROUTING),
-    ("static-", STATIC),
-    ("offload-", STATIC),
-    (
-        "spooler-",
-        "ebb's spooler takes spooler-processes, -frequency, -ordered, -harakiri, -quiet, -max-tasks, -chdir, -import and -external",
-    ),
-    (
-        "mule-",
-        "mules run their script under ebb's supervision; their uWSGI tuning options do not apply",
-    ),
-    (
-        "cron-",
-        "cron entries run with /bin/sh -c; use cron2 harakiri=N to bound a run",
-    ),
-    ("legion", SUPERVISE),
-    ("attach-", SUPERVISE),
-    (
-        "cache-",
-        "use a cache service (Redis, memcached) or the app's own cache",
-    ),
-    (
-        "emperor",
-        "run one ebb per app, e.g. as a systemd template unit",
-    ),
-    (
-        "vassal",
-        "run one ebb per app, e.g. as a systemd template unit",
-    ),
-    ("subscribe", "not supported"),
-    ("subscription", "not supported"),
-    ("fastrouter", "not supported"),
-    ("stats-", STATS),
-    ("metric", STATS),
-    ("carbon", STATS),
-    ("touch-", TOUCH),
-    ("procname-", PROCNAME),
-    ("http-", NO_ROUTER),
-    ("https-", TLS),
-    ("ssl-", TLS),
-    ("log-", LOGGING),
-    ("logger-", LOGGING),
-    (
-        "if-",
-        "this condition is not evaluated: use if-env, if-exists, if-file, if-dir, if-opt",
-    ),
-    (
-        "for-",
-        "this loop is not evaluated: use for, for-glob, for-times, for-readline",
-    ),
-    (
-        "declare-option",
-        "not supported: write the options it stands for",
-    ),
-    (
-        "alarm",
-        "not supported: alert from your log collector or monitoring",
-    ),
-    ("harakiri-", "not supported"),
-    ("py-", "not supported"),
-    ("python-", "not supported"),
-    ("zerg", "not supported"),
-    ("gevent-", ASYNC),
 ];

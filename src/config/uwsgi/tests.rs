@@ -5,7 +5,7 @@ use std::collections::HashSet;
 #[test]
 fn table_agrees_with_registry() {
     let mut seen = HashSet::new();
-    for o in UWSGI_OPTIONS {
+    for o in UWSGI_OPTIONS.iter() {
         assert!(seen.insert(o.name), "{} listed twice", o.name);
         assert_eq!(o.name, options::normalize_key(o.name));
         let mapped = options::lookup(o.name, Front::Ini);
@@ -70,7 +70,7 @@ fn classification() {
 #[test]
 fn markdown_lists_every_option() {
     let md = compat_markdown();
-    for o in UWSGI_OPTIONS {
+    for o in UWSGI_OPTIONS.iter() {
         assert!(md.contains(&format!("| `{}` |", o.name)), "{}", o.name);
     }
 }
