@@ -349,16 +349,18 @@ pub fn normalize_key(key: &str) -> String {
 mod hooks;
 mod log_table;
 mod python;
+mod side;
 mod spooler;
 mod table;
 
-/// Every option, in the order `--help`, the man page and `conf/ebb.toml` show them: the main
-/// table, then the tables of the Python app's options and reload triggers, the spooler and
-/// the hooks.
+/// Every option, in the order `--help` and the man page show them: the main table, then the
+/// tables of the Python app's options and reload triggers, the side processes, the spooler
+/// and the hooks.
 pub static OPTIONS: std::sync::LazyLock<Vec<OptionSpec>> = std::sync::LazyLock::new(|| {
     [
         table::OPTIONS,
         python::OPTIONS,
+        side::OPTIONS,
         spooler::OPTIONS,
         hooks::OPTIONS,
     ]
