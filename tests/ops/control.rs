@@ -323,11 +323,7 @@ fn status_lists_the_fork_servers() {
     assert!(row.split_whitespace().nth(2) == Some("ready"), "{row}");
 
     // The plain stats server says the same.
-    let mut s = std::net::TcpStream::connect(listen_addr_of(&ebb, "stats-listen")).unwrap();
-    s.set_read_timeout(Some(SOON)).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let doc: Value = serde_json::from_str(&text).unwrap();
+    let doc = stats_doc(&listen_addr(&ebb, "stats-listen"));
     assert_eq!(doc["fork_servers"][0]["pid"], first, "{doc}");
 
     // A reload imports the app again in a new fork server; the old one retires and goes.
@@ -340,13 +336,4 @@ fn status_lists_the_fork_servers() {
         list.len() == 1 && list[0]["config_generation"] == 2 && list[0]["state"] == "ready"
     });
     assert_ne!(v["fork_servers"][0]["pid"], first, "{v}");
-}
-
-/// The address a `stats-listen` line names.
-fn listen_addr_of(ebb: &Ebb, event: &str) -> String {
-    ebb.wait_for(|l| l.is_event(event), SOON)
-        .unwrap_or_else(|e| ebb.fail(&format!("no {event} line: {e}")))
-        .str_field("address")
-        .expect("address field")
-        .to_string()
 }

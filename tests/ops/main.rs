@@ -91,3 +91,20 @@ fn open_fds(pid: i32) -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// The address a `stats-listen` / `metrics-listen` line names.
+fn listen_addr(ebb: &Ebb, event: &str) -> String {
+    let l = ebb
+        .wait_for(|l| l.is_event(event), SOON)
+        .unwrap_or_else(|e| ebb.fail(&format!("no {event} line: {e}")));
+    l.str_field("address").expect("address field").to_string()
+}
+
+/// One document from the stats server at `addr` (TCP): connect, read to EOF, parse.
+fn stats_doc(addr: &str) -> Value {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}

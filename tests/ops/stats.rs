@@ -29,14 +29,6 @@ fn ops_venv() -> std::path::PathBuf {
     venv
 }
 
-/// The address a `stats-listen` / `metrics-listen` line names.
-fn listen_addr(ebb: &Ebb, event: &str) -> String {
-    let l = ebb
-        .wait_for(|l| l.is_event(event), SOON)
-        .unwrap_or_else(|e| ebb.fail(&format!("no {event} line: {e}")));
-    l.str_field("address").expect("address field").to_string()
-}
-
 /// A tmux server of the test's own, killed on drop.
 struct Tmux {
     socket: std::path::PathBuf,
@@ -73,33 +65,12 @@ fn uwsgitop_draws_the_workers() {
         .args(["--stats", "127.0.0.1:0"])
         .start();
     let t = ebb.ready(2);
-    let Target::Tcp(sa) = t else { unreachable!() };
     // Every byte the workers sent, head and body, counted by the client.
-    let mut served = 0;
-    for _ in 0..5 {
-        let mut c = std::net::TcpStream::connect(sa).unwrap();
-        c.set_read_timeout(Some(SOON)).unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut got = Vec::new();
-        c.read_to_end(&mut got).unwrap();
-        assert!(
-            got.starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
-        served += got.len() as u64;
-    }
+    let served = served_bytes(&t, 5);
     let addr = listen_addr(&ebb, "stats-listen");
 
     // The raw protocol: connect, read one document, EOF.
-    let read_doc = || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(SOON)).unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        serde_json::from_str::<Value>(&text).unwrap()
-    };
+    let read_doc = || stats_doc(&addr);
     let sum = |v: &Value, key: &str| -> u64 {
         v["workers"]
             .as_array()
@@ -431,32 +402,10 @@ fn python_worker_reports_tx_and_avg_rt() {
             "--disable-logging",
         ])
         .start();
-    let Target::Tcp(sa) = ebb.ready(1) else {
-        unreachable!()
-    };
-    let mut served = 0;
-    for _ in 0..3 {
-        let mut c = std::net::TcpStream::connect(sa).unwrap();
-        c.set_read_timeout(Some(SOON)).unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut got = Vec::new();
-        c.read_to_end(&mut got).unwrap();
-        assert!(
-            got.starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
-        served += got.len() as u64;
-    }
+    let t = ebb.ready(1);
+    let served = served_bytes(&t, 3);
     let addr = listen_addr(&ebb, "stats-listen");
-    let read_doc = || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(SOON)).unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        serde_json::from_str::<Value>(&text).unwrap()
-    };
+    let read_doc = || stats_doc(&addr);
     let v = poll_until(SOON, || {
         let v = read_doc();
         (v["workers"][0]["tx"] == served).then_some(v)
@@ -470,4 +419,25 @@ fn python_worker_reports_tx_and_avg_rt() {
     );
     assert!(rt > 0 && run >= 3 * rt && run < 3 * (rt + 1), "{w}");
     assert_eq!(v["ebb"]["response_bytes_total"], served, "{v}");
+}
+
+/// `n` plain requests with `Connection: close`, each answered 200: every byte the workers
+/// sent, head and body, as the client counted them.
+fn served_bytes(t: &Target, n: usize) -> u64 {
+    let mut served = 0;
+    for _ in 0..n {
+        let got = exchange(
+            t,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            SOON,
+        )
+        .unwrap();
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        served += got.len() as u64;
+    }
+    served
 }
