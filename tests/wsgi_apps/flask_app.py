@@ -1,4 +1,4 @@
-"""A small Flask app (tests/wsgi.rs and tests/uwsgi_ini.rs): routes, JSON, a streamed response."""
+"""A small Flask app (tests/wsgi/ and tests/uwsgi_ini.rs): routes, JSON, a streamed response."""
 
 import os
 
