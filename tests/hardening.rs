@@ -333,3 +333,217 @@ fn chown_socket_gives_the_socket_away() {
         assert!(err.contains("chown-socket: cannot give"), "{err}");
     }
 }
+
+/// The master's `ebb status --json` document (through its control socket).
+fn status_json(ctl: &std::path::Path) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(EBB)
+        .args(["status", "--json", "--control"])
+        .arg(ctl)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The exit status is about the whole run (docs/protocol.md, README): work lost to a worker
+/// SIGKILLed long before makes a later, clean graceful stop exit 1.
+#[test]
+fn a_loss_before_the_stop_still_exits_1() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let mut ebb = Ebb::example(1)
+        .dir(dir.clone())
+        .args(["--control", &ctl.display().to_string()])
+        .start();
+    let t = ebb.ready(1);
+    let pid = get_ok(&ebb, &t, "/job?ms=30000&id=doomed")
+        .pid()
+        .expect("pid");
+    // The master knows of the job before the kill (else nothing it knew of was lost).
+    poll_until(SOON, || {
+        (status_json(&ctl)?["ebb"]["jobs"].as_u64() == Some(1)).then_some(())
+    })
+    .unwrap_or_else(|| ebb.fail("the master never heard of the job"));
+    let mark = ebb.mark();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9 the worker");
+    ebb.expect_after(
+        mark,
+        "the loss to be logged",
+        |l| l.message().contains("LOST WORK") && l.message().contains("doomed"),
+        SOON,
+    );
+    ebb.wait_ready(mark, 1, SOON);
+    // Later, nothing running: the stop itself loses nothing.
+    get_ok(&ebb, &t, "/");
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGTERM);
+    let status = ebb.expect_exit(SOON);
+    assert_eq!(
+        ebb.count_after(mark, |l| l.message().contains("LOST WORK")),
+        0,
+        "the stop lost nothing"
+    );
+    assert_eq!(status.code(), Some(1), "work was lost during the run");
+}
+
+/// A fast stop (SIGQUIT) logs each worker's exit as the quit it asked for, never as an
+/// unexpected exit, and exits 0 when nothing was lost.
+#[test]
+fn a_fast_stop_is_not_an_unexpected_exit() {
+    let mut ebb = Ebb::example(3).start();
+    ebb.ready(3);
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGQUIT);
+    let status = ebb.expect_exit(SOON);
+    let quits = ebb.count_after(mark, |l| l.is_event("quit"));
+    let bad: Vec<String> = ebb.lines()[mark..]
+        .iter()
+        .filter(|l| matches!(l.level(), Some("WARN" | "ERROR")) || l.contains("unexpectedly"))
+        .map(|l| l.raw.clone())
+        .collect();
+    assert_eq!(quits, 3, "one 'worker quit' line per worker");
+    assert!(bad.is_empty(), "a fast stop warned: {bad:#?}");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A configuration file that cannot be read or parsed at reload is one error (with its file
+/// and line) and one "reload aborted" line, not followed by errors that only follow from it
+/// (no socket, no worker...); the old workers keep serving.
+#[test]
+fn a_bad_toml_file_at_reload_is_one_error() {
+    let dir = std::sync::Arc::new(tempdir());
+    let conf = dir.path().join("ebb.toml");
+    let good = "http-socket = [\"127.0.0.1:0\"]\nprocesses = 1\nexample-app = true\n";
+    std::fs::write(&conf, good).unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args(["--config", &conf.display().to_string()])
+        .start();
+    let t = ebb.ready(1);
+    let cases: [(&str, Option<&str>, &str); 3] = [
+        (
+            "a TOML syntax error",
+            Some("http-socket = [\"127.0.0.1:0\"\n[[[ not TOML\n"),
+            "ebb.toml:2:",
+        ),
+        ("a removed file", None, "cannot read the config file"),
+        (
+            "a file of bad bytes",
+            Some("\u{0}\u{1}\u{2}="),
+            "ebb.toml:1:",
+        ),
+    ];
+    for (what, text, says) in cases {
+        match text {
+            Some(text) => std::fs::write(&conf, text).unwrap(),
+            None => std::fs::remove_file(&conf).unwrap(),
+        }
+        let mark = ebb.mark();
+        ebb.signal(Signal::SIGHUP);
+        let aborted = ebb.expect_after(
+            mark,
+            "the aborted reload",
+            |l| l.message().contains("reload aborted"),
+            SOON,
+        );
+        // A request answered by the old worker: the turn that read the file is over.
+        get_ok(&ebb, &t, "/");
+        let errors: Vec<String> = ebb.lines()[mark..]
+            .iter()
+            .filter(|l| l.level() == Some("ERROR"))
+            .map(|l| l.message().to_string())
+            .collect();
+        assert!(
+            aborted.message().contains("1 error(s)"),
+            "{what}: {}",
+            aborted.message()
+        );
+        assert_eq!(
+            errors.len(),
+            2,
+            "{what}: one error and the abort: {errors:#?}"
+        );
+        assert!(errors[0].contains(says), "{what}: {errors:#?}");
+        assert_eq!(ebb.count_after(mark, |l| l.is_event("spawn")), 0);
+    }
+}
+
+/// A worker that repeats `X_EBB_STUCK=1` (with a long STATUS) for as long as it lives is
+/// logged once, not once per datagram, and its STATUS is cut in the line.
+#[test]
+fn a_repeated_stuck_report_is_logged_once() {
+    let dir = std::sync::Arc::new(tempdir());
+    let script = dir.path().join("stuck.py");
+    let flag = dir.path().join("stuck.flag");
+    std::fs::write(
+        &script,
+        r#"import os, signal, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = os.environ["NOTIFY_SOCKET"]
+s.sendto(b"READY=1", addr)
+try:
+    os.close(os.open(os.environ["STUCK_FLAG"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+except FileExistsError:
+    signal.pause()          # the replacement: idle until told to drain
+    sys.exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)   # keeps saying it is stuck while it drains
+msg = b"X_EBB_STUCK=1\nSTATUS=" + b"s" * 3000
+end = time.monotonic() + 3
+n = 0
+while time.monotonic() < end:
+    try:
+        s.sendto(msg, addr)
+        n += 1
+    except OSError:
+        pass
+    time.sleep(0.001)
+print("sent %d stuck reports" % n, file=sys.stderr, flush=True)
+"#,
+    )
+    .unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .env("STUCK_FLAG", flag.display().to_string())
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "--drain-timeout",
+            "20",
+            "--",
+            "python3",
+            &script.display().to_string(),
+        ])
+        .start();
+    let first = ebb.wait_ready(0, 1, SOON)[0].pid().expect("pid");
+    ebb.expect_after(
+        0,
+        "the stuck worker's end",
+        |l| l.contains("stuck reports"),
+        SOON,
+    );
+    ebb.expect_after(
+        0,
+        "the stuck worker's exit",
+        |l| l.pid() == Some(first) && (l.is_event("drained") || l.is_event("exit")),
+        SOON,
+    );
+    let sent = ebb
+        .lines()
+        .iter()
+        .find(|l| l.contains("stuck reports"))
+        .map(|l| l.message().to_string())
+        .unwrap_or_default();
+    let harakiri: Vec<Line> = ebb.events("harakiri");
+    let bytes: usize = ebb.lines().iter().map(|l| l.raw.len() + 1).sum();
+    eprintln!(
+        "{sent}; {} harakiri lines; {bytes} bytes of log",
+        harakiri.len()
+    );
+    assert_eq!(harakiri.len(), 1, "one line for the stuck worker");
+    assert_eq!(harakiri[0].pid(), Some(first));
+    assert!(
+        !harakiri[0].raw.contains(&"s".repeat(200)),
+        "the STATUS is cut: {}",
+        harakiri[0].raw
+    );
+    assert!(bytes < 20_000, "{bytes} bytes of log for one stuck worker");
+}
