@@ -302,3 +302,37 @@ fn python_worker_takes_its_process_name() {
         assert_eq!(comm.trim_end(), &title[..15], "worker {pid}");
     }
 }
+
+/// Out of file descriptors at accept (EMFILE), a Python worker says so once a minute with a
+/// count, not at each 0.5 s retry, and serves again once connections close. `--max-fd 64`
+/// gives the worker a soft limit of 64; the master warns about it at start.
+#[test]
+fn running_out_of_fds_is_said_once_not_at_every_retry() {
+    let (_dir, b) = wsgi_file("hello.py");
+    let ebb = b.args(["--callable", "app", "--max-fd", "64"]).start();
+    let t = ready(&ebb, 1);
+    let Target::Tcp(addr) = t else {
+        panic!("a TCP target")
+    };
+    ebb.expect_after(
+        0,
+        "the low-limit warning",
+        |l| l.message().contains("the open-files limit is 64"),
+        SOON,
+    );
+    // More connections than the worker has descriptors for.
+    let held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let emfile = |l: &Line| l.message().contains("Too many open files");
+    let first = ebb.expect_after(0, "the EMFILE line", emfile, START);
+    assert_eq!(first.level(), Some("ERROR"), "{}", first.raw);
+    // The accept is retried every 0.5 s: six retries, and no second line.
+    let mark = ebb.mark();
+    if let Ok(again) = ebb.wait_for_after(mark, emfile, Duration::from_secs(3)) {
+        ebb.fail(&format!("EMFILE said again within 3 s: {}", again.raw));
+    }
+    drop(held);
+    let r = get_retry(&t, "/", SOON).unwrap_or_else(|e| ebb.fail(&e));
+    assert_eq!(r.status, 200);
+}
