@@ -80,3 +80,49 @@ fn a_max_fd_above_the_hard_limit_is_one_error() {
     assert_eq!(all.matches("max-fd 4096").count(), 1, "{all}");
     assert!(all.contains("cannot raise the open-files limit"), "{all}");
 }
+
+/// Without max-fd, the soft open-files limit is raised to the hard one at start (workers
+/// inherit it), and a limit that stays low is one warning saying how many connections a
+/// worker can hold. The worker prints its own soft limit and exits before READY, so ebb
+/// ends by itself (need-app: one attempt).
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    for (limits, want, warns) in [("256:8192", "8192", false), ("256:1024", "1024", true)] {
+        let out = std::process::Command::new("timeout")
+            .args(["30", "prlimit", &format!("--nofile={limits}"), EBB])
+            .args([
+                "--http-socket",
+                "127.0.0.1:0",
+                "--start-attempts",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                "echo soft-nofile=$(ulimit -Sn)",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("prlimit (util-linux) runs ebb");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{limits}: {all}");
+        assert!(
+            all.contains(&format!("soft-nofile={want}")),
+            "{limits}: the worker's soft limit is not {want}: {all}"
+        );
+        assert_eq!(
+            all.matches("the open-files limit is").count(),
+            usize::from(warns),
+            "{limits}: {all}"
+        );
+        if warns {
+            assert!(
+                all.contains("each worker can hold about"),
+                "{limits}: {all}"
+            );
+        }
+    }
+}
