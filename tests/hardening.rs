@@ -547,3 +547,46 @@ print("sent %d stuck reports" % n, file=sys.stderr, flush=True)
     );
     assert!(bytes < 20_000, "{bytes} bytes of log for one stuck worker");
 }
+
+/// With `--shutdown-delay` (issue 8), a graceful stop serves new connections for the delay,
+/// and refuses them at once as soon as the delay is over and the drain begins, while a job
+/// still keeps ebb running.
+#[test]
+fn after_the_shutdown_delay_new_connections_are_refused_at_once() {
+    let mut ebb = Ebb::example(1).args(["--shutdown-delay", "1"]).start();
+    let t = ebb.ready(1);
+    let Target::Tcp(addr) = t else {
+        panic!("a TCP target")
+    };
+    get_ok(&ebb, &t, "/job?ms=6000&id=keeps-ebb-up");
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGTERM);
+    ebb.expect_after(
+        mark,
+        "the shutdown delay",
+        |l| l.is_event("shutdown-delay"),
+        SOON,
+    );
+    // Served during the delay (tests/ops/service.rs checks it in depth).
+    get_ok(&ebb, &t, "/");
+    let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
+    let refused = poll_until(Duration::from_secs(2), || {
+        let t0 = std::time::Instant::now();
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(t0.elapsed()),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| {
+        ebb.fail(&format!(
+            "new connections still accepted 2 s after the stop: {}",
+            stop.raw
+        ))
+    });
+    assert!(
+        ebb.try_status().is_none(),
+        "ebb exited before its job ended"
+    );
+    eprintln!("refused in {refused:?}");
+    assert_eq!(ebb.expect_exit(SOON).code(), Some(0));
+}
