@@ -465,3 +465,36 @@ fn buffer_size_bounds_the_request_head() {
         "fields within their limit, the head over buffer-size"
     );
 }
+
+/// gunicorn's limit-request-line, limit-request-fields and limit-request-field_size (its
+/// spelling, with the underscore) reach the Python worker: 414 and 431 past each, 200 within.
+#[test]
+fn gunicorn_request_limits_reach_the_worker() {
+    let (_dir, b) = wsgi_file("edge_app.py");
+    let ebb = b
+        .args([
+            "--limit-request-line",
+            "100",
+            "--limit-request-fields",
+            "4",
+            "--limit-request-field_size",
+            "60",
+        ])
+        .start();
+    let t = ready(&ebb, 1);
+    let status = |path: &str, h: &[&str]| {
+        http_request(&t, "GET", path, h, b"")
+            .unwrap_or_else(|e| ebb.fail(&format!("request: {e}")))
+            .status
+    };
+    // Host and Connection are two of the four fields.
+    let (a, b, c) = ("X-A: 1", "X-B: 2", "X-C: 3");
+    let field = format!("X-D: {}", "d".repeat(50));
+    let long_field = format!("X-D: {}", "d".repeat(60));
+    assert_eq!(status("/", &[a, b]), 200, "within every limit");
+    assert_eq!(status(&format!("/?{}", "q".repeat(60)), &[]), 200);
+    assert_eq!(status(&format!("/?{}", "q".repeat(100)), &[]), 414, "line");
+    assert_eq!(status("/", &[a, b, c]), 431, "fields");
+    assert_eq!(status("/", &[&field]), 200, "a 55-byte field");
+    assert_eq!(status("/", &[&long_field]), 431, "a 65-byte field");
+}
