@@ -405,6 +405,33 @@ fn a_fast_stop_is_not_an_unexpected_exit() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// A fast stop (SIGQUIT) during a graceful one: the draining worker's exit is the quit asked
+/// for (not a WARN about a draining worker's exit status), and its job is named as lost.
+#[test]
+fn a_fast_stop_during_a_drain_is_the_quit_asked_for() {
+    let mut ebb = Ebb::example(1).start();
+    let t = ebb.ready(1);
+    get_ok(&ebb, &t, "/job?ms=30000&id=cut-short");
+    let mark = ebb.mark();
+    ebb.signal(Signal::SIGTERM);
+    ebb.expect_after(mark, "the drain", |l| l.is_event("drain"), SOON);
+    ebb.signal(Signal::SIGQUIT);
+    let status = ebb.expect_exit(SOON);
+    let warns: Vec<String> = ebb.lines()[mark..]
+        .iter()
+        .filter(|l| l.level() == Some("WARN"))
+        .map(|l| l.raw.clone())
+        .collect();
+    assert!(warns.is_empty(), "{warns:#?}");
+    assert_eq!(ebb.count_after(mark, |l| l.is_event("quit")), 1);
+    assert_eq!(
+        ebb.count_after(mark, |l| l.message().contains("LOST WORK")
+            && l.message().contains("cut-short")),
+        1
+    );
+    assert_eq!(status.code(), Some(1), "work was lost");
+}
+
 /// A configuration file that cannot be read or parsed at reload is one error (with its file
 /// and line) and one "reload aborted" line, not followed by errors that only follow from it
 /// (no socket, no worker...); the old workers keep serving.

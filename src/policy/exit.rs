@@ -38,6 +38,14 @@ impl Policy {
         let clean = status == ExitStatus::Code(0)
             || (matches!(w.state, State::Draining { .. })
                 && status == ExitStatus::Signal(self.params.drain_signal));
+        // A fast stop told every worker to quit, draining ones too: their exit is no surprise.
+        let quitting = matches!(
+            self.mode,
+            Mode::Stopping {
+                graceful: false,
+                ..
+            }
+        );
         match w.state {
             State::Killing => {
                 log(
@@ -51,7 +59,7 @@ impl Policy {
             State::Draining { since } => {
                 let took = now.saturating_duration_since(since);
                 self.counters.drain_seconds.observe(took);
-                if !clean {
+                if !clean && !quitting {
                     self.counters.crashes += 1;
                 }
                 if clean {
@@ -69,6 +77,18 @@ impl Policy {
                             w.requests.map_or("?".into(), |n| n.to_string()),
                         ),
                     );
+                } else if quitting {
+                    log(
+                        out,
+                        Level::Info,
+                        Some(r),
+                        "quit",
+                        format!(
+                            "draining worker quit ({status}) after {} of its drain",
+                            secs(took)
+                        ),
+                    );
+                    self.report_lost(&w, &format!("fast stop ({status})"), now, out);
                 } else {
                     log(
                         out,
@@ -89,15 +109,7 @@ impl Policy {
                     );
                 }
             }
-            State::Starting | State::Ready
-                if matches!(
-                    self.mode,
-                    Mode::Stopping {
-                        graceful: false,
-                        ..
-                    }
-                ) =>
-            {
+            State::Starting | State::Ready if quitting => {
                 // Told to quit: an exit is what was asked for, not a surprise.
                 log(
                     out,

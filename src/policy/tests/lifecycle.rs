@@ -287,6 +287,23 @@ fn lifecycle_table() {
             ],
         ),
         (
+            "graceful stop escalated to fast stop: a draining worker's exit is the quit asked \
+             for, not a crash; its job is lost",
+            params(),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(2, In::Jobs(1, 1, &["j"]), &[]),
+                step(10, In::Stop, &["drain w1"]),
+                step(20, In::Quit, &["quit w1"]),
+                step(
+                    21,
+                    In::Exit(1, 131),
+                    &["log quit", "lost w1 jobs=1", "exit 1"],
+                ),
+            ],
+        ),
+        (
             "graceful stop escalated to fast stop",
             params(),
             vec![
