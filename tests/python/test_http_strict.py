@@ -138,6 +138,27 @@ class BufferSizeTests(WorkerTestCase):
         self.assertEqual(c.response().status, 431)
 
 
+class UwsgiPacketTests(WorkerTestCase):
+    def test_an_empty_packet_or_an_empty_key_is_refused(self):
+        # As uWSGI refuses them (tests/python/prop_uwsgi.py compares with it): the connection
+        # is closed with no answer; a packet with no variables is not a GET /.
+        s = bind_tcp()
+        self.socks.append(s)
+        self.start(listeners=[(s, "uwsgi")])
+        v = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+             "SERVER_PROTOCOL": "HTTP/1.1"}
+        c = self.client()
+        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        self.assertEqual(c.response().status, 200)
+        for what, data in [("no variables", b"\x00\x00\x00\x00"),
+                           ("an empty key", test_worker.UwsgiProtocolTests.packet(
+                               dict(v, **{"": "x"})))]:
+            with self.subTest(what=what):
+                c = self.client()
+                c.send(data)
+                self.assertTrue(c.is_closed(), what)
+
+
 class TargetTests(WorkerTestCase):
     def env(self, target):
         status, body = raw(self.addr, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")

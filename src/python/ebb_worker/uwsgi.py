@@ -13,14 +13,14 @@ from .settings import MAX_HEAD, MSG_DONTWAIT, RECV, _time_ns
 def parse_vars(buf, pos, end):
     """The vars of a uwsgi packet, `buf[pos:end]`: repeated (u16 LE key length, key, u16 LE
     value length, value), decoded as latin-1. None when they do not fill the span exactly (a
-    length that runs past `end`, or bytes left over)."""
+    length that runs past `end`, or bytes left over) or a key is empty (uWSGI refuses those)."""
     pv = {}
     while pos < end:
         if pos + 2 > end:
             return None
         kl = buf[pos] | (buf[pos + 1] << 8)
         pos += 2
-        if pos + kl + 2 > end:
+        if not kl or pos + kl + 2 > end:
             return None
         k = buf[pos:pos + kl].decode("latin-1")
         pos += kl
@@ -75,7 +75,8 @@ class UwsgiServing(object):
         t_start = _time_ns()
         end = 4 + size
         pv = parse_vars(buf, 4, end)
-        if pv is None:
+        if not pv:
+            # as uWSGI: a packet with no variables is not a request (it would be GET /)
             log("malformed uwsgi packet (from %s)"
                 % (conn.env.get("REMOTE_ADDR") or "unix socket"), "warning")
             self._close(conn)
