@@ -231,28 +231,48 @@ class ChunkedTests(WorkerTestCase):
 
 
 class StallTests(WorkerTestCase):
-    def test_requests_waiting_after_a_stall_are_answered_not_reset(self):
-        # Keep-alive connections that are idle when the worker stops; each sends a request
-        # while it cannot run, for longer than the keep-alive timeout.  Once it runs again,
-        # every request is answered.
-        w = self.start(env={"EBB_KEEPALIVE_TIMEOUT": "1"})
+    # Keep-alive connections that are idle when the worker stops; each sends a request while
+    # it cannot run, for longer than the keep-alive timeout.  Once it runs again, every request
+    # is answered, not reset.  The worker's one thread is busy in a request through the stall
+    # and for a while after it, so the sweep meets the waiting requests before that thread can
+    # read them (left to chance, the thread often read them first and the test passed without
+    # the fix).
+    def stall(self, drain):
+        w = self.start(args=["--wsgi-file", test_worker.TESTAPP, "--callable", "app",
+                             "--threads", "1"], env={"EBB_KEEPALIVE_TIMEOUT": "1"})
         clients = []
         for _ in range(8):
             c = self.client()
             self.assertEqual(c.request("GET", "/").status, 200)
             clients.append(c)
+        busy = self.client()
+        busy.send(b"GET /sleep?s=4.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: w.latest("X_EBB_INFLIGHT") == "1", 10, "the sleeping request")
         w.signal(signal.SIGSTOP)
         try:
             for c in clients:
                 c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            if drain:
+                w.signal(signal.SIGTERM)
             t0 = time.monotonic()
             # stopped for longer than the keep-alive timeout plus a sweep (1 s apart)
             wait_for(lambda: time.monotonic() - t0 > 2.5, 5, "the stall")
         finally:
             w.signal(signal.SIGCONT)
+        self.assertEqual(busy.response().status, 200)
         for c in clients:
             r = c.response()
             self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+            if drain:
+                self.assertEqual(r.header("connection"), "close")
+        return w
+
+    def test_requests_waiting_after_a_stall_are_answered_not_reset(self):
+        self.stall(drain=False)
+
+    def test_after_a_stall_into_a_drain_they_are_answered_with_close(self):
+        w = self.stall(drain=True)
+        self.assertEqual(w.wait(10), 0)
 
 
 class AcceptFailureLogTests(unittest.TestCase):
