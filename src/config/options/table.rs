@@ -467,7 +467,10 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
         .example("\"30s\""),
     OptionSpec::new(LostWorkLog, "lost-work-log", Ty::Path, H_DRAIN)
         .value("FILE")
-        .help("Append one JSON line to FILE for every worker killed with work in flight.")
+        .help(
+            "Append one JSON line to FILE for every worker killed with work in flight, and for \
+             an orphaned worker (its master died) that gives work up at its drain timeout.",
+        )
         .example("\"/var/log/myapp/lost-work.jsonl\""),
     // Logging.
     OptionSpec::new(Logto, "logto", Ty::Path, H_LOG)
