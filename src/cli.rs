@@ -39,7 +39,9 @@ pub fn command_line() -> Command {
         Arg::new(name)
             .required(true)
             .value_name(if name == "worker" { "WORKER" } else { "N" })
-            .value_parser(clap::value_parser!(u64).range(1..=1024))
+            // Signed, so that `scale -1` says the range rather than clap's "use '-- -1'" tip.
+            .allow_negative_numbers(true)
+            .value_parser(clap::value_parser!(i64).range(1..=1024))
             .help(help)
     };
     crate::config::command_line()
@@ -92,7 +94,7 @@ pub struct Control {
 }
 
 fn control_of(name: &str, m: &ArgMatches) -> Option<Control> {
-    let n = |k: &str| m.get_one::<u64>(k).map_or(0, |&v| v as usize);
+    let n = |k: &str| m.get_one::<i64>(k).map_or(0, |&v| v as usize);
     let command = match name {
         "status" => ControlCommand::Status,
         "reload" => ControlCommand::Reload,
@@ -247,6 +249,17 @@ mod tests {
         );
         assert_eq!(control(&["reload"]).command, ControlCommand::Reload);
         assert!(matches!(run(&["scale", "0"]), Err(ParseError::Clap(_))));
+        // A negative number is out of range, said as such (not clap's "use '-- -1'" tip).
+        for args in [&["scale", "-1"][..], &["recycle", "-2"]] {
+            match run(args) {
+                Err(ParseError::Clap(e)) => {
+                    let text = e.to_string();
+                    assert!(text.contains("1..=1024"), "{args:?}: {text}");
+                    assert!(!text.contains("use '--"), "{args:?}: {text}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
         assert!(matches!(run(&["recycle"]), Err(ParseError::Clap(_))));
         assert!(matches!(
             run(&["--example-app", "-b", ":1", "--check-config"]),
