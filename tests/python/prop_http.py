@@ -1,5 +1,7 @@
 """Property tests of the worker's HTTP/1.1 request-head parser, and a differential test of its
-verdicts against h11 (an independent, well-known parser) on generated requests.
+verdicts against h11 (an independent, well-known parser) on generated requests; property tests
+of its chunked-body reader (round trip however the bytes arrive, nothing read past the end, the
+loose chunk lines of issue 14 refused, any bytes a body or a refusal).
 
 Needs hypothesis and h11, which ebb never needs at run time: they live in the test venv
 (scripts/test makes it), and scripts/test runs this file with that venv's Python:
@@ -19,7 +21,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "python"))
 
-from ebb_worker.errors import _HTTPError  # noqa: E402
+from ebb_worker.body import _Body  # noqa: E402
+from ebb_worker.errors import BadRequestBody, ClientGone, _HTTPError  # noqa: E402
 from ebb_worker.http1 import HTTPServing  # noqa: E402
 from ebb_worker.settings import MAX_FIELD  # noqa: E402
 
@@ -196,6 +199,119 @@ class PropertyTests(unittest.TestCase):
             self.assertEqual((verdict, got), ("reject", 431))
         else:          # accepted, or rejected for another reason (a 5,000-digit Content-Length)
             self.assertTrue(verdict == "accept" or got == 400, (verdict, got))
+
+
+# ---- chunked bodies (ebb_worker.body._Body), read through a socket that hands out the bytes
+# in pieces of any size, so that every framing line can be cut anywhere
+
+class _PieceSocket(object):
+    def __init__(self, data, cuts):
+        self.pieces, pos = [], 0
+        for n in cuts:              # each at least 1: an empty read is the end of the stream
+            if pos >= len(data):
+                break
+            self.pieces.append(data[pos:pos + n])
+            pos += n
+        if pos < len(data):
+            self.pieces.append(data[pos:])
+
+    def recv(self, n):
+        if not self.pieces:
+            return b""
+        piece = self.pieces.pop(0)
+        if len(piece) > n:
+            self.pieces.insert(0, piece[n:])
+            piece = piece[:n]
+        return piece
+
+    def sendall(self, data):
+        pass
+
+    def remaining(self):
+        return b"".join(self.pieces)
+
+
+def read_chunked(data, cuts, reads, with_head=False):
+    """What a WSGI app reading wsgi.input in pieces of `reads` sizes gets, and the body.  With
+    `with_head`, the first piece arrived with the request head (the parser hands it over)."""
+    sock = _PieceSocket(data, cuts)
+    first = sock.recv(len(data) + 1) if with_head else b""
+    body = _Body(sock, first, 0, True, False)
+    out, i = [], 0
+    while True:
+        n = reads[i % len(reads)] if reads else -1
+        i += 1
+        d = body.read(n)
+        if not d:
+            return b"".join(out), body, sock
+        out.append(d)
+
+
+def chunk_encode(body, sizes, ext, trailers):
+    """The chunked encoding of body, and the (start, end) of each size line's hex digits."""
+    out, lines, pos, i = b"", [], 0, 0
+    while True:
+        n = sizes[i % len(sizes)] if sizes else len(body)
+        i += 1
+        piece = body[pos:pos + n]
+        pos += len(piece)
+        digits = b"%x" % len(piece)
+        lines.append((len(out), len(out) + len(digits)))
+        out += digits + ext + b"\r\n"
+        if not piece:
+            break
+        out += piece + b"\r\n"
+    out += b"".join(b"%s: %s\r\n" % t for t in trailers) + b"\r\n"
+    return out, lines
+
+
+chunk_bodies = st.binary(max_size=300)
+chunk_sizes = st.lists(st.integers(min_value=1, max_value=40), max_size=6)
+chunk_exts = st.sampled_from([b"", b"", b";a", b";name=value", b';q="x y"', b" ;a", b"\t;a=1"])
+chunk_trailers = st.lists(st.tuples(st.sampled_from([b"X-Sum", b"Expires"]),
+                                    st.sampled_from([b"1", b"abc", b""])), max_size=2)
+cuts = st.lists(st.integers(min_value=1, max_value=12), max_size=40)
+reads = st.lists(st.sampled_from([-1, 1, 2, 3, 7, 100, 65536]), min_size=1, max_size=4)
+
+
+class ChunkedProperties(unittest.TestCase):
+    @SETTINGS
+    @given(chunk_bodies, chunk_sizes, chunk_exts, chunk_trailers, cuts, reads,
+           st.sampled_from([b"", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"]), st.booleans())
+    def test_round_trip_and_nothing_past_the_end(self, body, sizes, ext, trailers, cut, rd,
+                                                 after, with_head):
+        enc = chunk_encode(body, sizes, ext, trailers)[0]
+        got, b, sock = read_chunked(enc + after, cut, rd, with_head)
+        self.assertEqual(got, body)
+        self.assertTrue(b.finished())
+        # The next pipelined request is left where it was: in the buffer or on the socket.
+        self.assertEqual(b.leftover() + sock.remaining(), after)
+
+    @SETTINGS
+    @given(chunk_bodies, chunk_sizes, chunk_trailers, cuts, reads, st.data())
+    def test_a_loose_chunk_line_is_refused(self, body, sizes, trailers, cut, rd, data):
+        # The laxities of issue 14 (and the usual smuggling ones), on any size line.
+        enc, lines = chunk_encode(body, sizes, b"", trailers)
+        start, end = data.draw(st.sampled_from(lines))
+        digits = enc[start:end]
+        defect = data.draw(st.sampled_from(["space before", "space after", "bare LF", "bare CR",
+                                            "0x", "+", "not hex"]))
+        bad = {"space before": b" " + digits + b"\r\n", "space after": digits + b" \r\n",
+               "bare LF": digits + b"\n", "bare CR": digits + b";a\rb\r\n",
+               "0x": b"0x" + digits + b"\r\n", "+": b"+" + digits + b"\r\n",
+               "not hex": digits + b"g\r\n"}[defect]
+        data_ = enc[:start] + bad + enc[end + 2:]
+        with self.assertRaises(BadRequestBody, msg="%s: %r" % (defect, data_)):
+            read_chunked(data_, cut, rd)
+
+    @SETTINGS
+    @given(st.binary(max_size=200), cuts, reads)
+    def test_any_bytes_give_a_body_or_a_refusal(self, junk, cut, rd):
+        try:
+            got, _, _ = read_chunked(junk, cut, rd)
+        except ClientGone:
+            return                     # BadRequestBody, or the bytes ended inside the body
+        self.assertLessEqual(len(got), len(junk))
 
 
 if __name__ == "__main__":
