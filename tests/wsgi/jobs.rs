@@ -85,8 +85,8 @@ fn motivating_scenario(how: &str) {
     let journal = dir.path().join("journal");
     let mut ebb = b
         .args(["-p", "2", "--threads", "4", "--max-requests", "10"])
-        // Draining workers count toward --processes + --max-surge; with jobs of up to 3 s, a
-        // surge of 2 lets recycles overlap, so that several happen during the few seconds of load.
+        // A surge of 2 lets two replacements start at once, so that several recycles happen
+        // during the few seconds of load (draining workers are bounded by --max-draining).
         .args(["--max-surge", "2", "--drain-timeout", "60"])
         // A draining worker closes a connection that has been idle for EBB_DRAIN_GRACE (1 s)
         // since the drain began. These clients send every 120 ms, but a client thread that
@@ -375,4 +375,39 @@ fn named_jobs_killed_at_drain_timeout_are_reported_by_name() {
     let mut lost_ids = j.lost();
     lost_ids.sort();
     assert_eq!(lost_ids, ["reindex", "report-1"]);
+}
+
+/// A graceful stop with the Python worker: once no worker accepts, a new connection is refused
+/// at once (the fork server holds no listening socket), while a job still keeps ebb up; the
+/// job finishes and ebb exits 0.
+#[test]
+fn a_graceful_stop_refuses_new_connections_at_once() {
+    let (dir, b) = wsgi_file("jobs_app.py");
+    let journal = dir.path().join("journal");
+    let mut ebb = b
+        .args(["-p", "2"])
+        .args(env_arg("WSGI_TEST_JOURNAL", journal.display()))
+        .start();
+    let t = ready(&ebb, 2);
+    let Target::Tcp(addr) = t else {
+        panic!("a TCP target")
+    };
+    get_ok(&ebb, &t, "/job?id=keeps-ebb-up&ms=5000");
+    ebb.signal(Signal::SIGTERM);
+    let refused = poll_until(Duration::from_secs(3), || {
+        let t0 = Instant::now();
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(t0.elapsed()),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| ebb.fail("new connections were still accepted 3 s into the stop"));
+    assert!(
+        ebb.try_status().is_none(),
+        "ebb exited before its job ended"
+    );
+    eprintln!("refused in {refused:?}");
+    assert_eq!(ebb.expect_exit(START).code(), Some(0));
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    assert!(text.contains("done keeps-ebb-up"), "{text}");
 }
