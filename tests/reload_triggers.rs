@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tempfile::TempDir;
+
 use common::*;
 
 /// A generous bound for Python workers on a loaded 2-core box.
@@ -18,6 +20,25 @@ fn ini(dir: &Path, body: &str) -> String {
     let path = dir.join("app.ini");
     std::fs::write(&path, format!("[uwsgi]\nhttp-socket = 127.0.0.1:0\n{body}")).unwrap();
     path.display().to_string()
+}
+
+/// A site in a new directory: `files` (paths relative to it, `app` the WSGI file among them)
+/// and a uwsgi.ini that serves it with `options`; started, with `workers` ready.
+fn site(files: &[(&str, &str)], app: &str, options: &str, workers: usize) -> (Arc<TempDir>, Ebb) {
+    let dir = Arc::new(tempdir());
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let app = dir.path().join(app);
+    let file = ini(
+        dir.path(),
+        &format!("wsgi-file = {}\n{options}", app.display()),
+    );
+    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
+    ebb.wait_ready(0, workers, START);
+    (dir, ebb)
 }
 
 const APP: &str = r#"
@@ -45,29 +66,27 @@ fn body(ebb: &Ebb, t: &Target, path: &str) -> String {
 /// nothing.
 #[test]
 fn py_autoreload_reloads_when_an_imported_module_changes() {
-    let dir = Arc::new(tempdir());
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("app.py"), APP).unwrap();
-    std::fs::write(src.join("helper.py"), "VALUE = 'one'\n").unwrap();
-    std::fs::write(src.join("lazymod.py"), "VALUE = 'lazy one'\n").unwrap();
-    let file = ini(
-        dir.path(),
-        &format!(
-            "wsgi-file = {}\npy-autoreload = 1\nprocesses = 2\n",
-            src.join("app.py").display()
-        ),
+    let (dir, ebb) = site(
+        &[
+            ("src/app.py", APP),
+            ("src/helper.py", "VALUE = 'one'\n"),
+            ("src/lazymod.py", "VALUE = 'lazy one'\n"),
+        ],
+        "src/app.py",
+        "py-autoreload = 1\nprocesses = 2\n",
+        2,
     );
-    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
+    let src = dir.path().join("src");
     let t = ebb.target();
-    ebb.wait_ready(0, 2, START);
     assert_eq!(body(&ebb, &t, "/"), "one");
 
     // A file in the same directory that no module comes from: no reload; the edit of
     // helper.py after it is the one named.
     let mark = ebb.mark();
     std::fs::write(src.join("notes.txt"), "x").unwrap();
-    write_atomic(&src.join("helper.py"), "VALUE = 'two'\n");
+    // (A new size: an edit of the same size within the second of the first write would
+    // leave Python's bytecode cache looking fresh, and the new import would read "one".)
+    write_atomic(&src.join("helper.py"), "VALUE = 'second'\n");
     let line = ebb.expect_after(mark, "the reload", |l| l.is_event("watch-reload"), START);
     assert!(
         line.message().contains(&format!(
@@ -90,7 +109,7 @@ fn py_autoreload_reloads_when_an_imported_module_changes() {
         "one edit, one reload"
     );
     let t = ebb.target();
-    assert_eq!(body(&ebb, &t, "/"), "two");
+    assert_eq!(body(&ebb, &t, "/"), "second");
 
     // A module first imported during a request, in a worker: reported within a second or
     // two (py-autoreload = 1), then watched like the others.
@@ -99,7 +118,7 @@ fn py_autoreload_reloads_when_an_imported_module_changes() {
     let mark = ebb.mark();
     let reloaded = poll_until(START, || {
         // Until the worker's report came, an edit changes nothing: edit again.
-        write_atomic(&lazy, "VALUE = 'lazy two'\n");
+        write_atomic(&lazy, "VALUE = 'lazy second'\n");
         ebb.wait_for_after(
             mark,
             |l| l.is_event("watch-reload"),
@@ -115,33 +134,27 @@ fn py_autoreload_reloads_when_an_imported_module_changes() {
     );
     ebb.wait_ready(mark, 2, START);
     let t = ebb.target();
-    assert_eq!(body(&ebb, &t, "/lazy"), "lazy two");
+    assert_eq!(body(&ebb, &t, "/lazy"), "lazy second");
 }
 
 /// py-autoreload with lazy-apps: each worker imports the app and reports its modules itself.
 #[test]
 fn py_autoreload_with_lazy_apps() {
-    let dir = Arc::new(tempdir());
-    std::fs::write(dir.path().join("app.py"), APP).unwrap();
-    std::fs::write(dir.path().join("helper.py"), "VALUE = 'one'\n").unwrap();
-    let file = ini(
-        dir.path(),
-        &format!(
-            "wsgi-file = {}\npy-autoreload = 2\nlazy-apps = true\n",
-            dir.path().join("app.py").display()
-        ),
+    let (dir, ebb) = site(
+        &[("app.py", APP), ("helper.py", "VALUE = 'one'\n")],
+        "app.py",
+        "py-autoreload = 2\nlazy-apps = true\n",
+        1,
     );
-    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
     let t = ebb.target();
-    ebb.wait_ready(0, 1, START);
     assert_eq!(body(&ebb, &t, "/"), "one");
     let mark = ebb.mark();
-    write_atomic(&dir.path().join("helper.py"), "VALUE = 'two'\n");
+    write_atomic(&dir.path().join("helper.py"), "VALUE = 'second'\n");
     let line = ebb.expect_after(mark, "the reload", |l| l.is_event("watch-reload"), START);
     assert!(line.message().contains("helper.py changed"), "{}", line.raw);
     ebb.wait_ready(mark, 1, START);
     let t = ebb.target();
-    assert_eq!(body(&ebb, &t, "/"), "two");
+    assert_eq!(body(&ebb, &t, "/"), "second");
 }
 
 /// fs-reload: a directory (a file created or removed in it) and a file (written), each a
@@ -202,10 +215,7 @@ fn fs_reload_watches_a_directory_and_a_file() {
 /// (its RSS stays small: the mapping is never touched, so reload-on-rss would not see it).
 #[test]
 fn reload_on_as_recycles_a_worker_over_its_address_space() {
-    let dir = Arc::new(tempdir());
-    std::fs::write(
-        dir.path().join("app.py"),
-        r#"
+    const GROWS: &str = r#"
 import mmap, os
 KEEP = []
 
@@ -214,19 +224,14 @@ def application(environ, start_response):
         KEEP.append(mmap.mmap(-1, 1024 << 20))   # 1 GiB of address space, not touched
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("pid=%d" % os.getpid()).encode()]
-"#,
-    )
-    .unwrap();
-    let file = ini(
-        dir.path(),
-        &format!(
-            "wsgi-file = {}\nreload-on-as = 512\nreload-on-rss = 512\n",
-            dir.path().join("app.py").display()
-        ),
+"#;
+    let (_dir, ebb) = site(
+        &[("app.py", GROWS)],
+        "app.py",
+        "reload-on-as = 512\nreload-on-rss = 512\n",
+        1,
     );
-    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
     let t = ebb.target();
-    ebb.wait_ready(0, 1, START);
     let first = get_ok(&ebb, &t, "/").pid().expect("pid");
     let mark = ebb.mark();
     assert_eq!(get_ok(&ebb, &t, "/grow").pid(), Some(first));
@@ -259,10 +264,7 @@ def application(environ, start_response):
 /// 30 s bound on the kill fails without the option).
 #[test]
 fn harakiri_graceful_timeout_bounds_the_stuck_workers_drain() {
-    let dir = Arc::new(tempdir());
-    std::fs::write(
-        dir.path().join("app.py"),
-        r#"
+    const HANGS: &str = r#"
 import os, time
 
 def application(environ, start_response):
@@ -270,19 +272,14 @@ def application(environ, start_response):
         time.sleep(120)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("pid=%d" % os.getpid()).encode()]
-"#,
-    )
-    .unwrap();
-    let file = ini(
-        dir.path(),
-        &format!(
-            "wsgi-file = {}\nharakiri = 1\nharakiri-graceful-timeout = 1\ndrain-timeout = 60\n",
-            dir.path().join("app.py").display()
-        ),
+"#;
+    let (_dir, ebb) = site(
+        &[("app.py", HANGS)],
+        "app.py",
+        "harakiri = 1\nharakiri-graceful-timeout = 1\ndrain-timeout = 60\n",
+        1,
     );
-    let ebb = Ebb::builder().dir(dir.clone()).arg(file).start();
     let t = ebb.target();
-    ebb.wait_ready(0, 1, START);
     let stuck = get_ok(&ebb, &t, "/").pid().expect("pid");
     let mark = ebb.mark();
     let hang = {

@@ -111,11 +111,22 @@ fn strip_cr(b: &[u8]) -> &[u8] {
 /// become `\xNN` like the bytes that are not UTF-8. The result never holds a newline, so
 /// it fits on one text line and in a JSON string (which escapes the backslash).
 pub fn printable(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    if let Ok(s) = std::str::from_utf8(bytes)
-        && !s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => printable_str(s),
+        Err(_) => std::borrow::Cow::Owned(escape(bytes)),
+    }
+}
+
+/// [`printable`] of text already known to be UTF-8 (a record's fields): the common case, no
+/// control character, is one scan and no copy.
+pub fn printable_str(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return std::borrow::Cow::Borrowed(s);
     }
+    std::borrow::Cow::Owned(escape(s.as_bytes()))
+}
+
+fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 16);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -129,7 +140,7 @@ pub fn printable(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
             push_hex(&mut out, b);
         }
     }
-    std::borrow::Cow::Owned(out)
+    out
 }
 
 /// Like [`printable`] but keeps newlines (a multi-line record: a traceback).

@@ -180,8 +180,8 @@ struct Extra<'a> {
 /// of the wrong kind, one too many, a string that is not a JSON string's text).
 pub fn compact(rest: &[u8]) -> Option<Access<'_>> {
     // UTF-8 checked once for the whole line; the fields are then split on tabs.
-    let mut f = std::str::from_utf8(rest).ok()?.split('\t');
-    let mut num = || f_num(f.next()?);
+    let mut f = Fields::of(rest)?;
+    let mut num = || f_num(f.next()?.0);
     let (status, size, hsize, start_us, us, req) = (num()?, num()?, num()?, num()?, num()?, num()?);
     let start = start_us as f64 / 1e6;
     strings(f, [status, size, hsize, us, req], start)
@@ -197,17 +197,17 @@ const HEX_WIDTHS: [usize; 6] = [4, 16, 8, 16, 16, 16];
 /// the worker, no division), then the same strings as the `a` form. The duration is end -
 /// start (0 if the clock went back).
 pub fn compact_hex(rest: &[u8]) -> Option<Access<'_>> {
-    let mut f = std::str::from_utf8(rest).ok()?.split('\t');
-    let hex = f.next()?.as_bytes();
+    let mut f = Fields::of(rest)?;
+    let hex = f.next()?.0.as_bytes();
     if hex.len() != HEX_WIDTHS.iter().sum::<usize>() {
         return None;
     }
     let mut n = [0u64; 6];
     let mut at = 0;
     for (v, w) in n.iter_mut().zip(HEX_WIDTHS) {
-        *v = hex[at..at + w].iter().try_fold(0u64, |n, &d| {
-            Some((n << 4) | u64::from(char::from(d).to_digit(16)?))
-        })?;
+        *v = hex[at..at + w]
+            .iter()
+            .try_fold(0u64, |n, &d| Some((n << 4) | hex_digit(d)?))?;
         at += w;
     }
     let [status, size, hsize, start_ns, end_ns, req] = n;
@@ -220,16 +220,23 @@ pub fn compact_hex(rest: &[u8]) -> Option<Access<'_>> {
 /// The rest of a compact record (both forms): the eight strings and the optional extra
 /// fields, after the numbers `[status, size, hsize, us, req]` and the start (Unix seconds).
 fn strings<'a>(
-    mut f: std::str::Split<'a, char>,
+    mut f: Fields<'a>,
     [status, size, hsize, us, req]: [u64; 5],
     start: f64,
 ) -> Option<Access<'a>> {
-    let mut s = || f_str(f.next()?);
+    let mut s = || {
+        let (text, plain) = f.next()?;
+        if plain {
+            Some(Cow::Borrowed(text))
+        } else {
+            f_str(text)
+        }
+    };
     let (addr, user, method, proto, host, referer, ua, uri) =
         (s()?, s()?, s()?, s()?, s()?, s()?, s()?, s()?);
     let extra = match f.next() {
         None => Extra::default(),
-        Some(json) if json.starts_with('{') => serde_json::from_str(json).ok()?,
+        Some((json, _)) if json.starts_with('{') => serde_json::from_str(json).ok()?,
         Some(_) => return None,
     };
     if f.next().is_some() {
@@ -256,6 +263,69 @@ fn strings<'a>(
         rss: extra.rss,
         vsz: extra.vsz,
     })
+}
+
+/// The tab-separated fields of a compact record, each with whether it is plain: without a
+/// byte a string field holds only escaped (`\\`, `"`, a control character). One scan of
+/// each byte splits the line and checks its strings (the master reads one record per
+/// request).
+struct Fields<'a> {
+    /// What is left after the fields taken; None after the last.
+    rest: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    /// UTF-8 is checked once, for the whole line.
+    fn of(line: &'a [u8]) -> Option<Fields<'a>> {
+        Some(Fields {
+            rest: Some(std::str::from_utf8(line).ok()?),
+        })
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a str, bool);
+
+    fn next(&mut self) -> Option<(&'a str, bool)> {
+        let rest = self.rest?;
+        let b = rest.as_bytes();
+        let mut plain = true;
+        let mut i = 0;
+        while i < b.len() {
+            if SPECIAL[usize::from(b[i])] {
+                if b[i] == b'\t' {
+                    self.rest = Some(&rest[i + 1..]);
+                    return Some((&rest[..i], plain));
+                }
+                plain = false;
+            }
+            i += 1;
+        }
+        self.rest = None;
+        Some((rest, plain))
+    }
+}
+
+/// The bytes [`Fields`] stops at: the tab, and what a plain string field does not hold.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'\\' as usize] = true;
+    t[b'"' as usize] = true;
+    t
+};
+
+fn hex_digit(d: u8) -> Option<u64> {
+    match d {
+        b'0'..=b'9' => Some(u64::from(d - b'0')),
+        b'a'..=b'f' => Some(u64::from(d - b'a' + 10)),
+        b'A'..=b'F' => Some(u64::from(d - b'A' + 10)),
+        _ => None,
+    }
 }
 
 /// A decimal number (at most 19 digits: no overflow).

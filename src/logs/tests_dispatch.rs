@@ -142,10 +142,26 @@ fn access_line_cost() {
         ),
         (LogEncoder, "nl"),
     ]);
-    for (name, s) in [("no encoder", &plain), ("route + json encoder", &encoded)] {
-        let n = 200_000;
+    // The compact form the Python worker writes (access.py), and the JSON form.
+    let x: &[u8] = b"x\t019400000000000000090000004618ed17cae005b90018ed17cae02bdea00000000000000007\t127.0.0.1\t\tGET\tHTTP/1.1\t127.0.0.1:8000\t\tcurl/8.5.0\t/x?y=1";
+    for (name, s, rec) in [
+        ("compact, no encoder", &plain, x),
+        ("json, no encoder", &plain, ACCESS),
+        ("compact, route + json encoder", &encoded, x),
+    ]
+    .into_iter()
+    .filter(|(name, ..)| std::env::var("EBB_COST_CASE").map_or(true, |c| name.starts_with(&c)))
+    {
+        // EBB_COST_N=20000 with one round: for counting instructions (valgrind).
+        let (n, rounds) = match std::env::var("EBB_COST_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(n) => (n, 1),
+            None => (200_000, 5),
+        };
         let mut best = f64::MAX;
-        for _ in 0..5 {
+        for _ in 0..rounds {
             let dir = tempfile::tempdir().unwrap();
             let mut l = super::Logger::new(Style::Text, None, s).unwrap();
             l.main = Sink::open(
@@ -158,7 +174,7 @@ fn access_line_cost() {
             .unwrap();
             let t0 = std::time::Instant::now();
             for _ in 0..n {
-                l.record(&tag(), Some(5000), &piece(ACCESS));
+                l.record(&tag(), Some(5000), &piece(rec));
             }
             l.flush();
             best = best.min(t0.elapsed().as_nanos() as f64 / n as f64);
