@@ -8,6 +8,7 @@ mod common;
 mod control;
 mod service;
 mod stats;
+mod work;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

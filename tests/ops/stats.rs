@@ -4,7 +4,7 @@ use super::*;
 
 /// The venv with uwsgitop and prometheus_client (`$EBB_TEST_VENV`, default
 /// `target/ci-venv`, made by `scripts/test`). Missing: the test fails and says what to run.
-fn ops_venv() -> std::path::PathBuf {
+pub(super) fn ops_venv() -> std::path::PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var_os("EBB_TEST_VENV")
         .filter(|v| !v.is_empty())
@@ -216,32 +216,8 @@ fn metrics_parse_with_prometheus_client() {
     ));
     ebb.expect_after(mark, "worker 2 drained", |l| l.is_event("drained"), SOON);
     let addr = listen_addr(&ebb, "metrics-listen");
-    let py = format!(
-        r#"
-import json, urllib.request
-from prometheus_client.parser import text_string_to_metric_families
-r = urllib.request.urlopen('http://{addr}/metrics')
-assert r.headers['Content-Type'].startswith('text/plain; version=0.0.4'), r.headers
-out = {{}}
-for fam in text_string_to_metric_families(r.read().decode()):
-    for s in fam.samples:
-        key = s.name + ''.join('|%s=%s' % kv for kv in sorted(s.labels.items()) if kv[0] != 'pid')
-        out[key] = out.get(key, 0) + s.value
-    out['type:' + fam.name] = fam.type
-print(json.dumps(out))
-"#
-    );
     let got = poll_until(SOON, || {
-        let out = Command::new(venv.join("bin/python"))
-            .args(["-c", &py])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = parsed_metrics(&venv, &addr);
         (v["ebb_requests_total"].as_f64() >= Some(7.0)).then_some(v)
     })
     .unwrap_or_else(|| ebb.fail("ebb_requests_total never reached 7"));
@@ -281,6 +257,37 @@ print(json.dumps(out))
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+}
+
+/// `GET /metrics` from `addr`, parsed by prometheus_client's own text parser: each sample
+/// summed over its labels but `pid`, as `name|label=value|...`, and each family's type as
+/// `type:family`.
+pub(super) fn parsed_metrics(venv: &Path, addr: &str) -> Value {
+    let py = format!(
+        r#"
+import json, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+r = urllib.request.urlopen('http://{addr}/metrics')
+assert r.headers['Content-Type'].startswith('text/plain; version=0.0.4'), r.headers
+out = {{}}
+for fam in text_string_to_metric_families(r.read().decode()):
+    for s in fam.samples:
+        key = s.name + ''.join('|%s=%s' % kv for kv in sorted(s.labels.items()) if kv[0] != 'pid')
+        out[key] = out.get(key, 0) + s.value
+    out['type:' + fam.name] = fam.type
+print(json.dumps(out))
+"#
+    );
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Whether the master still holds `s` open: nothing to read yet (not EOF, not reset).
