@@ -68,6 +68,19 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         g[before..].iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
     });
 
+    // STATUS= follows the work: a job shows, then its end. (Changes are sent at most once a
+    // second, src/live/sdnotify.rs's tests; the job outlasts that.)
+    let t = ebb.target();
+    got.clear();
+    get_ok(&ebb, &t, "/job?ms=1500&id=short");
+    notify_until(&ebb, &sock, &mut got, "STATUS= with 1 job", |g| {
+        g.iter().any(|m| m == "STATUS=2 workers, 0 draining, 1 job")
+    });
+    notify_until(&ebb, &sock, &mut got, "STATUS= with 0 jobs again", |g| {
+        g.iter()
+            .any(|m| m == "STATUS=2 workers, 0 draining, 0 jobs")
+    });
+
     got.clear();
     ebb.signal(nix::sys::signal::Signal::SIGHUP);
     notify_until(&ebb, &sock, &mut got, "RELOADING=1 then READY=1", |g| {
