@@ -346,3 +346,76 @@ fn kubernetes_manifest_adds_up() {
         "{out}"
     );
 }
+
+/// uWSGI's own title options from an ini file (`procname`, `procname-prefix`,
+/// `procname-master`, `auto-procname`), and the Python worker's titles: its fork server and
+/// its workers set their comm (what `ps -o comm`, `top` and `pgrep` show) from the title ebb
+/// gives them.
+#[test]
+fn uwsgi_procname_options_and_python_titles() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ini = dir.path().join("site.ini");
+    std::fs::write(
+        &ini,
+        "[uwsgi]\nexample-app = true\nhttp-socket = 127.0.0.1:0\nprocesses = 1\n\
+         auto-procname = true\nprocname-prefix = shop-\nprocname = web\nprocname-master = boss\n",
+    )
+    .unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .arg(ini.to_str().unwrap())
+        .start();
+    ebb.ready(1);
+    let m = cmdline(ebb.pid);
+    assert!(
+        m.starts_with(&format!("shop-boss {} ", ini.display())),
+        "{m}"
+    );
+    assert_eq!(comm(ebb.pid), "shop-boss");
+    let w = ebb.worker_pids();
+    assert_eq!(w.len(), 1);
+    assert_eq!(cmdline(w[0]), "shop-web example-app");
+    drop(ebb);
+
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "def application(env, start):\n    start('200 OK', [])\n    return [b'hi']\n",
+    )
+    .unwrap();
+    let ctl = dir.path().join("ebb.ctl");
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args(["--http-socket", "127.0.0.1:0", "-p", "2"])
+        .args(["--wsgi-file", app.to_str().unwrap()])
+        .args(["--control", ctl.to_str().unwrap()])
+        .start();
+    ebb.ready(2);
+    let v = wait_status(&ebb, &ctl, "the fork server ready", |v| {
+        v["fork_servers"][0]["state"] == "ready"
+    });
+    let fork = v["fork_servers"][0]["pid"].as_i64().unwrap() as i32;
+    assert_eq!(comm(fork), "ebb fork server");
+    let mut comms: Vec<String> = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| comm(w["pid"].as_i64().unwrap() as i32))
+        .collect();
+    comms.sort();
+    // The first 15 bytes of `ebb worker N gen 1 app.py`.
+    assert_eq!(comms, ["ebb worker 1 ge", "ebb worker 2 ge"]);
+    let titled: Vec<String> = ebb
+        .workers()
+        .into_iter()
+        .filter(|(_, env)| env.contains_key("EBB_WORKER_ID"))
+        .map(|(_, env)| env["EBB_PROCNAME"].clone())
+        .collect();
+    assert_eq!(titled.len(), 2, "{titled:?}");
+    for t in titled {
+        assert!(
+            t.starts_with("ebb worker ") && t.ends_with(" gen 1 app.py"),
+            "{t}"
+        );
+    }
+}
