@@ -419,3 +419,101 @@ fn uwsgi_procname_options_and_python_titles() {
         );
     }
 }
+
+/// conf/ebb.service and conf/ebb.socket: `systemd-analyze verify` finds nothing to say (with
+/// ExecStart pointed at this ebb), the service is Type=notify with NotifyAccess=main,
+/// KillMode=mixed and a watchdog, its ExecReload sends HUP, its ExecStart's arguments are
+/// valid ebb ones (conf/ebb.toml standing for /etc/ebb/myapp.toml), and TimeoutStopSec
+/// covers that configuration's drain timeout and shutdown delay; the socket names a
+/// protocol ebb knows.
+#[test]
+fn systemd_units_verify_and_cover_the_drain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let service = std::fs::read_to_string(root.join("conf/ebb.service")).unwrap();
+    let socket = std::fs::read_to_string(root.join("conf/ebb.socket")).unwrap();
+    let key = |text: &str, k: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in the unit"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(key(&service, "Type"), "notify");
+    assert_eq!(key(&service, "NotifyAccess"), "main");
+    assert_eq!(key(&service, "KillMode"), "mixed");
+    assert_eq!(key(&service, "ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert!(key(&service, "WatchdogSec").parse::<u64>().unwrap() > 0);
+    assert!(
+        ["http", "uwsgi"].contains(&key(&socket, "FileDescriptorName").as_str()),
+        "{socket}"
+    );
+    assert!(key(&socket, "ListenStream").contains(':'));
+
+    // ExecStart's arguments, checked by ebb itself.
+    let exec = key(&service, "ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/ebb"));
+    let toml = root.join("conf/ebb.toml");
+    let mut args: Vec<String> = words
+        .map(|w| {
+            if w == "/etc/ebb/myapp.toml" {
+                toml.display().to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let dir = tempdir();
+    // /run/myapp is the unit's RuntimeDirectory: here, a directory of the test's.
+    for a in &mut args {
+        if let Some(rest) = a.strip_prefix("/run/myapp/") {
+            *a = dir.path().join(rest).display().to_string();
+        }
+    }
+    args.extend(["--check-config".into(), "--no-app".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, out, err) = run_ebb(&argv, SOON);
+    assert!(status.success(), "{out}{err}");
+    let secs_after = |marker: &str| -> u64 {
+        out.split(marker)
+            .nth(1)
+            .map(|s| {
+                s.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let drain = secs_after("signal, ");
+    assert!(drain > 0, "no drain timeout in:\n{out}");
+    let delay = secs_after("shutdown delay ");
+    let stop: u64 = key(&service, "TimeoutStopSec").parse().unwrap();
+    assert!(
+        stop > drain + delay,
+        "TimeoutStopSec={stop} <= drain {drain} + delay {delay}"
+    );
+
+    // systemd's own reading of both units.
+    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("systemd-analyze is missing: apt-get install systemd (.ci/run does)");
+    std::fs::write(
+        dir.path().join("myapp.service"),
+        service.replace("/usr/local/bin/ebb", EBB),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("myapp.socket"), &socket).unwrap();
+    let out = Command::new(analyze)
+        .current_dir(dir.path())
+        .args(["verify", "./myapp.service", "./myapp.socket"])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
