@@ -60,7 +60,14 @@ fn stats_and_metrics_follow_the_work() {
     let ebb = Ebb::example(2)
         .dir(dir.clone())
         .args(["--stats", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-        .args(["--control", &c, "--drain-timeout", "4"])
+        .args([
+            "--control",
+            &c,
+            "--drain-timeout",
+            "4",
+            "--max-requests",
+            "1000",
+        ])
         .start();
     let t = ebb.ready(2);
     let stats = listen_addr(&ebb, "stats-listen");
@@ -99,6 +106,22 @@ fn stats_and_metrics_follow_the_work() {
         row.contains("2: report ") && row.contains(", mail "),
         "{row}"
     );
+    let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "WORKER", "PID", "GEN", "STATE", "AGE", "REQUESTS", "INFLIGHT", "RSS", "JOBS"
+        ]
+    );
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let limit = w["request_limit"].as_u64().expect("a request limit");
+    assert!((1000..2000).contains(&limit), "{w}");
+    assert_eq!(cells[0], slot.to_string(), "{row}");
+    assert_eq!(cells[2], "1", "generation: {row}");
+    assert_eq!(cells[3], "ready", "{row}");
+    assert_eq!(cells[5], format!("{}/{limit}", w["requests"]), "{row}");
+    assert_eq!(cells[6], "0", "in flight: {row}");
+    assert!(cells[7].ends_with('M'), "RSS: {row}");
     assert!(
         table.lines().next().unwrap().contains(", 2 jobs,"),
         "{table}"
