@@ -380,6 +380,39 @@ fn hostile_stats_and_metrics_clients_are_dropped() {
     });
     assert!(fds.is_some(), "the master still holds the clients' fds");
     scrape();
+
+    // Memory: hundreds more clients that never read, far past the per-server cap, and the
+    // master's resident memory stays where it was (each keeps at most one document).
+    let before = rss_kb(ebb.pid);
+    for _ in 0..5 {
+        let idle: Vec<_> = (0..100)
+            .map(|_| std::net::TcpStream::connect(&stats).unwrap())
+            .collect();
+        let flood: Vec<_> = (0..100)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+                let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+                s
+            })
+            .collect();
+        scrape();
+        drop((idle, flood));
+    }
+    let after = rss_kb(ebb.pid);
+    eprintln!("master RSS {before} kB before 1,000 clients that never read, {after} kB after");
+    assert!(
+        after < before + 1024,
+        "the master grew from {before} kB to {after} kB"
+    );
+}
+
+/// VmRSS of `pid`, in kB.
+fn rss_kb(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
 /// The Python worker reports `tx` (bytes sent, head and body) and `avg_rt` for every
