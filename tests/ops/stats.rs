@@ -53,8 +53,8 @@ impl Drop for Tmux {
 }
 
 /// The real uwsgitop (PyPI) draws ebb's workers from `--stats`: their pids, request
-/// counts and the listen queue, on a TCP address and on a Unix socket; `--stats-http` serves
-/// the same document over HTTP.
+/// counts, bytes sent and the listen queue on a TCP address; their pids on a Unix socket and
+/// over HTTP (`--stats-http`, `uwsgitop http://ADDR/`), as the README shows.
 #[test]
 fn uwsgitop_draws_the_workers() {
     let venv = ops_venv();
@@ -117,32 +117,7 @@ fn uwsgitop_draws_the_workers() {
     assert_eq!(v["sockets"][0]["max_queue"], 1024);
     assert_eq!(v["workers"][0]["state"], "ready");
 
-    let tmux = Tmux {
-        socket: dir.path().join("tmux.sock"),
-    };
-    let top = venv.join("bin/uwsgitop");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "200",
-        "-y",
-        "40",
-        "-s",
-        "top",
-        &format!("TERM=xterm {} {addr}", top.display()),
-    ]);
-    let pids = ebb.worker_pids();
-    let screen = poll_until(SOON, || {
-        let s = tmux.run(&["capture-pane", "-p", "-t", "top"]);
-        (s.contains("WID") && pids.iter().all(|p| s.contains(&p.to_string()))).then_some(s)
-    })
-    .unwrap_or_else(|| {
-        ebb.fail(&format!(
-            "uwsgitop never showed the workers {pids:?}:\n{}",
-            tmux.run(&["capture-pane", "-p", "-t", "top"])
-        ))
-    });
+    let screen = uwsgitop_screen(&venv, &ebb, &addr);
     assert!(screen.contains("req: 5"), "{screen}");
     let human = if served >= 1024 {
         format!("{:.1}K", served as f64 / 1024.0)
@@ -151,10 +126,9 @@ fn uwsgitop_draws_the_workers() {
     };
     assert!(screen.contains(&format!("tx: {human}")), "{screen}");
     assert!(screen.contains("lq: 0"), "{screen}");
-    drop(tmux);
     drop(ebb);
 
-    // A Unix socket, and the HTTP flavour, with uwsgitop's one-shot reading.
+    // A Unix socket, and the HTTP flavour: the raw reading, then uwsgitop's.
     let ebb = Ebb::example(1)
         .args(["--stats", unix.to_str().unwrap()])
         .start();
@@ -166,6 +140,7 @@ fn uwsgitop_draws_the_workers() {
     s.read_to_string(&mut text).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["pid"], ebb.pid);
+    uwsgitop_screen(&venv, &ebb, unix.to_str().unwrap());
     drop(ebb);
 
     let ebb = Ebb::example(1)
@@ -187,6 +162,38 @@ fn uwsgitop_draws_the_workers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    uwsgitop_screen(&venv, &ebb, &format!("http://{addr}/"));
+}
+
+/// The real uwsgitop run on `addr` (host:port, a Unix socket path or an http:// URL) under a
+/// tmux of the test's own, until its screen shows every worker's pid: that screen.
+fn uwsgitop_screen(venv: &Path, ebb: &Ebb, addr: &str) -> String {
+    let tmux = Tmux {
+        socket: ebb.dir.path().join(format!("tmux-{}.sock", ebb.pid)),
+    };
+    let top = venv.join("bin/uwsgitop");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "-s",
+        "top",
+        &format!("TERM=xterm {} {addr}", top.display()),
+    ]);
+    let pids = ebb.worker_pids();
+    poll_until(SOON, || {
+        let s = tmux.run(&["capture-pane", "-p", "-t", "top"]);
+        (s.contains("WID") && pids.iter().all(|p| s.contains(&p.to_string()))).then_some(s)
+    })
+    .unwrap_or_else(|| {
+        ebb.fail(&format!(
+            "uwsgitop {addr} never showed the workers {pids:?}:\n{}",
+            tmux.run(&["capture-pane", "-p", "-t", "top"])
+        ))
+    })
 }
 
 /// `GET /metrics` parses with prometheus_client's own text parser and counts what happened:
