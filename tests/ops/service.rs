@@ -145,7 +145,8 @@ impl Drop for Started {
 
 /// Socket activation as systemd does it (`systemd-socket-activate`, Debian's systemd
 /// package; it execs ebb in its own process, so LISTEN_PID is ebb's): ebb adopts the passed
-/// socket and its workers serve on it, the first connection included.
+/// socket and its workers serve on it, the first connection included; a socket named
+/// `uwsgi` (conf/ebb.socket's `FileDescriptorName=uwsgi`) speaks the uwsgi protocol.
 #[test]
 fn systemd_socket_activation() {
     let activate = [
@@ -155,42 +156,50 @@ fn systemd_socket_activation() {
     .into_iter()
     .find(|p| Path::new(p).exists())
     .expect("systemd-socket-activate is missing: apt-get install systemd (.ci/run does)");
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let dir = tempdir();
-    let ctl = dir.path().join("ebb.ctl");
-    let log = dir.path().join("ebb.log");
-    let child = Command::new(activate)
-        .args(["-l", &addr, "--fdname=http", EBB])
-        .args(["-p", "2", "--example-app", "--log-format", "json"])
-        .args(["--control", ctl.to_str().unwrap()])
-        .env_remove("LISTEN_FDS")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let ebb = Started { child, log };
-    // It listens, and execs ebb when the first connection comes (which then waits in the
-    // socket's queue for a worker).
-    ebb.wait_log("systemd-socket-activate listening", |l| {
-        l.contains("Listening on")
-    });
-    let t = Target::Tcp(addr.parse().unwrap());
-    let r = get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()));
-    ebb.wait_log("adoption of the socket", |l| {
-        l.contains("using sockets passed by systemd")
-    });
-    ebb.wait_log("2 ready workers", |l| {
-        l.matches("\"event\":\"ready\"").count() >= 2
-    });
-    assert_eq!(r.status, 200);
-    assert!(r.body.contains("hello from worker="), "{}", r.body);
-    let v = status_json(&ctl);
-    assert_eq!(v["pid"], ebb.child.id());
-    assert_eq!(v["sockets"][0]["name"], addr);
-    assert_eq!(v["sockets"][0]["queue_known"], true);
+    for fdname in ["http", "uwsgi"] {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempdir();
+        let ctl = dir.path().join("ebb.ctl");
+        let log = dir.path().join("ebb.log");
+        let child = Command::new(activate)
+            .args(["-l", &addr, &format!("--fdname={fdname}"), EBB])
+            .args(["-p", "2", "--example-app", "--log-format", "json"])
+            .args(["--control", ctl.to_str().unwrap()])
+            .env_remove("LISTEN_FDS")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let ebb = Started { child, log };
+        // It listens, and execs ebb when the first connection comes (which then waits in the
+        // socket's queue for a worker).
+        ebb.wait_log("systemd-socket-activate listening", |l| {
+            l.contains("Listening on")
+        });
+        let t = Target::Tcp(addr.parse().unwrap());
+        let r = if fdname == "uwsgi" {
+            uwsgi_request(&t, "GET", "/", b"")
+                .unwrap_or_else(|e| panic!("uwsgi GET /: {e}\n{}", ebb.log()))
+        } else {
+            get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()))
+        };
+        ebb.wait_log("adoption of the socket", |l| {
+            l.contains("using sockets passed by systemd")
+        });
+        ebb.wait_log("2 ready workers", |l| {
+            l.matches("\"event\":\"ready\"").count() >= 2
+        });
+        assert_eq!(r.status, 200, "{fdname}");
+        assert!(r.body.contains("hello from worker="), "{}", r.body);
+        let v = status_json(&ctl);
+        assert_eq!(v["pid"], ebb.child.id());
+        assert_eq!(v["sockets"][0]["name"], addr);
+        assert_eq!(v["sockets"][0]["proto"], fdname);
+        assert_eq!(v["sockets"][0]["queue_known"], true);
+    }
 }
 
 fn cmdline(pid: i32) -> String {
