@@ -116,6 +116,56 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
     assert!(ebb.expect_exit(SOON).success());
 }
 
+/// READY=1 waits for every worker of the first generation: with worker 1 ready and worker
+/// 2 silent (a program that never notifies), systemd hears nothing but STATUS= until
+/// worker 2 is taken as ready at --ready-timeout.
+#[test]
+fn systemd_ready_waits_for_every_first_worker() {
+    let dir = std::sync::Arc::new(tempdir());
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let script = format!(
+        "if [ \"$EBB_WORKER_ID\" = 1 ]; then exec {EBB} example-app; else exec sleep 60; fi"
+    );
+    let t0 = Instant::now();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "-p",
+            "2",
+            "--ready-timeout",
+            "3",
+        ])
+        .args(["--", "sh", "-c", &script])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    ebb.wait_for(|l| l.is_event("ready") && l.worker() == Some(1), SOON)
+        .unwrap_or_else(|e| ebb.fail(&format!("worker 1 never ready: {e}")));
+    let mut got = Vec::new();
+    notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "READY=1 after {waited:?}, before worker 2's ready timeout (3 s): {got:?}"
+    );
+    // (The log is read apart from the notify socket: its line may come a moment later.)
+    ebb.wait_for(
+        |l| l.is_event("ready-timeout") && l.worker() == Some(2),
+        SOON,
+    )
+    .unwrap_or_else(|e| ebb.fail(&format!("worker 2 was not taken as ready: {e}")));
+    assert!(
+        got.iter()
+            .take_while(|m| !m.starts_with("READY=1"))
+            .all(|m| m.starts_with("STATUS=starting: ")),
+        "{got:?}"
+    );
+}
+
 /// A process started outside the harness (under systemd-socket-activate): killed with its
 /// workers on drop.
 struct Started {
