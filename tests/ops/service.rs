@@ -36,7 +36,9 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         .dir(dir.clone())
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
         .env("WATCHDOG_USEC", "400000")
+        .args(["--stats", "127.0.0.1:0"])
         .start();
+    let stats = listen_addr(&ebb, "stats-listen");
     let mut got = Vec::new();
     notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
         g.iter().any(|m| m.starts_with("READY=1"))
@@ -90,8 +92,16 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         .iter()
         .position(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC="))
         .unwrap_or_else(|| panic!("no RELOADING=1: {got:?}"));
+    // Read at once: no worker of generation 1 is serving when READY=1 comes.
+    let v = stats_doc(&stats);
     let ready = got.iter().position(|m| m.starts_with("READY=1")).unwrap();
     assert!(reloading < ready, "{got:?}");
+    for w in v["workers"].as_array().unwrap() {
+        assert!(
+            w["config_generation"] == 2 || w["state"] == "draining" || w["state"] == "killing",
+            "READY=1 while generation 1 serves: {w}"
+        );
+    }
     let usec: u64 = got[reloading]
         .lines()
         .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
