@@ -401,6 +401,29 @@ fn kubernetes_manifest_adds_up() {
         args[i + 1].parse().unwrap()
     };
     let (delay, drain) = (value("--shutdown-delay"), value("--drain-timeout"));
+    // The ports the manifest names are the ones ebb is told to listen on.
+    let port_of = |flag: &str| -> String {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1].rsplit(':').next().unwrap().to_string()
+    };
+    let metrics_port = port_of("--metrics");
+    assert_eq!(
+        field("prometheus.io/port:").trim_matches('"'),
+        metrics_port,
+        "the scrape annotation"
+    );
+    assert!(
+        text.contains(&format!("{{name: metrics, containerPort: {metrics_port}}}")),
+        "the metrics containerPort"
+    );
+    assert!(
+        text.contains(&format!(
+            "{{name: http, containerPort: {}}}",
+            port_of("--http-socket")
+        )),
+        "the http containerPort"
+    );
+    assert_eq!(field("prometheus.io/path:"), "/metrics");
     assert!(grace > delay + drain, "grace {grace} <= {delay} + {drain}");
     let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
     // The manifest's app is not here: check the configuration alone.
