@@ -354,6 +354,9 @@ fn shutdown_delay_keeps_serving_then_drains() {
         SOON,
     );
     assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    // A request that outlasts the delay (3 s) is finished by the drain, not cut.
+    let t2 = t.clone();
+    let spanning = std::thread::spawn(move || get(&t2, "/sleep?ms=3500"));
     // New connections are served for the delay (a margin of 0.5 s for a loaded machine).
     let mut served = 0;
     while served == 0 || t0.elapsed() < Duration::from_millis(2500) {
@@ -368,12 +371,17 @@ fn shutdown_delay_keeps_serving_then_drains() {
         "drained during the delay"
     );
     let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
+    let stopped = t0.elapsed();
     assert!(
-        t0.elapsed() >= Duration::from_millis(3000),
-        "stopped after {:?}: {}",
-        t0.elapsed(),
+        stopped >= Duration::from_millis(3000),
+        "stopped after {stopped:?}: {}",
         stop.message()
     );
+    let r = spanning
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| ebb.fail(&format!("the request across the drain failed: {e}")));
+    assert_eq!(r.status, 200);
     assert!(ebb.expect_exit(SOON).success());
 }
 
