@@ -448,7 +448,7 @@ fn kubernetes_manifest_adds_up() {
 }
 
 /// uWSGI's own title options from an ini file (`procname`, `procname-prefix`,
-/// `procname-master`, `auto-procname`), and the Python worker's titles: its fork server and
+/// `procname-master`, `auto-procname`; with its `stats` line), and the Python worker's titles: its fork server and
 /// its workers set their comm (what `ps -o comm`, `top` and `pgrep` show) from the title ebb
 /// gives them.
 #[test]
@@ -458,7 +458,8 @@ fn uwsgi_procname_options_and_python_titles() {
     std::fs::write(
         &ini,
         "[uwsgi]\nexample-app = true\nhttp-socket = 127.0.0.1:0\nprocesses = 1\n\
-         auto-procname = true\nprocname-prefix = shop-\nprocname = web\nprocname-master = boss\n",
+         auto-procname = true\nprocname-prefix = shop-\nprocname = web\nprocname-master = boss\n\
+         stats = 127.0.0.1:0\n",
     )
     .unwrap();
     let ebb = Ebb::builder()
@@ -475,6 +476,9 @@ fn uwsgi_procname_options_and_python_titles() {
     let w = ebb.worker_pids();
     assert_eq!(w.len(), 1);
     assert_eq!(cmdline(w[0]), "shop-web example-app");
+    // And the `stats = ADDR` line one real uwsgi.ini in ten has.
+    let doc = stats_doc(&listen_addr(&ebb, "stats-listen"));
+    assert_eq!(doc["pid"], ebb.pid);
     drop(ebb);
 
     let app = dir.path().join("app.py");
