@@ -266,6 +266,35 @@ fn metrics_parse_with_prometheus_client() {
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 }
 
+/// `--metrics PATH` (a Unix socket, as the man page allows): owner-only, and `GET /metrics`
+/// is answered there as on TCP; the socket file goes when ebb stops.
+#[test]
+fn metrics_on_a_unix_socket() {
+    let dir = std::sync::Arc::new(tempdir());
+    let path = dir.path().join("metrics.sock");
+    let mut ebb = Ebb::example(1)
+        .dir(dir.clone())
+        .args(["--metrics", path.to_str().unwrap()])
+        .start();
+    ebb.ready(1);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("\nebb_workers{state=\"ready\"} 1\n"),
+        "{text}"
+    );
+    ebb.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(ebb.expect_exit(SOON).success());
+    assert!(!path.exists(), "the metrics socket is removed at exit");
+}
+
 /// `GET /metrics` from `addr`, parsed by prometheus_client's own text parser: each sample
 /// summed over its labels but `pid`, as `name|label=value|...`, and each family's type as
 /// `type:family`.
