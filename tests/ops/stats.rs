@@ -91,8 +91,8 @@ fn uwsgitop_draws_the_workers() {
             w["avg_rt"].as_u64().unwrap(),
             w["running_time"].as_u64().unwrap(),
         );
-        // avg_rt: the mean request time in µs; running_time: their sum.
-        assert_eq!(req > 0, rt > 0, "{w}");
+        // avg_rt: the mean request time in µs; running_time: their sum. (The example app
+        // answers `/` in less than a microsecond, each counted in whole µs: both may be 0.)
         assert!(run >= rt * req && run < (rt + 1) * req.max(1), "{w}");
         assert!(
             rt < 10_000_000,
