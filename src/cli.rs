@@ -17,7 +17,11 @@ use crate::live::Command as ControlCommand;
 /// the commands that steer a running ebb through its control socket.
 pub fn command_line() -> Command {
     let target = |c: Command| {
-        c.arg(
+        c.after_help(
+            "Exit status: 0 when the master agreed, 1 when it refused (the answer says why), 2 \
+             when no master could be reached.",
+        )
+        .arg(
             Arg::new("control")
                 .long("control")
                 .value_name("PATH")
@@ -201,6 +205,24 @@ pub fn man_page() -> Vec<u8> {
     out
 }
 
+/// Every man page as (file name, text): `ebb.1`, and one per subcommand (`ebb-status.1`,
+/// `ebb-reload.1`…), which `ebb.1`'s SUBCOMMANDS section names.
+pub fn man_pages() -> Vec<(String, Vec<u8>)> {
+    let mut cmd = command_line();
+    // Built, the subcommands are named `ebb-status`… as their pages are.
+    cmd.build();
+    let mut pages = vec![("ebb.1".to_string(), man_page())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man =
+            clap_mangen::Man::new(sub.clone()).source(format!("ebb {}", env!("CARGO_PKG_VERSION")));
+        let mut out = Vec::new();
+        man.render(&mut out)
+            .expect("rendering to memory does not fail");
+        pages.push((man.get_filename(), out));
+    }
+    pages
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,10 +337,32 @@ mod tests {
         );
     }
 
-    /// `man/ebb.1` is generated from the clap definitions.
+    /// `man/ebb.1` and the subcommands' pages are generated from the clap definitions;
+    /// no other page is left in `man/`.
     #[test]
-    fn man_page_is_current() {
-        check_generated("man/ebb.1", &man_page(), "man_page");
+    fn man_pages_are_current() {
+        let pages = man_pages();
+        for (name, page) in &pages {
+            check_generated(&format!("man/{name}"), page, "man_page");
+        }
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        for want in [
+            "ebb.1",
+            "ebb-status.1",
+            "ebb-reload.1",
+            "ebb-stop.1",
+            "ebb-scale.1",
+        ] {
+            assert!(names.contains(&want), "{want} not in {names:?}");
+        }
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                names.contains(&name.as_str()),
+                "man/{name} is not generated: remove it"
+            );
+        }
     }
 
     /// `docs/uwsgi-compat.md` is generated from the uWSGI option table.

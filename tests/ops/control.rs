@@ -136,9 +136,18 @@ fn commands_find_the_default_socket() {
     ));
     let mut b = b;
     assert!(b.expect_exit(SOON).success());
-    // One left: found again without being told.
-    ok(&ebb_cmd(&["stop", "--fast"], &env));
+    // One left: found again without being told. `--fast`: QUIT, no drain.
+    let mark = a.mark();
+    let out = ok(&ebb_cmd(&["stop", "--fast"], &env));
+    assert!(out.contains("fast stop"), "{out}");
     a.expect_exit(SOON);
+    a.expect_after(
+        mark,
+        "the workers quit",
+        |l| l.is_event("quit") && l.worker() == Some(1),
+        SOON,
+    );
+    assert_eq!(a.count_after(mark, |l| l.is_event("drain")), 0);
 }
 
 /// uWSGI's master fifo: `+` one worker more, `w` every worker replaced, `q` graceful stop.
@@ -336,4 +345,84 @@ fn status_lists_the_fork_servers() {
         list.len() == 1 && list[0]["config_generation"] == 2 && list[0]["state"] == "ready"
     });
     assert_ne!(v["fork_servers"][0]["pid"], first, "{v}");
+}
+
+/// The fifo's other letters: `r`, `R` and `c` reload (one configuration generation each),
+/// `-` one worker less, `s` the status table in the log, an unknown letter a warning and
+/// nothing else, `l` the log file reopened (logrotate's way), `Q` a fast stop.
+#[test]
+fn master_fifo_reload_scale_down_status_reopen_and_fast_stop() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let fifo = dir.path().join("ebb.fifo");
+    let main = dir.path().join("main.log");
+    let mut ebb = Ebb::example(2)
+        .dir(dir.clone())
+        .args(["--control", ctl.to_str().unwrap()])
+        .args(["--master-fifo", fifo.to_str().unwrap()])
+        .args(["--logto", main.to_str().unwrap()])
+        .start();
+    let read = || std::fs::read_to_string(&main).unwrap_or_default();
+    let write = |s: &str| {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    };
+    // The log goes to the file: the control socket says when the workers are ready.
+    poll_until(SOON, || ctl.exists().then_some(()))
+        .unwrap_or_else(|| panic!("no control socket; log:\n{}", read()));
+    wait_status(&ebb, &ctl, "2 ready workers", |v| ready_workers(v) == 2);
+    for (letter, generation) in [("r", 2), ("R", 3), ("c", 4)] {
+        write(letter);
+        wait_status(
+            &ebb,
+            &ctl,
+            &format!("generation {generation} settled"),
+            |v| v["ebb"]["settled"] == true && v["ebb"]["config_generation"] == generation,
+        );
+    }
+    write("-");
+    let v = wait_status(&ebb, &ctl, "1 worker", |v| {
+        v["ebb"]["processes"] == 1 && v["workers"].as_array().unwrap().len() == 1
+    });
+    assert_eq!(v["ebb"]["config_generation"], 4, "{v}");
+
+    write("s");
+    let pid = v["workers"][0]["pid"].to_string();
+    poll_until(SOON, || {
+        let log = read();
+        let table = log.lines().skip_while(|l| !l.contains("WORKER  PID"));
+        table
+            .take(3)
+            .any(|l| l.contains(&format!(" {pid} ")))
+            .then_some(())
+    })
+    .unwrap_or_else(|| ebb.fail(&format!("no status table in the log:\n{}", read())));
+
+    write("x");
+    poll_until(SOON, || {
+        read()
+            .contains("master fifo: unknown command 'x'")
+            .then_some(())
+    })
+    .unwrap_or_else(|| ebb.fail(&format!("no warning for x:\n{}", read())));
+    assert_eq!(status_json(&ctl)["ebb"]["config_generation"], 4);
+
+    let moved = dir.path().join("moved.log");
+    std::fs::rename(&main, &moved).unwrap();
+    write("l");
+    poll_until(SOON, || read().contains("log files reopened").then_some(())).unwrap_or_else(|| {
+        panic!("the log was not reopened; moved log:\n{}", {
+            std::fs::read_to_string(&moved).unwrap_or_default()
+        })
+    });
+
+    // Q: the workers get QUIT and ebb exits without a drain (the reopened file has it all).
+    write("Q");
+    assert!(ebb.expect_exit(SOON).code().is_some());
+    let log = read();
+    assert!(
+        log.contains("fast stop: 1 workers told to quit") && log.contains(r#""event":"quit""#),
+        "{log}"
+    );
+    assert!(!log.contains(r#""event":"drain""#), "{log}");
 }

@@ -1,6 +1,7 @@
 //! Issue 11, operating ebb: the control socket and its commands, the master fifo, the stats
-//! and metrics servers (read by the real uwsgitop and prometheus_client), systemd notify and
-//! socket activation, process titles, the shutdown delay. Real processes on 127.0.0.1;
+//! and metrics servers (read by the real uwsgitop and prometheus_client) and what they show
+//! of work under way and lost (work.rs), systemd notify, socket activation and the unit
+//! files, process titles, the shutdown delay and the Kubernetes manifest. Real processes on 127.0.0.1;
 //! every wait has a deadline; `Ebb`'s drop kills everything even when a test fails.
 
 #[path = "../common/mod.rs"]
@@ -8,6 +9,7 @@ mod common;
 mod control;
 mod service;
 mod stats;
+mod work;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -36,7 +36,9 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         .dir(dir.clone())
         .env("NOTIFY_SOCKET", path.to_str().unwrap())
         .env("WATCHDOG_USEC", "400000")
+        .args(["--stats", "127.0.0.1:0"])
         .start();
+    let stats = listen_addr(&ebb, "stats-listen");
     let mut got = Vec::new();
     notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
         g.iter().any(|m| m.starts_with("READY=1"))
@@ -68,6 +70,19 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         g[before..].iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
     });
 
+    // STATUS= follows the work: a job shows, then its end. (Changes are sent at most once a
+    // second, src/live/sdnotify.rs's tests; the job outlasts that.)
+    let t = ebb.target();
+    got.clear();
+    get_ok(&ebb, &t, "/job?ms=1500&id=short");
+    notify_until(&ebb, &sock, &mut got, "STATUS= with 1 job", |g| {
+        g.iter().any(|m| m == "STATUS=2 workers, 0 draining, 1 job")
+    });
+    notify_until(&ebb, &sock, &mut got, "STATUS= with 0 jobs again", |g| {
+        g.iter()
+            .any(|m| m == "STATUS=2 workers, 0 draining, 0 jobs")
+    });
+
     got.clear();
     ebb.signal(nix::sys::signal::Signal::SIGHUP);
     notify_until(&ebb, &sock, &mut got, "RELOADING=1 then READY=1", |g| {
@@ -77,8 +92,16 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         .iter()
         .position(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC="))
         .unwrap_or_else(|| panic!("no RELOADING=1: {got:?}"));
+    // Read at once: no worker of generation 1 is serving when READY=1 comes.
+    let v = stats_doc(&stats);
     let ready = got.iter().position(|m| m.starts_with("READY=1")).unwrap();
     assert!(reloading < ready, "{got:?}");
+    for w in v["workers"].as_array().unwrap() {
+        assert!(
+            w["config_generation"] == 2 || w["state"] == "draining" || w["state"] == "killing",
+            "READY=1 while generation 1 serves: {w}"
+        );
+    }
     let usec: u64 = got[reloading]
         .lines()
         .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
@@ -101,6 +124,56 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
         g.iter().any(|m| m.starts_with("STOPPING=1"))
     });
     assert!(ebb.expect_exit(SOON).success());
+}
+
+/// READY=1 waits for every worker of the first generation: with worker 1 ready and worker
+/// 2 silent (a program that never notifies), systemd hears nothing but STATUS= until
+/// worker 2 is taken as ready at --ready-timeout.
+#[test]
+fn systemd_ready_waits_for_every_first_worker() {
+    let dir = std::sync::Arc::new(tempdir());
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let script = format!(
+        "if [ \"$EBB_WORKER_ID\" = 1 ]; then exec {EBB} example-app; else exec sleep 60; fi"
+    );
+    let t0 = Instant::now();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args([
+            "--http-socket",
+            "127.0.0.1:0",
+            "-p",
+            "2",
+            "--ready-timeout",
+            "3",
+        ])
+        .args(["--", "sh", "-c", &script])
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    ebb.wait_for(|l| l.is_event("ready") && l.worker() == Some(1), SOON)
+        .unwrap_or_else(|e| ebb.fail(&format!("worker 1 never ready: {e}")));
+    let mut got = Vec::new();
+    notify_until(&ebb, &sock, &mut got, "READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "READY=1 after {waited:?}, before worker 2's ready timeout (3 s): {got:?}"
+    );
+    // (The log is read apart from the notify socket: its line may come a moment later.)
+    ebb.wait_for(
+        |l| l.is_event("ready-timeout") && l.worker() == Some(2),
+        SOON,
+    )
+    .unwrap_or_else(|e| ebb.fail(&format!("worker 2 was not taken as ready: {e}")));
+    assert!(
+        got.iter()
+            .take_while(|m| !m.starts_with("READY=1"))
+            .all(|m| m.starts_with("STATUS=starting: ")),
+        "{got:?}"
+    );
 }
 
 /// A process started outside the harness (under systemd-socket-activate): killed with its
@@ -132,7 +205,8 @@ impl Drop for Started {
 
 /// Socket activation as systemd does it (`systemd-socket-activate`, Debian's systemd
 /// package; it execs ebb in its own process, so LISTEN_PID is ebb's): ebb adopts the passed
-/// socket and its workers serve on it, the first connection included.
+/// socket and its workers serve on it, the first connection included; a socket named
+/// `uwsgi` (conf/ebb.socket's `FileDescriptorName=uwsgi`) speaks the uwsgi protocol.
 #[test]
 fn systemd_socket_activation() {
     let activate = [
@@ -142,42 +216,50 @@ fn systemd_socket_activation() {
     .into_iter()
     .find(|p| Path::new(p).exists())
     .expect("systemd-socket-activate is missing: apt-get install systemd (.ci/run does)");
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let dir = tempdir();
-    let ctl = dir.path().join("ebb.ctl");
-    let log = dir.path().join("ebb.log");
-    let child = Command::new(activate)
-        .args(["-l", &addr, "--fdname=http", EBB])
-        .args(["-p", "2", "--example-app", "--log-format", "json"])
-        .args(["--control", ctl.to_str().unwrap()])
-        .env_remove("LISTEN_FDS")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let ebb = Started { child, log };
-    // It listens, and execs ebb when the first connection comes (which then waits in the
-    // socket's queue for a worker).
-    ebb.wait_log("systemd-socket-activate listening", |l| {
-        l.contains("Listening on")
-    });
-    let t = Target::Tcp(addr.parse().unwrap());
-    let r = get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()));
-    ebb.wait_log("adoption of the socket", |l| {
-        l.contains("using sockets passed by systemd")
-    });
-    ebb.wait_log("2 ready workers", |l| {
-        l.matches("\"event\":\"ready\"").count() >= 2
-    });
-    assert_eq!(r.status, 200);
-    assert!(r.body.contains("hello from worker="), "{}", r.body);
-    let v = status_json(&ctl);
-    assert_eq!(v["pid"], ebb.child.id());
-    assert_eq!(v["sockets"][0]["name"], addr);
-    assert_eq!(v["sockets"][0]["queue_known"], true);
+    for fdname in ["http", "uwsgi"] {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempdir();
+        let ctl = dir.path().join("ebb.ctl");
+        let log = dir.path().join("ebb.log");
+        let child = Command::new(activate)
+            .args(["-l", &addr, &format!("--fdname={fdname}"), EBB])
+            .args(["-p", "2", "--example-app", "--log-format", "json"])
+            .args(["--control", ctl.to_str().unwrap()])
+            .env_remove("LISTEN_FDS")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let ebb = Started { child, log };
+        // It listens, and execs ebb when the first connection comes (which then waits in the
+        // socket's queue for a worker).
+        ebb.wait_log("systemd-socket-activate listening", |l| {
+            l.contains("Listening on")
+        });
+        let t = Target::Tcp(addr.parse().unwrap());
+        let r = if fdname == "uwsgi" {
+            uwsgi_request(&t, "GET", "/", b"")
+                .unwrap_or_else(|e| panic!("uwsgi GET /: {e}\n{}", ebb.log()))
+        } else {
+            get(&t, "/").unwrap_or_else(|e| panic!("GET /: {e}\n{}", ebb.log()))
+        };
+        ebb.wait_log("adoption of the socket", |l| {
+            l.contains("using sockets passed by systemd")
+        });
+        ebb.wait_log("2 ready workers", |l| {
+            l.matches("\"event\":\"ready\"").count() >= 2
+        });
+        assert_eq!(r.status, 200, "{fdname}");
+        assert!(r.body.contains("hello from worker="), "{}", r.body);
+        let v = status_json(&ctl);
+        assert_eq!(v["pid"], ebb.child.id());
+        assert_eq!(v["sockets"][0]["name"], addr);
+        assert_eq!(v["sockets"][0]["proto"], fdname);
+        assert_eq!(v["sockets"][0]["queue_known"], true);
+    }
 }
 
 fn cmdline(pid: i32) -> String {
@@ -272,6 +354,9 @@ fn shutdown_delay_keeps_serving_then_drains() {
         SOON,
     );
     assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    // A request that outlasts the delay (3 s) is finished by the drain, not cut.
+    let t2 = t.clone();
+    let spanning = std::thread::spawn(move || get(&t2, "/sleep?ms=3500"));
     // New connections are served for the delay (a margin of 0.5 s for a loaded machine).
     let mut served = 0;
     while served == 0 || t0.elapsed() < Duration::from_millis(2500) {
@@ -286,12 +371,17 @@ fn shutdown_delay_keeps_serving_then_drains() {
         "drained during the delay"
     );
     let stop = ebb.expect_after(mark, "the stop", |l| l.is_event("stop"), SOON);
+    let stopped = t0.elapsed();
     assert!(
-        t0.elapsed() >= Duration::from_millis(3000),
-        "stopped after {:?}: {}",
-        t0.elapsed(),
+        stopped >= Duration::from_millis(3000),
+        "stopped after {stopped:?}: {}",
         stop.message()
     );
+    let r = spanning
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| ebb.fail(&format!("the request across the drain failed: {e}")));
+    assert_eq!(r.status, 200);
     assert!(ebb.expect_exit(SOON).success());
 }
 
@@ -319,6 +409,29 @@ fn kubernetes_manifest_adds_up() {
         args[i + 1].parse().unwrap()
     };
     let (delay, drain) = (value("--shutdown-delay"), value("--drain-timeout"));
+    // The ports the manifest names are the ones ebb is told to listen on.
+    let port_of = |flag: &str| -> String {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1].rsplit(':').next().unwrap().to_string()
+    };
+    let metrics_port = port_of("--metrics");
+    assert_eq!(
+        field("prometheus.io/port:").trim_matches('"'),
+        metrics_port,
+        "the scrape annotation"
+    );
+    assert!(
+        text.contains(&format!("{{name: metrics, containerPort: {metrics_port}}}")),
+        "the metrics containerPort"
+    );
+    assert!(
+        text.contains(&format!(
+            "{{name: http, containerPort: {}}}",
+            port_of("--http-socket")
+        )),
+        "the http containerPort"
+    );
+    assert_eq!(field("prometheus.io/path:"), "/metrics");
     assert!(grace > delay + drain, "grace {grace} <= {delay} + {drain}");
     let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
     // The manifest's app is not here: check the configuration alone.
@@ -332,4 +445,179 @@ fn kubernetes_manifest_adds_up() {
         )),
         "{out}"
     );
+}
+
+/// uWSGI's own title options from an ini file (`procname`, `procname-prefix`,
+/// `procname-master`, `auto-procname`; with its `stats` line), and the Python worker's titles: its fork server and
+/// its workers set their comm (what `ps -o comm`, `top` and `pgrep` show) from the title ebb
+/// gives them.
+#[test]
+fn uwsgi_procname_options_and_python_titles() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ini = dir.path().join("site.ini");
+    std::fs::write(
+        &ini,
+        "[uwsgi]\nexample-app = true\nhttp-socket = 127.0.0.1:0\nprocesses = 1\n\
+         auto-procname = true\nprocname-prefix = shop-\nprocname = web\nprocname-master = boss\n\
+         stats = 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .arg(ini.to_str().unwrap())
+        .start();
+    ebb.ready(1);
+    let m = cmdline(ebb.pid);
+    assert!(
+        m.starts_with(&format!("shop-boss {} ", ini.display())),
+        "{m}"
+    );
+    assert_eq!(comm(ebb.pid), "shop-boss");
+    let w = ebb.worker_pids();
+    assert_eq!(w.len(), 1);
+    assert_eq!(cmdline(w[0]), "shop-web example-app");
+    // And the `stats = ADDR` line one real uwsgi.ini in ten has.
+    let doc = stats_doc(&listen_addr(&ebb, "stats-listen"));
+    assert_eq!(doc["pid"], ebb.pid);
+    drop(ebb);
+
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "def application(env, start):\n    start('200 OK', [])\n    return [b'hi']\n",
+    )
+    .unwrap();
+    let ctl = dir.path().join("ebb.ctl");
+    let ebb = Ebb::builder()
+        .dir(dir.clone())
+        .args(["--http-socket", "127.0.0.1:0", "-p", "2"])
+        .args(["--wsgi-file", app.to_str().unwrap()])
+        .args(["--control", ctl.to_str().unwrap()])
+        .start();
+    ebb.ready(2);
+    let v = wait_status(&ebb, &ctl, "the fork server ready", |v| {
+        v["fork_servers"][0]["state"] == "ready"
+    });
+    let fork = v["fork_servers"][0]["pid"].as_i64().unwrap() as i32;
+    assert_eq!(comm(fork), "ebb fork server");
+    let mut comms: Vec<String> = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| comm(w["pid"].as_i64().unwrap() as i32))
+        .collect();
+    comms.sort();
+    // The first 15 bytes of `ebb worker N gen 1 app.py`.
+    assert_eq!(comms, ["ebb worker 1 ge", "ebb worker 2 ge"]);
+    let titled: Vec<String> = ebb
+        .workers()
+        .into_iter()
+        .filter(|(_, env)| env.contains_key("EBB_WORKER_ID"))
+        .map(|(_, env)| env["EBB_PROCNAME"].clone())
+        .collect();
+    assert_eq!(titled.len(), 2, "{titled:?}");
+    for t in titled {
+        assert!(
+            t.starts_with("ebb worker ") && t.ends_with(" gen 1 app.py"),
+            "{t}"
+        );
+    }
+}
+
+/// conf/ebb.service and conf/ebb.socket: `systemd-analyze verify` finds nothing to say (with
+/// ExecStart pointed at this ebb), the service is Type=notify with NotifyAccess=main,
+/// KillMode=mixed and a watchdog, its ExecReload sends HUP, its ExecStart's arguments are
+/// valid ebb ones (conf/ebb.toml standing for /etc/ebb/myapp.toml), and TimeoutStopSec
+/// covers that configuration's drain timeout and shutdown delay; the socket names a
+/// protocol ebb knows.
+#[test]
+fn systemd_units_verify_and_cover_the_drain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let service = std::fs::read_to_string(root.join("conf/ebb.service")).unwrap();
+    let socket = std::fs::read_to_string(root.join("conf/ebb.socket")).unwrap();
+    let key = |text: &str, k: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in the unit"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(key(&service, "Type"), "notify");
+    assert_eq!(key(&service, "NotifyAccess"), "main");
+    assert_eq!(key(&service, "KillMode"), "mixed");
+    assert_eq!(key(&service, "ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert!(key(&service, "WatchdogSec").parse::<u64>().unwrap() > 0);
+    assert!(
+        ["http", "uwsgi"].contains(&key(&socket, "FileDescriptorName").as_str()),
+        "{socket}"
+    );
+    assert!(key(&socket, "ListenStream").contains(':'));
+
+    // ExecStart's arguments, checked by ebb itself.
+    let exec = key(&service, "ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/ebb"));
+    let toml = root.join("conf/ebb.toml");
+    let mut args: Vec<String> = words
+        .map(|w| {
+            if w == "/etc/ebb/myapp.toml" {
+                toml.display().to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let dir = tempdir();
+    // /run/myapp is the unit's RuntimeDirectory: here, a directory of the test's.
+    for a in &mut args {
+        if let Some(rest) = a.strip_prefix("/run/myapp/") {
+            *a = dir.path().join(rest).display().to_string();
+        }
+    }
+    args.extend(["--check-config".into(), "--no-app".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, out, err) = run_ebb(&argv, SOON);
+    assert!(status.success(), "{out}{err}");
+    let secs_after = |marker: &str| -> u64 {
+        out.split(marker)
+            .nth(1)
+            .map(|s| {
+                s.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let drain = secs_after("signal, ");
+    assert!(drain > 0, "no drain timeout in:\n{out}");
+    let delay = secs_after("shutdown delay ");
+    let stop: u64 = key(&service, "TimeoutStopSec").parse().unwrap();
+    assert!(
+        stop > drain + delay,
+        "TimeoutStopSec={stop} <= drain {drain} + delay {delay}"
+    );
+
+    // systemd's own reading of both units.
+    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("systemd-analyze is missing: apt-get install systemd (.ci/run does)");
+    std::fs::write(
+        dir.path().join("myapp.service"),
+        service.replace("/usr/local/bin/ebb", EBB),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("myapp.socket"), &socket).unwrap();
+    let out = Command::new(analyze)
+        .current_dir(dir.path())
+        .args(["verify", "./myapp.service", "./myapp.socket"])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }
