@@ -56,6 +56,16 @@ def application(environ, start_response):
     return [body.encode()]
 "#;
 
+/// After a reload: `n` new workers are ready and the `n` old ones have drained (until then an
+/// old worker may still take a request, and answer with the old code).
+fn replaced(ebb: &Ebb, mark: usize, n: usize) {
+    ebb.wait_ready(mark, n, START);
+    poll_until(START, || {
+        (ebb.count_after(mark, |l| l.is_event("drained")) >= n).then_some(())
+    })
+    .unwrap_or_else(|| ebb.fail("the old workers never drained"));
+}
+
 fn body(ebb: &Ebb, t: &Target, path: &str) -> String {
     get_ok(ebb, t, path).body
 }
@@ -102,7 +112,7 @@ fn py_autoreload_reloads_when_an_imported_module_changes() {
         |l| l.is_event("reload") && l.message().contains("generation 2"),
         START,
     );
-    ebb.wait_ready(mark, 2, START);
+    replaced(&ebb, mark, 2);
     assert_eq!(
         ebb.count_after(mark, |l| l.is_event("watch-reload")),
         1,
@@ -132,7 +142,7 @@ fn py_autoreload_reloads_when_an_imported_module_changes() {
         "{}",
         reloaded.raw
     );
-    ebb.wait_ready(mark, 2, START);
+    replaced(&ebb, mark, 2);
     let t = ebb.target();
     assert_eq!(body(&ebb, &t, "/lazy"), "lazy second");
 }
@@ -152,7 +162,7 @@ fn py_autoreload_with_lazy_apps() {
     write_atomic(&dir.path().join("helper.py"), "VALUE = 'second'\n");
     let line = ebb.expect_after(mark, "the reload", |l| l.is_event("watch-reload"), START);
     assert!(line.message().contains("helper.py changed"), "{}", line.raw);
-    ebb.wait_ready(mark, 1, START);
+    replaced(&ebb, mark, 1);
     let t = ebb.target();
     assert_eq!(body(&ebb, &t, "/"), "second");
 }
