@@ -197,7 +197,10 @@ fn is_regular_file(fd: BorrowedFd<'_>) -> bool {
 
 /// Write as much of `buf` as `fd` (a pipe, terminal or socket, maybe blocking) takes within
 /// `wait`: each write is at most one page, and only after poll says there is room, so none
-/// blocks. Returns the bytes written, and the error that stopped it (none for "no room").
+/// blocks. Each write ends at the end of a line when the page holds one, so what is left
+/// when the time is up (at exit: dropped) starts a line: no line is cut, except one longer
+/// than a page. Returns the bytes written, and the error that stopped it (none for "no
+/// room").
 fn write_bounded(fd: BorrowedFd<'_>, buf: &[u8], wait: Duration) -> (usize, io::Result<()>) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     const CHUNK: usize = 4096; // PIPE_BUF: a write this small into a pipe with room never blocks
@@ -214,7 +217,10 @@ fn write_bounded(fd: BorrowedFd<'_>, buf: &[u8], wait: Duration) -> (usize, io::
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return (off, Err(e.into())),
         }
-        let end = buf.len().min(off + CHUNK);
+        let mut end = buf.len().min(off + CHUNK);
+        if let Some(nl) = buf[off..end].iter().rposition(|&b| b == b'\n') {
+            end = off + nl + 1;
+        }
         match nix::unistd::write(fd, &buf[off..end]) {
             Ok(n) => off += n,
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
@@ -290,6 +296,16 @@ mod tests {
         assert_eq!(n + m, data.len());
         drop(w);
         assert_eq!(reader.join().unwrap(), data.len());
+        // Lines: what a full pipe took ends at the end of a line, whatever the page bounds.
+        let (r2, w2) = nix::unistd::pipe().unwrap();
+        let lines: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i:05} {}\n", "x".repeat(i % 300)).into_bytes())
+            .collect();
+        let (n, res) = write_bounded(w2.as_fd(), &lines, Duration::from_millis(50));
+        assert!(res.is_ok());
+        assert!(n > 0 && n < lines.len(), "{n}");
+        assert_eq!(lines[n - 1], b'\n', "a line was cut at byte {n}");
+        drop(r2);
         // A pipe whose reader is gone: the error, not a hang (SIGPIPE is ignored by Rust).
         let (r, w) = nix::unistd::pipe().unwrap();
         drop(r);
