@@ -323,14 +323,33 @@ impl Ebb {
     }
 
     /// The master's exit status, if it has exited.
+    /// The exit status once the master exited; by then its log has been read to the end
+    /// (see [`Ebb::read_to_end`]).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none()
             && let Some(c) = self.child.as_mut()
             && let Ok(Some(s)) = c.try_wait()
         {
             self.status = Some(s);
+            self.read_to_end(Duration::from_secs(5));
         }
         self.status
+    }
+
+    /// Wait, at most `bound`, until the reader thread has taken every line the master wrote
+    /// (its stderr closed). The master's last lines can still be in the pipe when it has
+    /// exited; a test that looked at once missed them. The bound is for a worker or daemon
+    /// that outlives the master and keeps the pipe open.
+    fn read_to_end(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        let mut st = self.log.state.lock().unwrap();
+        while !st.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self.log.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
     }
 
     /// Wait for the master to exit, polling every 10 ms up to `timeout`.
