@@ -81,8 +81,9 @@ fn encoders_and_routes_make_every_line_json() {
         .unwrap_or_else(|e| ebb.fail(&e));
     ebb.wait_for(|l| l.raw == r#"{"event":"app","n":1}"#, SOON)
         .unwrap_or_else(|e| ebb.fail(&format!("the app's JSON line, unwrapped: {e}")));
+    // (Not the access line of that request, which names it URL-encoded and may come first.)
     let wrapped = ebb
-        .wait_for(|l| l.contains("quoted"), SOON)
+        .wait_for(|l| l.contains(r#"plain \"quoted\""#), SOON)
         .unwrap_or_else(|e| ebb.fail(&e));
     let w = json(&wrapped);
     assert_eq!(w["message"], r#"plain "quoted" \ line"#, "{}", wrapped.raw);
