@@ -9,14 +9,14 @@ import signal
 import time
 import unittest
 
-import test_worker
+import harness
 from launch import PYDIR, bind_tcp
-from test_worker import WorkerTestCase, wait_for
+from harness import WorkerTestCase, wait_for
 
 
 def raw(addr, data, timeout=10.0):
     """Send raw bytes, return (status, body) of the first response (the rest is dropped)."""
-    c = test_worker.Client(addr, timeout)
+    c = harness.Client(addr, timeout)
     try:
         c.send(data)
         r = c.response()
@@ -130,11 +130,11 @@ class BufferSizeTests(WorkerTestCase):
         v = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
              "SERVER_PROTOCOL": "HTTP/1.1"}
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        c.send(harness.uwsgi_packet(v))
         self.assertEqual(c.response().status, 200)
         v["HTTP_X_PAD"] = "p" * 200
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        c.send(harness.uwsgi_packet(v))
         self.assertEqual(c.response().status, 431)
 
 
@@ -148,10 +148,10 @@ class UwsgiPacketTests(WorkerTestCase):
         v = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
              "SERVER_PROTOCOL": "HTTP/1.1"}
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet(v))
+        c.send(harness.uwsgi_packet(v))
         self.assertEqual(c.response().status, 200)
         for what, data in [("no variables", b"\x00\x00\x00\x00"),
-                           ("an empty key", test_worker.UwsgiProtocolTests.packet(
+                           ("an empty key", harness.uwsgi_packet(
                                dict(v, **{"": "x"})))]:
             with self.subTest(what=what):
                 c = self.client()
@@ -177,7 +177,7 @@ class TargetTests(WorkerTestCase):
         self.socks.append(s)
         self.start(listeners=[(s, "uwsgi")])
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet({
+        c.send(harness.uwsgi_packet({
             "REQUEST_METHOD": "GET", "REQUEST_URI": "/env/\xc3\xa0%20k", "QUERY_STRING": "",
             "SERVER_PROTOCOL": "HTTP/1.1"}))
         r = c.response()
@@ -238,7 +238,7 @@ class StallTests(WorkerTestCase):
     # read them (left to chance, the thread often read them first and the test passed without
     # the fix).
     def stall(self, drain):
-        w = self.start(args=["--wsgi-file", test_worker.TESTAPP, "--callable", "app",
+        w = self.start(args=["--wsgi-file", harness.TESTAPP, "--callable", "app",
                              "--threads", "1"], env={"EBB_KEEPALIVE_TIMEOUT": "1"})
         clients = []
         for _ in range(8):

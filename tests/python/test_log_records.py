@@ -12,8 +12,8 @@ import time
 import unittest
 
 from launch import WorkerProc, bind_tcp
-import test_worker
-from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
+import harness
+from harness import APPS, Client, WorkerTestCase, run_together, wait_for
 
 LOGAPP = os.path.join(APPS, "logapp.py")
 
@@ -236,7 +236,7 @@ class AccessRecordTests(LogRecordTestCase):
         w, rec = self.start_logged(listeners=[(s, "uwsgi")])
         uri = '/t\tab"quote\\back\u00e9\x01'
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet({
+        c.send(harness.uwsgi_packet({
             "REQUEST_METHOD": "GET", "PATH_INFO": "/u", "QUERY_STRING": "",
             "REQUEST_URI": uri, "SERVER_PROTOCOL": "HTTP/1.0", "REMOTE_ADDR": "10.1.2.3",
             "HTTP_USER_AGENT": "ua\twith tab", "HTTP_HOST": "h\u00f6st"}))
@@ -251,7 +251,7 @@ class AccessRecordTests(LogRecordTestCase):
         self.socks.append(s)
         w, rec = self.start_logged(listeners=[(s, "uwsgi")])
         c = self.client()
-        c.send(test_worker.UwsgiProtocolTests.packet({
+        c.send(harness.uwsgi_packet({
             "REQUEST_METHOD": "GET", "PATH_INFO": "/u", "QUERY_STRING": "q=1",
             "REQUEST_URI": "/u?q=1", "SERVER_PROTOCOL": "HTTP/1.0", "REMOTE_ADDR": "10.1.2.3",
             "HTTP_HOST": "example.org"}))

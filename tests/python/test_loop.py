@@ -15,7 +15,7 @@ import time
 import unittest
 
 from launch import PYDIR
-from test_worker import APPS, Client, WorkerTestCase, run_together, wait_for
+from harness import APPS, Client, WorkerTestCase, run_together, wait_for
 
 sys.path.insert(0, PYDIR)
 from ebb_worker import accept, loop  # noqa: E402

@@ -3,7 +3,7 @@
 import os
 import unittest
 
-from test_worker import APPS, WorkerTestCase
+from harness import APPS, WorkerTestCase
 
 BADRESP = os.path.join(APPS, "badresp.py")
 PATHS = ("/name-crlf", "/name-colon", "/name-bytes", "/value-lf", "/value-bytes", "/value-int",

@@ -12,7 +12,7 @@ import unittest
 
 from launch import bind_tcp
 from test_log_records import LogRecordTestCase, access
-from test_worker import TESTAPP, WorkerTestCase
+from harness import TESTAPP, WorkerTestCase
 
 
 class StaticFastPathTests(WorkerTestCase):
