@@ -339,12 +339,10 @@ fn f_num(s: &str) -> Option<u64> {
     })
 }
 
-/// A string field: the text of a JSON string without its quotes. Borrowed when it holds no
-/// escape; decoded otherwise. No control character, and no unescaped `"`.
+/// A string field that [`Fields`] found not plain: the text of a JSON string without its
+/// quotes, decoded. None for a control character or an unescaped `"` (plain fields are
+/// borrowed as they are, without coming here).
 fn f_str(s: &str) -> Option<Cow<'_, str>> {
-    if !s.bytes().any(|c| c == b'\\' || c == b'"' || c < 0x20) {
-        return Some(Cow::Borrowed(s));
-    }
     serde_json::from_str::<String>(&format!("\"{s}\""))
         .ok()
         .map(Cow::Owned)
