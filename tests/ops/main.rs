@@ -103,6 +103,16 @@ fn listen_addr(ebb: &Ebb, event: &str) -> String {
 }
 
 /// One document from the stats server at `addr` (TCP): connect, read to EOF, parse.
+/// `GET /metrics` over `s` (TCP or a Unix socket): the whole response, checked to be a 200.
+fn metrics_response(mut s: impl Read + Write) -> String {
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
 fn stats_doc(addr: &str) -> Value {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();

@@ -279,13 +279,9 @@ fn metrics_on_a_unix_socket() {
     ebb.ready(1);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let mut s = UnixStream::connect(&path).unwrap();
+    let s = UnixStream::connect(&path).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let text = metrics_response(s);
     assert!(
         text.contains("\nebb_workers{state=\"ready\"} 1\n"),
         "{text}"

@@ -9,14 +9,9 @@ use nix::unistd::Pid;
 
 /// The metrics text, read with one plain request (fast enough to watch a drain).
 fn metrics_text(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
+    metrics_response(s)
 }
 
 /// The value of the sample written exactly `series` (`name` or `name{labels}`).
