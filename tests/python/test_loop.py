@@ -239,6 +239,51 @@ class ServingModelTests(WorkerTestCase):
             c.sock.settimeout(20)
         return False
 
+    def test_a_keepalive_connection_keeps_its_thread_while_requests_wait(self):
+        """Requests that wait, no more keep-alive clients than threads: the thread that
+        answered a request waits on its connection for the next one, as a thread per
+        connection does (no hand-over of the loop, no wake-up of the leader in between), so
+        each client is served by one thread nearly all along."""
+        self.start_loop(threads=4)
+        served = [[] for _ in range(3)]
+
+        def run(i):
+            c = Client(self.addr, timeout=20)
+            try:
+                for _ in range(80):
+                    r = c.request("GET", "/sleep?s=0.002&who=1")
+                    self.assertEqual(r.status, 200)
+                    served[i].append(r.body)
+            finally:
+                c.close()
+
+        run_together([functools.partial(run, i) for i in range(3)], timeout=60)
+        for names in served:
+            # A client that takes longer than STICK_FOR to send its next request (this test's
+            # clients share a GIL) is given back to the loop and picked up by another thread:
+            # a few changes.  Handing each request over changes the thread at most of them.
+            changes = sum(a != b for a, b in zip(names, names[1:]))
+            self.assertLessEqual(changes, 20, b" ".join(names))
+
+    def test_a_connection_given_back_after_a_pause_is_served_at_once(self):
+        """A client that pauses longer than a thread waits on its connection gets its next
+        request answered at once: the connection went back to the event loop, its events on
+        again (not after the keep-alive timeout)."""
+        self.start_loop(threads=4)
+        c = Client(self.addr, timeout=2)     # far below the 5 s keep-alive timeout
+        others = [Client(self.addr, timeout=20) for _ in range(2)]
+        try:
+            for n in range(30):
+                for o in others:     # keeps hand-over mode on
+                    self.assertEqual(o.request("GET", "/sleep?s=0.002").status, 200)
+                self.assertEqual(c.request("GET", "/sleep?s=0.002").status, 200)
+                if n % 3 == 2:
+                    time.sleep(0.02)     # longer than STICK_FOR: the pause under test
+        finally:
+            c.close()
+            for o in others:
+                o.close()
+
     def test_keepalive_clients_share_the_threads_fairly(self):
         """More keep-alive clients than threads, requests that wait: every client is served
         all along (none waits for another to finish), within a factor of the others."""

@@ -21,7 +21,7 @@ from .master import Reporting, _bound_orphan_drain
 from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
 from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT, LINGER,
-                       MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, TAKEOVER, _monotonic)
+                       MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, STICK_FOR, TAKEOVER, _monotonic)
 
 # --------------------------------------------------------------------------------------------
 # Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
@@ -58,7 +58,8 @@ def serve_waited(wall, cpu, preempted):
 # arrives while a thread holds the connection is not lost).  Listening sockets: listen(fd) /
 # unlisten(fd) start and stop their events, accepted(fd) follows each accept batch.  With epoll
 # they are level-triggered (a batch needs no re-arm; accept.py says when they are stopped);
-# with kqueue one-shot, re-armed after each batch.  Every process's poller reports a new
+# with kqueue one-shot, re-armed after each batch.  mute(fd) and unmute(fd) stop and restart a
+# connection's events while a thread waits on it (Server._stick).  Every process's poller reports a new
 # connection (not EPOLLEXCLUSIVE: a process that leaves it to the others must not be the only
 # one told).  wait(timeout) returns [(fd, events)]; timeout in seconds, -1 for none.
 
@@ -70,6 +71,8 @@ class _EpollPoller(object):
         ep = self._ep
         self.register = lambda fd: ep.register(fd, edge)
         self.unregister = ep.unregister
+        self.mute = lambda fd: ep.modify(fd, 0)
+        self.unmute = lambda fd: ep.modify(fd, edge)   # reports data that arrived meanwhile
         self.wait = lambda timeout=-1: ep.poll(timeout, 64)
         self._on = set()                 # listeners registered
 
@@ -114,6 +117,12 @@ class _KqueuePoller(object):
             except OSError:
                 pass
 
+        def mute(fd):
+            kq.control([kev(fd, rd, select.KQ_EV_DISABLE)], 0, 0)
+
+        def unmute(fd):
+            kq.control([kev(fd, rd, select.KQ_EV_ENABLE | select.KQ_EV_CLEAR)], 0, 0)
+
         def wait(timeout=-1):
             return [(e.ident, 1) for e in kq.control(None, 64, None if timeout < 0 else timeout)]
 
@@ -122,6 +131,8 @@ class _KqueuePoller(object):
         self.unlisten = lambda fd: None      # one-shot: it stays disarmed until listen()
         self.accepted = arm
         self.unregister = unregister
+        self.mute = mute
+        self.unmute = unmute
         self.wait = wait
 
 
@@ -143,7 +154,7 @@ class _Listener(object):
 
 class _Conn(object):
     __slots__ = ("sock", "fd", "env", "buf", "deadline", "partial", "handler", "unix", "tcp",
-                 "fresh", "polled")
+                 "fresh", "polled", "muted")
 
     def __init__(self, sock, fd, env, handler, unix):
         self.sock = sock
@@ -156,6 +167,7 @@ class _Conn(object):
         self.unix = unix
         self.fresh = True        # accepted, no request yet
         self.polled = False      # registered in the poller (at its first park)
+        self.muted = False       # its events stopped: a thread waits on it (Server._stick)
 
 
 class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepting):
@@ -402,8 +414,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             if since:
                 now = _monotonic()
                 t = since + TAKEOVER - now
-                if t <= 0:
-                    break
+                if t <= 0 or self.handing_over_until > now:
+                    break     # stuck, or requests wait: no request waits for this one
             elif ldr.turns != seen:
                 seen = ldr.turns
                 t = TAKEOVER
@@ -493,9 +505,12 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         left = self.handing_over_until - t0
         if left > 0 and self.leader is ctx:
             # Requests wait (serve_waited): hand the loop to the standby before serving, so
-            # that every thread takes a connection at once instead of TAKEOVER apart.
-            self.leader = None
-            self._wake_standby()
+            # that every thread takes a connection at once instead of TAKEOVER apart.  With no
+            # thread standing by, serve it still leading (leaving the loop to nobody would not
+            # serve anything sooner); a thread that stands by meanwhile takes over at once.
+            if self.follow_lock.locked():
+                self.leader = None
+                self._wake_standby()
         elif self.standby_parked:
             self._wake_standby()
         # Measure this serve when the one before was slow, and in the second half of a
@@ -511,6 +526,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         while conn is not None:
             if pending:
                 pending.discard(fd)
+            served = conn
             try:
                 conn.handler(conn, ctx)
             except BaseException:
@@ -520,6 +536,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 self._close(conn)
                 break
             conn = self.idle.pop(fd, None) if pending and fd in pending else None
+            if conn is None and (self.leader is not ctx or served.muted):
+                conn = self._stick(served, ctx)
         ctx.since = 0.0
         t1 = _monotonic()
         if probe is not None:
@@ -529,6 +547,50 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 self.handing_over_until = t1 + HAND_OVER_FOR
         elif t1 - t0 >= HAND_OVER_AFTER and left <= 0:
             self.probe_next = True
+
+    def _stick(self, conn, ctx):
+        """After a serve by a thread that does not lead: while requests wait and the process
+        holds no more connections than threads (no other connection can want this thread),
+        wait on the keep-alive connection just parked for its next request, as a thread per
+        connection does; returns it when that arrives (owned by this thread again), None
+        otherwise (given back to the loop).  Its events are stopped meanwhile, so that the
+        leader is not woken by requests this thread serves."""
+        fd = conn.fd
+        if self.idle.get(fd) is not conn:
+            return None               # closed, or taken by another thread
+        if (self.handing_over_until <= _monotonic() or len(self.conns) > self.nthreads
+                or self.leader is ctx or conn.buf or conn.handler != self._serve_http
+                or self.draining):
+            if conn.muted:
+                self._unmute(conn)
+            return None
+        if self.idle.pop(fd, None) is not conn:
+            return None               # the leader (or the sweep) took it meanwhile
+        if not conn.muted:
+            try:
+                self.poller.mute(fd)
+            except OSError:
+                self.idle[fd] = conn
+                return None
+            conn.muted = True
+        try:
+            ready = _wait_readable(fd, STICK_FOR)
+        except (OSError, ValueError):
+            ready = False
+        if ready:
+            return conn
+        self._unmute(conn)
+        self.idle[fd] = conn
+        return None
+
+    def _unmute(self, conn):
+        """Give a connection's events back to the loop (data that arrived meanwhile raises one
+        at once)."""
+        conn.muted = False
+        try:
+            self.poller.unmute(conn.fd)
+        except OSError:
+            pass
 
     # ---- drain, sweeps, harakiri (main thread)
 
@@ -612,6 +674,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
     def in_request(self):
         ctx = self.ctx_by_ident.get(threading.get_ident())
         return ctx is not None and ctx.busy == 1
+
+
+def _wait_readable(fd, timeout):
+    """Whether `fd` becomes readable (data or end of stream) within `timeout` seconds."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(timeout * 1000.0))
 
 
 _HANDLED_SIGNALS = set()

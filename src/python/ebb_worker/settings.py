@@ -76,6 +76,10 @@ HAND_OVER_AFTER = 0.0005
 # processes before it takes it itself (see accept.accept_quota).
 ACCEPT_DEFER = _env_float("EBB_ACCEPT_DEFER", 0.002)
 HAND_OVER_FOR = 0.1
+# While requests wait and the process holds no more connections than threads, a thread that
+# has answered a keep-alive request waits this long on that connection for the next one before
+# giving it back to the event loop (see loop.Server._stick).
+STICK_FOR = _env_float("EBB_STICK_FOR", 0.002)
 
 _monotonic = time.monotonic
 _time = time.time

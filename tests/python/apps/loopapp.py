@@ -1,6 +1,7 @@
 """The app of test_loop.py: requests that wait, compute, or block, and how many ran at once.
 
-  GET /sleep?s=S     sleeps S seconds (the GIL is free meanwhile: a database query)
+  GET /sleep?s=S     sleeps S seconds (the GIL is free meanwhile: a database query); with
+                     &who=1 the answer is the name of the thread that served it
   GET /spin?ms=MS    computes for MS milliseconds (holds the GIL: a CPU-bound view)
   GET /wait?file=F   blocks until the file F exists (up to 20 s)
   GET /peak          the most requests that were in the app at once, then resets it
@@ -63,6 +64,6 @@ def app(environ, start_response):
                     time.sleep(0.005)
         finally:
             _leave()
-        body = b"hello"
+        body = threading.current_thread().name.encode() if "who" in q else b"hello"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
