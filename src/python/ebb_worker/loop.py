@@ -59,9 +59,9 @@ def serve_waited(wall, cpu, preempted):
 # unlisten(fd) start and stop their events, accepted(fd) follows each accept batch.  With epoll
 # they are level-triggered (a batch needs no re-arm; accept.py says when they are stopped);
 # with kqueue one-shot, re-armed after each batch.  mute(fd) and unmute(fd) stop and restart a
-# connection's events while a thread waits on it (Server._stick).  Every process's poller reports a new
-# connection (not EPOLLEXCLUSIVE: a process that leaves it to the others must not be the only
-# one told).  wait(timeout) returns [(fd, events)]; timeout in seconds, -1 for none.
+# connection's events while a thread waits on it (Server._stick).  Every process's poller
+# reports a new connection (not EPOLLEXCLUSIVE: a process that leaves it to the others must not
+# be the only one told).  wait(timeout) returns [(fd, events)]; timeout in seconds, -1 for none.
 
 
 class _EpollPoller(object):
