@@ -66,6 +66,26 @@ def sockets_of(pid):
     return n
 
 
+class MayStickPolicyTests(unittest.TestCase):
+    """may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for): may a thread
+    wait on the keep-alive connection it has just answered on?"""
+
+    def test_table(self):
+        rows = [
+            # waiting conns threads leads idle_http draining stick_for -> verdict
+            (True, 8, 8, False, True, False, 0.002, True),    # a connection per thread
+            (True, 3, 8, False, True, False, 0.002, True),
+            (True, 9, 8, False, True, False, 0.002, False),   # more clients than threads: fair
+            (False, 8, 8, False, True, False, 0.002, False),  # fast requests: the leader serves
+            (True, 8, 8, True, True, False, 0.002, False),    # the leader goes on polling
+            (True, 8, 8, False, False, False, 0.002, False),  # buffered data, or not HTTP
+            (True, 8, 8, False, True, True, 0.002, False),    # draining
+            (True, 8, 8, False, True, False, 0.0, False),     # EBB_STICK_FOR=0
+        ]
+        for *args, want in rows:
+            self.assertEqual(loop.may_stick(*args), want, args)
+
+
 class AcceptQuotaPolicyTests(unittest.TestCase):
     """accept_quota(held, threads, retry): how many connections a process takes now."""
 
