@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+import types
 import unittest
 
 from launch import PYDIR
@@ -84,6 +85,43 @@ class MayStickPolicyTests(unittest.TestCase):
         ]
         for *args, want in rows:
             self.assertEqual(loop.may_stick(*args), want, args)
+
+
+class StickTests(unittest.TestCase):
+    """Server._stick on a connection whose next request does not come within STICK_FOR."""
+
+    def test_the_connection_is_back_in_idle_before_its_events_are_on(self):
+        # The other way round, a request arriving at that moment raised an edge that the leader
+        # recorded for a connection it could not find; the thread, gone, never served it, and
+        # the request waited for the keep-alive timeout (with EBB_STICK_FOR=0, most requests).
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        seen = []
+        stub = types.SimpleNamespace()
+
+        class Poller(object):
+            def mute(self, fd):
+                seen.append(("mute", fd in stub.idle))
+
+            def unmute(self, fd):
+                seen.append(("unmute", fd in stub.idle))
+
+        def handler(conn, ctx):
+            pass
+
+        conn = loop._Conn(a, a.fileno(), {}, handler, True)
+        stub.idle = {conn.fd: conn}
+        stub.conns = {conn.fd: conn}
+        stub.nthreads, stub.leader, stub.draining = 4, None, False
+        stub.handing_over_until = time.monotonic() + 60
+        stub.poller = Poller()
+        stub._serve_http = handler
+        stub._unmute = types.MethodType(loop.Server._unmute, stub)
+        self.assertIsNone(loop.Server._stick(stub, conn, object()))
+        self.assertEqual(seen, [("mute", False), ("unmute", True)])
+        self.assertIs(stub.idle.get(conn.fd), conn)
+        self.assertFalse(conn.muted)
 
 
 class AcceptQuotaPolicyTests(unittest.TestCase):

@@ -592,8 +592,11 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             ready = False
         if ready:
             return conn
-        self._unmute(conn)
+        # Back in `idle` before its events are on again: the edge of a request arriving now
+        # finds it there (the other way round, the leader could meet neither the connection
+        # nor, once this thread has gone, anyone to serve the edge it recorded).
         self.idle[fd] = conn
+        self._unmute(conn)
         return None
 
     def _unmute(self, conn):
