@@ -316,6 +316,7 @@ class ServingModelTests(WorkerTestCase):
                 c.close()
 
         run_together([functools.partial(run, i) for i in range(3)], timeout=60)
+        self.assertEqual([len(names) for names in served], [80] * 3)   # every request answered
         for names in served:
             # A client that takes longer than STICK_FOR to send its next request (this test's
             # clients share a GIL) is given back to the loop and picked up by another thread:
