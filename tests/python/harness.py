@@ -139,12 +139,29 @@ class Client(object):
 
 
 def run_together(targets, timeout=30):
-    """Run the callables in threads at once and wait for them all."""
-    threads = [threading.Thread(target=t) for t in targets]
+    """Run the callables in threads at once and wait for them all (at most `timeout` seconds
+    in all); raises the first exception one of them raised, or AssertionError if one is still
+    running then."""
+    errors = []
+
+    def call(target):
+        try:
+            target()
+        except BaseException as e:      # an assertion in a client thread fails the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=(t,), daemon=True) for t in targets]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + timeout
     for t in threads:
-        t.join(timeout)
+        t.join(max(0.0, deadline - time.monotonic()))
+    if errors:
+        raise errors[0]
+    running = sum(t.is_alive() for t in threads)
+    if running:
+        raise AssertionError("%d of %d threads still running after %s s"
+                             % (running, len(threads), timeout))
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
