@@ -52,15 +52,13 @@ def serve_waited(wall, cpu, preempted):
     return not preempted and wall >= HAND_OVER_AFTER and wall - cpu >= wall / 2
 
 
-def may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for=None):
+def may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for):
     """The policy: may a thread that has just answered on a keep-alive connection wait on it
     for the next request (Server._stick)?  Only while requests wait (`waiting`: hand-over mode;
     fast requests are better served by the leader alone), when the process holds no more
     connections than threads (so no other client can be kept waiting for this thread: fair),
     by a thread that does not lead (the loop must go on), for an HTTP connection with nothing
-    buffered (`idle_http`), not while draining, and not when STICK_FOR is 0."""
-    if stick_for is None:
-        stick_for = STICK_FOR
+    buffered (`idle_http`), not while draining, and not when `stick_for` (STICK_FOR) is 0."""
     return (stick_for > 0 and waiting and conns <= threads and not leads and idle_http
             and not draining)
 
@@ -573,7 +571,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             return None               # closed, or taken by another thread
         if not may_stick(self.handing_over_until > _monotonic(), len(self.conns), self.nthreads,
                          self.leader is ctx, conn.handler == self._serve_http and not conn.buf,
-                         self.draining):
+                         self.draining, STICK_FOR):
             if conn.muted:
                 self._unmute(conn)
             return None
