@@ -174,6 +174,50 @@ def _send(sock, head, data, tail=b""):
             sock.sendall(tail)
 
 
+_HEADS = {}         # (status, *headers) -> _prepare's result: heads the app sent before
+_HEADS_MAX = 256    # (bounded: emptied when full; an app whose headers vary keeps a few)
+
+
+def _prepare(status, headers):
+    """What a response head takes from the app's status and headers, validated: (its header
+    lines as one str, without ours; the app's Content-Length as an int, or None; whether the
+    app sent a Date; whether it asked to close the connection; whether the status has no
+    body).  The same for every response with this status and these headers (see _HEADS)."""
+    nobody_code = _STATUS.get(status)
+    if nobody_code is None:
+        nobody_code = _check_status(status)      # also rejects CR / LF
+    out = []
+    clen = None
+    has_date = False
+    close = False
+    hname = _HNAME.get
+    try:
+        for name, value in headers:
+            ln = hname(name)
+            if ln is None:
+                ln = _hname(name)                # validates the name
+            if "\n" in value or "\r" in value:
+                raise ValueError("the response header %r contains CR or LF: %r" % (name, value))
+            if ln:
+                if ln == "content-length":
+                    clen = value
+                elif ln == "date":
+                    has_date = True
+                else:                            # hop-by-hop: ours to send, not the app's
+                    if ln == "connection" and _has_token(value, "close"):
+                        close = True
+                    continue
+            out.append("%s: %s\r\n" % (name, value))
+    except TypeError:
+        raise TypeError("the response headers must be a list of (str, str) tuples, got %r"
+                        % (headers,))
+    if clen is not None:
+        if not clen.isdigit():
+            raise ValueError("invalid Content-Length header %r from the application" % (clen,))
+        clen = int(clen)
+    return "".join(out), clen, has_date, close, nobody_code
+
+
 class Responding(object):
     """Server methods: run the app, write its response (a mixin of loop.Server)."""
 
@@ -221,52 +265,35 @@ class Responding(object):
         """The response head (bytes) for ctx.status/ctx.headers; decides framing and keep-alive.
         known: the body's length when the whole body is known, else None."""
         status = ctx.status
-        nobody_code = _STATUS.get(status)
-        if nobody_code is None:
-            nobody_code = _check_status(status)      # also rejects CR / LF
+        headers = ctx.headers
+        try:
+            key = (status, *headers)
+            prep = _HEADS.get(key)
+        except TypeError:            # a header that is a list, or not even a tuple: not kept
+            key = prep = None
+        if prep is None:
+            prep = _prepare(status, headers)     # validates: only valid heads are kept
+            if key is not None:
+                if len(_HEADS) >= _HEADS_MAX:
+                    _HEADS.clear()
+                _HEADS[key] = prep
+        lines, clen, has_date, app_close, nobody_code = prep
         head_req = ctx.head_req
         ctx.no_body = nobody_code or head_req
         http = ctx.http
-        hb = ("HTTP/1.1 " if http else ctx.proto + " ") + status + "\r\n"
-        clen = None
-        has_date = False
-        keep = ctx.keep
-        hname = _HNAME.get
-        try:
-            for name, value in ctx.headers:
-                ln = hname(name)
-                if ln is None:
-                    ln = _hname(name)                # validates the name
-                if "\n" in value or "\r" in value:
-                    raise ValueError("the response header %r contains CR or LF: %r"
-                                     % (name, value))
-                if ln:
-                    if ln == "content-length":
-                        clen = value
-                    elif ln == "date":
-                        has_date = True
-                    else:                            # hop-by-hop: ours to send, not the app's
-                        if ln == "connection" and _has_token(value, "close"):
-                            keep = False
-                        continue
-                hb += "%s: %s\r\n" % (name, value)
-        except TypeError:
-            raise TypeError("the response headers must be a list of (str, str) tuples, got %r"
-                            % (ctx.headers,))
+        keep = ctx.keep and not app_close
         if clen is not None:
-            if not clen.isdigit():
-                raise ValueError("invalid Content-Length header %r from the application" % (clen,))
-            ctx.clen = int(clen)
+            ctx.clen = clen
         elif nobody_code:
             pass
         elif known is not None and not (head_req and known == 0):
             ctx.clen = known
-            hb += "Content-Length: %d\r\n" % known
+            lines += "Content-Length: %d\r\n" % known
         elif head_req:
             pass
         elif ctx.v11 and http:
             ctx.chunked = True
-            hb += "Transfer-Encoding: chunked\r\n"
+            lines += "Transfer-Encoding: chunked\r\n"
         else:
             keep = False
         if keep:
@@ -276,13 +303,11 @@ class Responding(object):
         ctx.keep = keep
         if http:
             if not keep:
-                hb += "Connection: close\r\n"
+                lines += "Connection: close\r\n"
             elif not ctx.v11:
-                hb += "Connection: keep-alive\r\n"
-        if not has_date:
-            hb += _date_line()
-        hb += "\r\n"
-        out = hb.encode("latin-1")
+                lines += "Connection: keep-alive\r\n"
+        out = ("%s%s\r\n%s%s\r\n" % ("HTTP/1.1 " if http else ctx.proto + " ", status, lines,
+                                    "" if has_date else _date_line())).encode("latin-1")
         ctx.hsize = len(out)
         return out
 

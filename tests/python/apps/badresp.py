@@ -13,6 +13,8 @@ CASES = {
     "/clen-negative": ("200 OK", [("Content-Length", "-1")]),
 }
 
+SAME = [("Content-Type", "text/plain"), ("X-Same", "1")]
+
 
 def application(environ, start_response):
     path = environ["PATH_INFO"]
@@ -20,6 +22,12 @@ def application(environ, start_response):
         status, headers = CASES[path]
         start_response(status, headers)
         return [b"x"]
+    if path == "/same":           # one status and header list for every request
+        start_response("200 OK", SAME)
+        return [b"same"]
+    if path == "/same-close":     # the same, and the app asks to close
+        start_response("200 OK", SAME + [("Connection", "close")])
+        return [b"same"]
     # valid: hop-by-hop headers from the app are dropped, Date from the app is kept
     start_response("200 OK", [("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"),
                               ("Date", "Thu, 01 Jan 1970 00:00:00 GMT"),
