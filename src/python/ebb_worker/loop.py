@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 import traceback
+from _socket import socket as _socket_object
 
 from .accept import Accepting
 from .harakiri import Harakiri
@@ -274,7 +275,11 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         """A _Conn for an accepted socket, published in `idle` (owned by no thread) but not yet
         in the poller: whoever serves it first reads it at once (a client usually sends its
         request with the connection), and it is registered when it first parks."""
-        sock = socket.socket(lst.family, socket.SOCK_STREAM, 0, fileno=fd)
+        # The C socket object, not socket.socket: none of what that subclass adds (makefile,
+        # sendfile, close() counting makefile references) is used on a connection, and its
+        # Python __init__ and close() were 3,500 of the 44,000 instructions that a new
+        # connection cost (tests/python/reqcost.py --close).
+        sock = _socket_object(lst.family, socket.SOCK_STREAM, 0, fd)
         self._socket_options(sock, lst)
         env = lst.base.copy()
         if lst.tcp:
