@@ -68,6 +68,27 @@ class HeaderTests(WorkerTestCase):
                 self.assertEqual(status, 200)
                 self.assertEqual(json.loads(body)["HTTP_X_A"], value)
 
+    def test_header_lines_known_from_before_still_come_with_their_own_request_line(self):
+        # The worker keeps the parsed form of header lines it has seen (http1._BLOCKS): the
+        # request line is still parsed and checked each time, and lines that were refused
+        # are refused again.
+        self.start()
+        block = b"Host: x\r\nX-A: a\r\nCookie: k=1\r\n\r\n"
+        c = self.client()
+        for q in ("1", "2"):
+            c.send(b"GET /env?" + q.encode() + b" HTTP/1.1\r\n" + block)
+            r = c.response()
+            env = json.loads(r.body)
+            self.assertEqual((r.status, env["QUERY_STRING"], env["HTTP_X_A"], env["HTTP_COOKIE"]),
+                             (200, q, "a", "k=1"))
+        c.send(b"POST /env HTTP/1.0\r\n" + block)
+        env = json.loads(c.response().body)
+        self.assertEqual((env["REQUEST_METHOD"], env["SERVER_PROTOCOL"], env["HTTP_X_A"]),
+                         ("POST", "HTTP/1.0", "a"))
+        self.assertEqual(raw(self.addr, b"GET /e\x01nv HTTP/1.1\r\n" + block)[0], 400)
+        twice = b"GET /env HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+        self.assertEqual([raw(self.addr, twice)[0] for _ in range(2)], [400, 400])
+
     def test_field_size_limit_applies_to_every_line(self):
         self.start()
         c = self.client()

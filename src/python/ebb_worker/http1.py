@@ -102,6 +102,56 @@ def _error_response(status, close=True, body=None, http=True):
     return (head + _date_line() + "\r\n").encode("latin-1") + body
 
 
+# A client on a kept-alive connection (a browser, a proxy, a health check, another service)
+# mostly sends the same header lines request after request: their parsed form is kept, keyed
+# by the header lines as they came (only valid ones: an error is raised before).  A browser's
+# ten headers cost a third of its request's instructions to parse (tests/python/reqcost.py
+# --browser).  Bounded: up to _BLOCKS_MAX blocks of at most _BLOCK_MAX characters, emptied
+# when full (a stream of clients that never repeat costs a lookup and an insert each).
+_BLOCKS = {}
+_BLOCKS_MAX = 64
+_BLOCK_MAX = 2048
+
+
+def _check_ctl(text, crlfs):
+    """Raises _HTTPError unless `text` holds `crlfs` CRLFs and no other CR, LF or control
+    character but HTAB: one pass deleting all of them (the text was split on CRLF, so it
+    holds at least those)."""
+    raw = text.encode("latin-1")
+    if len(raw) - len(raw.translate(None, _CTL_CRLF)) != 2 * crlfs:
+        raise _HTTPError(400, "stray CR or LF, or a control character, in the request head")
+
+
+def _fields(lines):
+    """The header lines of a request head (lines[1:]) as environ items (a dict); raises
+    _HTTPError."""
+    hk = _HEADER_KEYS
+    out = {}
+    for line in lines[1:]:
+        k, sep, v = line.partition(":")
+        if not sep:
+            raise _HTTPError(400, "malformed header line %r" % line[:60])
+        key = hk.get(k)
+        if key is None:
+            key = _header_key(k)
+        if not key:
+            continue
+        v = v.strip(" \t")
+        if key in out:
+            # A repeat: Host is an error (RFC 9112 3.2: which host would the app see?);
+            # Content-Length only when it differs; any other header is a list (RFC 9110
+            # 5.3) and is joined, Cookie with "; " (RFC 6265 5.4).
+            if key == "CONTENT_LENGTH":
+                if out[key] != v:
+                    raise _HTTPError(400, "conflicting Content-Length headers")
+                continue
+            if key == "HTTP_HOST":
+                raise _HTTPError(400, "more than one Host header")
+            v = out[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
+        out[key] = v
+    return out
+
+
 class HTTPServing(object):
     """Server methods: serve an HTTP/1.x connection (a mixin of loop.Server)."""
 
@@ -321,12 +371,9 @@ class HTTPServing(object):
             raise _HTTPError(0)
         if n > MAX_FIELDS + 1:
             raise _HTTPError(431, "more than %d header fields" % MAX_FIELDS)
-        # The n - 1 CRLFs that split the lines, and no other CR, LF or control character:
-        # one pass deleting all of them (the head was split on CRLF, so it holds at least
-        # those 2 * (n - 1)).
-        raw = head.encode("latin-1")
-        if len(raw) - len(raw.translate(None, _CTL_CRLF)) != 2 * n - 2:
-            raise _HTTPError(400, "stray CR or LF, or a control character, in the request head")
+        # No CR, LF or control character in the request line (the header lines are checked
+        # in _fields, when they are not known from before).
+        _check_ctl(rl, 0)
         try:
             method, target, ver = rl.split(" ")
         except ValueError:
@@ -374,34 +421,21 @@ class HTTPServing(object):
         env["PATH_INFO"] = path
         env["QUERY_STRING"] = query
 
-        hk = _HEADER_KEYS
         if n > 1:
             if len(head) > MAX_FIELD:      # else no line can be over the limit
                 for line in lines[1:]:
                     if len(line) > MAX_FIELD:
                         raise _HTTPError(431, "header field over %d bytes" % MAX_FIELD)
-            for line in lines[1:]:
-                k, sep, v = line.partition(":")
-                if not sep:
-                    raise _HTTPError(400, "malformed header line %r" % line[:60])
-                key = hk.get(k)
-                if key is None:
-                    key = _header_key(k)
-                if not key:
-                    continue
-                v = v.strip(" \t")
-                if key in env:
-                    # A repeat: Host is an error (RFC 9112 3.2: which host would the app see?);
-                    # Content-Length only when it differs; any other header is a list (RFC 9110
-                    # 5.3) and is joined, Cookie with "; " (RFC 6265 5.4).
-                    if key == "CONTENT_LENGTH":
-                        if env[key] != v:
-                            raise _HTTPError(400, "conflicting Content-Length headers")
-                        continue
-                    if key == "HTTP_HOST":
-                        raise _HTTPError(400, "more than one Host header")
-                    v = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
-                env[key] = v
+            block = head[len(rl) + 2:]
+            fields = _BLOCKS.get(block)
+            if fields is None:
+                _check_ctl(block, n - 2)
+                fields = _fields(lines)
+                if len(block) <= _BLOCK_MAX:
+                    if len(_BLOCKS) >= _BLOCKS_MAX:
+                        _BLOCKS.clear()
+                    _BLOCKS[block] = fields
+            env.update(fields)
             if conn.unix:
                 host = env.get("HTTP_HOST")
                 if host:
