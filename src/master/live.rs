@@ -122,11 +122,23 @@ impl Master {
         info!(command = %c, "master fifo command");
         match c {
             'r' | 'R' | 'c' => {
+                if c == 'R' {
+                    info!(
+                        "master fifo: R (a brutal reload in uWSGI) reloads gracefully here: \
+                         in-flight requests and jobs finish first (Q stops at once)"
+                    );
+                }
                 if let Ok(e) = self.reload() {
                     events.push(e);
                 }
             }
-            'w' => {
+            'w' | 'W' => {
+                if c == 'W' {
+                    info!(
+                        "master fifo: W (a brutal reload of the workers in uWSGI) replaces \
+                         them gracefully here: in-flight requests and jobs finish first"
+                    );
+                }
                 // Every worker replaced, on the configuration already loaded.
                 let params = self.policy.params().clone();
                 events.push(Event::Reload { params });
@@ -146,7 +158,9 @@ impl Master {
             }
             'l' => self.on_signal(Signal::SIGUSR1, events),
             other => {
-                warn!("master fifo: unknown command {other:?} (ebb takes r, w, q, Q, +, -, s, l)")
+                warn!(
+                    "master fifo: unknown command {other:?} (ebb takes r, R, c, w, W, q, Q, +, -, s, l)"
+                )
             }
         }
     }

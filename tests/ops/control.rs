@@ -348,7 +348,7 @@ fn status_lists_the_fork_servers() {
 }
 
 /// The fifo's other letters: `r`, `R` and `c` reload (one configuration generation each),
-/// `-` one worker less, `s` the status table in the log, an unknown letter a warning and
+/// `-` one worker less, `W` every worker replaced (gracefully, unlike uWSGI), `s` the status table in the log, an unknown letter a warning and
 /// nothing else, `l` the log file reopened (logrotate's way), `Q` a fast stop.
 #[test]
 fn master_fifo_reload_scale_down_status_reopen_and_fast_stop() {
@@ -386,6 +386,17 @@ fn master_fifo_reload_scale_down_status_reopen_and_fast_stop() {
     });
     assert_eq!(v["ebb"]["config_generation"], 4, "{v}");
 
+    // W (uWSGI's brutal reload of the workers): replaced gracefully, on the configuration
+    // already loaded (as `w`: a generation of its own, the same parameters).
+    let before = v["workers"][0]["pid"].clone();
+    write("W");
+    let v = wait_status(&ebb, &ctl, "the worker replaced", |v| {
+        let list = v["workers"].as_array().unwrap();
+        list.len() == 1 && list[0]["pid"] != before && list[0]["state"] == "ready"
+    });
+    assert_eq!(v["ebb"]["config_generation"], 5, "{v}");
+    assert!(read().contains("replaces them gracefully"), "{}", read());
+
     write("s");
     let pid = v["workers"][0]["pid"].to_string();
     poll_until(SOON, || {
@@ -405,7 +416,7 @@ fn master_fifo_reload_scale_down_status_reopen_and_fast_stop() {
             .then_some(())
     })
     .unwrap_or_else(|| ebb.fail(&format!("no warning for x:\n{}", read())));
-    assert_eq!(status_json(&ctl)["ebb"]["config_generation"], 4);
+    assert_eq!(status_json(&ctl)["ebb"]["config_generation"], 5);
 
     let moved = dir.path().join("moved.log");
     std::fs::rename(&main, &moved).unwrap();
