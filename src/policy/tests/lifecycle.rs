@@ -165,39 +165,6 @@ fn lifecycle_table() {
             ],
         ),
         (
-            "replacement crashes before READY: old keeps serving, retry with back-off",
-            recycle10.clone(),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1"]),
-                step(1, In::Ready(1), &[]),
-                step(2, In::Requests(1, 10), &["spawn w2 s1 g2"]),
-                step(100, In::Exit(2, 1), &["log backoff"]),
-                step(599, In::Tick, &[]),
-                step(600, In::Tick, &["spawn w3 s1 g3"]),
-                step(700, In::Exit(3, 1), &["log backoff"]),
-                step(1699, In::Tick, &[]),
-                step(1700, In::Tick, &["spawn w4 s1 g4"]),
-                step(1800, In::Ready(4), &["drain w1"]),
-            ],
-        ),
-        (
-            "crash at start: exponential back-off, never a fork loop",
-            params(),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1"]),
-                step(10, In::Exit(1, 4), &["log backoff"]),
-                step(11, In::Tick, &[]),
-                step(510, In::Tick, &["spawn w2 s1 g2"]),
-                step(520, In::Exit(2, 4), &[]),
-                step(1519, In::Tick, &[]),
-                step(1520, In::Tick, &["spawn w3 s1 g3"]),
-                step(1530, In::Exit(3, 4), &[]),
-                step(3529, In::Tick, &[]),
-                step(3530, In::Tick, &["spawn w4 s1 g4"]),
-                step(3540, In::Ready(4), &[]),
-            ],
-        ),
-        (
             "a ready worker killed by SIGKILL is replaced at once",
             params(),
             vec![
@@ -315,16 +282,6 @@ fn lifecycle_table() {
             ],
         ),
         (
-            "stop while a worker is failing to start: no more spawns",
-            params(),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1"]),
-                step(10, In::Exit(1, 1), &["log backoff"]),
-                step(20, In::Stop, &["exit 0"]),
-                step(1000, In::Tick, &[]),
-            ],
-        ),
-        (
             "reload: a rolling replacement bounded by the surge",
             two.clone(),
             vec![
@@ -384,40 +341,6 @@ fn lifecycle_table() {
                 step(5000, In::Exit(1, 0), &["spawn w5 s2 g2"]),
                 step(5010, In::Ready(5), &["drain w2"]),
                 step(5020, In::Exit(2, 0), &["spawn w6 s3 g2"]),
-            ],
-        ),
-        (
-            "need-app: no worker ever ready, the attempts run out: exit 3",
-            with(|p| p.start_attempts = 2),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1"]),
-                step(10, In::Exit(1, 4), &["log backoff"]),
-                step(510, In::Tick, &["spawn w2 s1 g2"]),
-                step(520, In::Exit(2, 4), &["log need-app", "exit 3"]),
-                step(2000, In::Tick, &[]),
-            ],
-        ),
-        (
-            "need-app: the other starting workers are told to quit, then exit 3",
-            with(|p| {
-                p.processes = 2;
-                p.start_attempts = 1;
-            }),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
-                step(10, In::Exit(1, 4), &["log need-app", "quit w2"]),
-                step(20, In::Exit(2, 4), &["exit 3"]),
-            ],
-        ),
-        (
-            "need-app: once a worker was ready, failed starts back off as before",
-            with(|p| p.start_attempts = 1),
-            vec![
-                step(0, In::Tick, &["spawn w1 s1 g1"]),
-                step(1, In::Ready(1), &[]),
-                step(10, In::Exit(1, 1), &["spawn w2 s1 g2"]),
-                step(20, In::Exit(2, 4), &["log backoff", "no log need-app"]),
-                step(520, In::Tick, &["spawn w3 s1 g3"]),
             ],
         ),
         (

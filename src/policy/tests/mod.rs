@@ -12,6 +12,7 @@ use crate::notify::Update;
 
 mod lifecycle;
 mod rules;
+mod starts;
 
 const MS: u64 = 1;
 
