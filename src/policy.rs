@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 pub use counters::{BUCKETS, Counters, Histogram, LastRecycle};
 pub use types::*;
 
+use exit::Cause;
+
 /// The supervisor state.
 #[derive(Debug)]
 pub struct Policy {
@@ -200,17 +202,10 @@ impl Policy {
                 }
             }
             Event::SpawnFailed { id, error } => {
-                if let Some(w) = self.workers.remove(&id) {
-                    log(
-                        &mut out,
-                        Level::Error,
-                        Some(w.reference()),
-                        "spawn-failed",
-                        format!("could not start worker: {error}"),
-                    );
-                    out.push(Action::Forget { id });
-                    self.start_failed(w.slot, now, &mut out);
-                }
+                self.spawn_failed(id, &error, Cause::Worker, now, &mut out)
+            }
+            Event::SpawnOutOfFds { id, error } => {
+                self.spawn_failed(id, &error, Cause::MasterFds, now, &mut out)
             }
             Event::Notify { id, update } => self.on_notify(id, update, now, &mut out),
             Event::Exited { pid, status } => self.on_exit(pid, status, now, &mut out),

@@ -243,7 +243,8 @@ impl Prepared {
             STAGE_PARENT_GONE => "starting (the master exited meanwhile)",
             _ => "executing",
         };
-        bail!("{what} for {:?} failed: {err}", self.path)
+        // The errno stays in the chain (a caller tells EMFILE from the rest).
+        Err(err).with_context(|| format!("{what} for {:?} failed", self.path))
     }
 }
 

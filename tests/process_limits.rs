@@ -126,3 +126,31 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
         }
     }
 }
+
+/// An open-files limit too low for the master to start a worker: one error that says so and
+/// what to do, exit status 3 at once (no retries, and no advice to fix the app, which is not
+/// the cause).
+#[test]
+fn too_few_file_descriptors_to_start_a_worker_is_one_error() {
+    let out = std::process::Command::new("timeout")
+        .args(["30", "prlimit", "--nofile=32:32", EBB])
+        .args(["--http-socket", "127.0.0.1:0", "-p", "2", "--example-app"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("prlimit (util-linux) runs ebb");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert_eq!(all.matches("out of file descriptors").count(), 1, "{all}");
+    assert_eq!(
+        all.matches("no worker could be started: giving up").count(),
+        1,
+        "{all}"
+    );
+    assert!(all.contains("Raise the open-files limit"), "{all}");
+    assert!(!all.contains("fix the app"), "{all}");
+    assert!(!all.contains("next attempt"), "{all}");
+}

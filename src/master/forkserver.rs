@@ -568,10 +568,7 @@ impl Master {
                 }
                 events.push(Event::Spawned { id: q.id, pid });
             }
-            Err(e) => events.push(Event::SpawnFailed {
-                id: q.id,
-                error: format!("{e:#}"),
-            }),
+            Err(e) => events.push(super::spawn_failed(q.id, &e)),
         }
     }
 

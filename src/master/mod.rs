@@ -271,10 +271,7 @@ impl Master {
                     Ok(workers::Started::Asked) => return Ok(None),
                     Err(e) => {
                         self.forget(id);
-                        Event::SpawnFailed {
-                            id,
-                            error: format!("{e:#}"),
-                        }
+                        spawn_failed(id, &e)
                     }
                 };
                 self.feed(event, queue);
@@ -584,5 +581,23 @@ pub fn describe(c: &WorkerCommand) -> String {
                 format!("{what}, imported once by a fork server that forks the workers")
             }
         }
+    }
+}
+
+/// The event for a worker the master could not start: `SpawnOutOfFds` when it was for want of
+/// file descriptors (EMFILE or ENFILE somewhere in the error's chain), else `SpawnFailed`.
+pub(crate) fn spawn_failed(id: WorkerId, e: &anyhow::Error) -> Event {
+    let error = format!("{e:#}");
+    let errno = |c: &(dyn std::error::Error + 'static)| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .or_else(|| c.downcast_ref::<nix::errno::Errno>().map(|n| *n as i32))
+    };
+    if e.chain()
+        .any(|c| matches!(errno(c), Some(libc::EMFILE | libc::ENFILE)))
+    {
+        Event::SpawnOutOfFds { id, error }
+    } else {
+        Event::SpawnFailed { id, error }
     }
 }

@@ -5,6 +5,15 @@ use std::time::Instant;
 
 use super::*;
 
+/// Why a worker could not start, for what the log advises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The app or the worker's command (the usual case: its output says more).
+    Worker,
+    /// Out of file descriptors under the master's open-files limit (its workers inherit it).
+    MasterFds,
+}
+
 impl Policy {
     pub(super) fn on_exit(
         &mut self,
@@ -152,8 +161,53 @@ impl Policy {
         }
     }
 
-    /// A worker of `slot` died before READY (or could not be forked): back off.
+    /// The master could not start worker `id`: say why, forget it, back off (or give up).
+    pub(super) fn spawn_failed(
+        &mut self,
+        id: WorkerId,
+        error: &str,
+        cause: Cause,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(w) = self.workers.remove(&id) else {
+            return;
+        };
+        let stopping = matches!(self.mode, Mode::Stopping { .. });
+        // Out of descriptors while ebb stops: the other slots fail for the reason the first
+        // one gave, said once.
+        if !(cause == Cause::MasterFds && stopping) {
+            let advice = match cause {
+                Cause::Worker => "",
+                Cause::MasterFds => ": out of file descriptors",
+            };
+            log(
+                out,
+                Level::Error,
+                Some(w.reference()),
+                "spawn-failed",
+                format!("could not start worker: {error}{advice}"),
+            );
+        }
+        out.push(Action::Forget { id });
+        self.start_failed_because(w.slot, cause, now, out);
+    }
+
+    /// A worker of `slot` died before READY: back off.
     pub(super) fn start_failed(&mut self, slot: usize, now: Instant, out: &mut Vec<Action>) {
+        self.start_failed_because(slot, Cause::Worker, now, out);
+    }
+
+    /// A worker of `slot` died before READY or could not be started: back off, or give up
+    /// when no worker ever became ready (after --start-attempts failures of the app; at once
+    /// when out of file descriptors with no worker running, which a retry does not mend).
+    fn start_failed_because(
+        &mut self,
+        slot: usize,
+        cause: Cause,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(s) = self.slots.get_mut(slot - 1) else {
             return;
         };
@@ -161,7 +215,32 @@ impl Policy {
         let failures = s.failures;
         let attempts = self.params.start_attempts;
         let stopping = matches!(self.mode, Mode::Stopping { .. });
-        if !self.ever_ready && attempts > 0 && failures >= attempts && !stopping {
+        if stopping {
+            s.retry_at = None; // nothing is started again while ebb stops
+            return;
+        }
+        // Out of descriptors with no worker running, none ever ready: retrying cannot help.
+        // (With one running, ebb serves on it and keeps retrying the others.)
+        if cause == Cause::MasterFds
+            && !self.ever_ready
+            && !self.workers.values().any(|w| w.pid.is_some())
+        {
+            s.retry_at = None;
+            log(
+                out,
+                Level::Error,
+                None,
+                "need-fds",
+                format!(
+                    "no worker could be started: giving up, exit status {EXIT_NO_APP}. Raise \
+                     the open-files limit (ulimit -n, or LimitNOFILE= in a systemd unit)"
+                ),
+            );
+            self.exit_code = Some(EXIT_NO_APP);
+            self.on_stop(false, now, out);
+            return;
+        }
+        if !self.ever_ready && attempts > 0 && failures >= attempts {
             s.retry_at = None;
             log(
                 out,
@@ -188,10 +267,14 @@ impl Policy {
             "backoff",
             format!(
                 "slot {slot}: worker failed to start {} time{} in a row; next attempt in {} \
-                 (fix the app or its command; see its output above)",
+                 ({})",
                 s.failures,
                 if s.failures == 1 { "" } else { "s" },
-                secs(delay)
+                secs(delay),
+                match cause {
+                    Cause::Worker => "fix the app or its command; see its output above",
+                    Cause::MasterFds => "raise the open-files limit",
+                }
             ),
         );
     }

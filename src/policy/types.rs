@@ -93,6 +93,9 @@ pub enum Event {
     Spawned { id: WorkerId, pid: i32 },
     /// The master could not start worker `id` (fork or exec setup failed).
     SpawnFailed { id: WorkerId, error: String },
+    /// The same, for want of file descriptors (EMFILE, ENFILE) under the master's open-files
+    /// limit: no fault of the app, and retrying will not help until the limit is raised.
+    SpawnOutOfFds { id: WorkerId, error: String },
     /// Worker `id` sent a notify datagram.
     Notify { id: WorkerId, update: Update },
     /// The process `pid` was reaped.

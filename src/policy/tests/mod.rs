@@ -67,6 +67,10 @@ enum In {
     Scale(usize),
     /// `ebb recycle SLOT`.
     Recycle(usize),
+    /// The master could not start worker N.
+    SpawnFailed(u64),
+    /// The same, the master being out of file descriptors.
+    OutOfFds(u64),
 }
 
 struct Step {
@@ -197,6 +201,14 @@ impl Harness {
             },
             In::VszKb(id, kb) => Event::AddressSpace {
                 samples: vec![(id, kb)],
+            },
+            In::SpawnFailed(id) => Event::SpawnFailed {
+                id,
+                error: "exec: No such file or directory".into(),
+            },
+            In::OutOfFds(id) => Event::SpawnOutOfFds {
+                id,
+                error: "creating a pipe: Too many open files".into(),
             },
         };
         self.feed(at_ms, e)

@@ -1,6 +1,6 @@
-//! The start table: workers that fail before READY or cannot be started at all, the
-//! back-off between attempts and when ebb gives up (need-app), each step with the actions it
-//! must yield.
+//! The start table: workers that fail before READY or cannot be started at all (the app, or
+//! the master out of file descriptors), the back-off between attempts and when ebb gives up
+//! (need-app, need-fds), each step with the actions it must yield.
 
 use super::*;
 
@@ -83,6 +83,75 @@ fn start_table() {
                 step(10, In::Exit(1, 1), &["spawn w2 s1 g2"]),
                 step(20, In::Exit(2, 4), &["log backoff", "no log need-app"]),
                 step(520, In::Tick, &["spawn w3 s1 g3"]),
+            ],
+        ),
+        (
+            "out of fds with no worker running, none ever ready: said once, no retry, exit 3",
+            with(|p| p.start_attempts = 3),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(
+                    5,
+                    In::OutOfFds(1),
+                    &[
+                        "log spawn-failed ~out of file descriptors$",
+                        "log need-fds ~Raise the open-files limit",
+                        "exit 3",
+                    ],
+                ),
+                step(2000, In::Tick, &[]),
+            ],
+        ),
+        (
+            "out of fds while another worker runs: back off until none is left, then exit 3",
+            with(|p| {
+                p.processes = 2;
+                p.start_attempts = 3;
+            }),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1", "spawn w2 s2 g1"]),
+                step(
+                    5,
+                    In::OutOfFds(1),
+                    &[
+                        "log backoff ~(raise the open-files limit)$",
+                        "no log need-fds",
+                    ],
+                ),
+                step(6, In::OutOfFds(2), &["log need-fds", "exit 3"]),
+            ],
+        ),
+        (
+            "out of fds once a worker was ready: back off, raise the limit, keep serving",
+            with(|p| p.start_attempts = 1),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(1, In::Ready(1), &[]),
+                step(10, In::Exit(1, 1), &["spawn w2 s1 g2"]),
+                step(
+                    20,
+                    In::OutOfFds(2),
+                    &[
+                        "log spawn-failed ~out of file descriptors$",
+                        "log backoff ~(raise the open-files limit)$",
+                        "no log need-fds",
+                    ],
+                ),
+                step(520, In::Tick, &["spawn w3 s1 g3"]),
+            ],
+        ),
+        (
+            "a worker the master could not start otherwise: the app's advice, the attempts count",
+            with(|p| p.start_attempts = 2),
+            vec![
+                step(0, In::Tick, &["spawn w1 s1 g1"]),
+                step(
+                    5,
+                    In::SpawnFailed(1),
+                    &["log spawn-failed", "log backoff ~fix the app"],
+                ),
+                step(505, In::Tick, &["spawn w2 s1 g2"]),
+                step(510, In::SpawnFailed(2), &["log need-app", "exit 3"]),
             ],
         ),
     ];
