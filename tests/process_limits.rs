@@ -27,6 +27,23 @@ fn nofile(pid: i32) -> u64 {
         .unwrap()
 }
 
+/// Run ebb to its end with the open-files limit `limits` ("soft:hard", prlimit's form;
+/// `timeout` bounds the run should it not end by itself): its exit code and all it wrote.
+fn with_nofile(limits: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new("timeout")
+        .args(["30", "prlimit", &format!("--nofile={limits}"), EBB])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("prlimit (util-linux) runs ebb");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), all)
+}
+
 #[test]
 fn umask_and_max_fd_reach_the_master_and_its_workers() {
     let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -88,9 +105,9 @@ fn a_max_fd_above_the_hard_limit_is_one_error() {
 #[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     for (limits, want, warns) in [("256:8192", "8192", false), ("256:1024", "1024", true)] {
-        let out = std::process::Command::new("timeout")
-            .args(["30", "prlimit", &format!("--nofile={limits}"), EBB])
-            .args([
+        let (code, all) = with_nofile(
+            limits,
+            &[
                 "--http-socket",
                 "127.0.0.1:0",
                 "--start-attempts",
@@ -99,16 +116,9 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
                 "sh",
                 "-c",
                 "echo soft-nofile=$(ulimit -Sn)",
-            ])
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("prlimit (util-linux) runs ebb");
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
-        assert_eq!(out.status.code(), Some(3), "{limits}: {all}");
+        assert_eq!(code, Some(3), "{limits}: {all}");
         assert!(
             all.contains(&format!("soft-nofile={want}")),
             "{limits}: the worker's soft limit is not {want}: {all}"
@@ -132,18 +142,11 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
 /// the cause).
 #[test]
 fn too_few_file_descriptors_to_start_a_worker_is_one_error() {
-    let out = std::process::Command::new("timeout")
-        .args(["30", "prlimit", "--nofile=32:32", EBB])
-        .args(["--http-socket", "127.0.0.1:0", "-p", "2", "--example-app"])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("prlimit (util-linux) runs ebb");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (code, all) = with_nofile(
+        "32:32",
+        &["--http-socket", "127.0.0.1:0", "-p", "2", "--example-app"],
     );
-    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert_eq!(code, Some(3), "{all}");
     assert_eq!(all.matches("out of file descriptors").count(), 1, "{all}");
     assert_eq!(
         all.matches("no worker could be started: giving up").count(),
