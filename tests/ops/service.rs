@@ -385,6 +385,39 @@ fn shutdown_delay_keeps_serving_then_drains() {
     assert!(ebb.expect_exit(SOON).success());
 }
 
+/// `ebb stop` with `--shutdown-delay` waits out the delay as SIGTERM does, and says so; a
+/// second `ebb stop` skips the rest of it (as a second TERM does).
+#[test]
+fn ebb_stop_honours_the_shutdown_delay_and_a_second_one_skips_it() {
+    let dir = std::sync::Arc::new(tempdir());
+    let ctl = dir.path().join("ebb.ctl");
+    let c = ctl.to_str().unwrap();
+    let mut ebb = Ebb::example(1)
+        .dir(dir.clone())
+        .args(["--shutdown-delay", "30", "--control", c])
+        .start();
+    let t = ebb.ready(1);
+    let first = ok(&ebb_cmd(&["stop", "--control", c], &[]));
+    assert!(
+        first.contains("graceful stop in 30s (--shutdown-delay)"),
+        "{first}"
+    );
+    assert_eq!(status_json(&ctl)["ebb"]["state"], "shutdown-delay");
+    let r = get(&t, "/").unwrap_or_else(|e| ebb.fail(&format!("refused during the delay: {e}")));
+    assert_eq!(r.status, 200);
+    let t0 = Instant::now();
+    let second = ok(&ebb_cmd(&["stop", "--control", c], &[]));
+    assert!(
+        second.contains("the rest of the shutdown delay is skipped"),
+        "{second}"
+    );
+    assert!(ebb.expect_exit(SOON).success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "waited out the delay"
+    );
+}
+
 /// conf/kubernetes.yaml adds up: ebb accepts its arguments, and the grace period covers the
 /// shutdown delay plus the drain timeout.
 #[test]
