@@ -69,7 +69,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// A configured limit as given (`2s`, `1.5s`, `0.25s`).
-fn given(d: Duration) -> String {
+pub(crate) fn given(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 

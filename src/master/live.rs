@@ -97,9 +97,9 @@ impl Master {
                         .into()
                 } else if !delay.is_zero() && !self.policy.is_stopping() {
                     format!(
-                        "graceful stop in {}s (--shutdown-delay): ebb serves meanwhile, then \
+                        "graceful stop in {} (--shutdown-delay): ebb serves meanwhile, then \
                          every worker drains and ebb exits; ebb stop again skips the delay",
-                        delay.as_secs_f64()
+                        crate::policy::given(delay)
                     )
                 } else {
                     "graceful stop: every worker drains, then ebb exits".into()

@@ -173,7 +173,7 @@ impl Policy {
         let Some(w) = self.workers.remove(&id) else {
             return;
         };
-        let stopping = matches!(self.mode, Mode::Stopping { .. });
+        let stopping = self.is_stopping();
         // Out of descriptors while ebb stops: the other slots fail for the reason the first
         // one gave, said once.
         if !(cause == Cause::MasterFds && stopping) {
@@ -208,13 +208,13 @@ impl Policy {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let stopping = self.is_stopping();
         let Some(s) = self.slots.get_mut(slot - 1) else {
             return;
         };
         s.failures += 1;
         let failures = s.failures;
         let attempts = self.params.start_attempts;
-        let stopping = matches!(self.mode, Mode::Stopping { .. });
         if stopping {
             s.retry_at = None; // nothing is started again while ebb stops
             return;
