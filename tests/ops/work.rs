@@ -92,7 +92,19 @@ fn stats_and_metrics_follow_the_work() {
         w["job_names"][1]["age_s"].as_f64().unwrap(),
     );
     assert!(a0 > a1, "ages: {w}");
-    let table = ok(&ebb_cmd(&["status", "--control", &c], &[]));
+    // The report of the second request's end can come after the one of the job it started:
+    // wait for the row to show it (in flight back to 0).
+    let table = poll_until(SOON, || {
+        let t = ok(&ebb_cmd(&["status", "--control", &c], &[]));
+        let row = t
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(&pid.to_string()))?;
+        (row.split_whitespace().nth(6) == Some("0")).then_some(t)
+    })
+    .unwrap_or_else(|| {
+        let t = ok(&ebb_cmd(&["status", "--control", &c], &[]));
+        ebb.fail(&format!("the request never showed as finished:\n{t}"))
+    });
     let row = table
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(&pid.to_string()))
