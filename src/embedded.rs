@@ -34,6 +34,7 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("ebb_worker/master.py"),
     py!("ebb_worker/mounts.py"),
     py!("ebb_worker/options.py"),
+    py!("ebb_worker/poller.py"),
     py!("ebb_worker/pyopts.py"),
     py!("ebb_worker/routes.py"),
     py!("ebb_worker/settings.py"),

@@ -175,6 +175,8 @@ class HTTPServing(object):
                     data = sock.recv(RECV, MSG_DONTWAIT)
                 except BlockingIOError:
                     if not buf:
+                        if conn.fresh and self._await_first(conn, ctx):
+                            continue
                         self._park(conn, b"")
                         return
                     found = self._lf_head(conn, buf)     # bare-LF head, or park the partial one

@@ -15,14 +15,16 @@ import traceback
 from _socket import socket as _socket_object
 
 from .accept import Accepting
+from .poller import make_poller
 from .harakiri import Harakiri
 from .http1 import HTTPServing, _error_response
 from .logs import _deferred, flush_deferred, log, records as log_records
 from .master import Reporting, _bound_orphan_drain
 from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
-from .settings import (DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT, LINGER,
-                       MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, STICK_FOR, TAKEOVER, _monotonic)
+from .settings import (DEFER_ACCEPT, DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT,
+                       LINGER, MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, STICK_FOR, TAKEOVER,
+                       _monotonic)
 
 # --------------------------------------------------------------------------------------------
 # Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
@@ -65,98 +67,6 @@ def may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for):
 
 
 # --------------------------------------------------------------------------------------------
-# Pollers.  The leading thread waits in the set (see Server._thread_main).  Connections are
-# edge-triggered (no re-arm syscall per request; see Server._serve_fd for how an edge that
-# arrives while a thread holds the connection is not lost).  Listening sockets: listen(fd) /
-# unlisten(fd) start and stop their events, accepted(fd) follows each accept batch.  With epoll
-# they are level-triggered (a batch needs no re-arm; accept.py says when they are stopped);
-# with kqueue one-shot, re-armed after each batch.  mute(fd) and unmute(fd) stop and restart a
-# connection's events while a thread waits on it (Server._stick).  Every process's poller
-# reports a new connection (not EPOLLEXCLUSIVE: a process that leaves it to the others must not
-# be the only one told).  wait(timeout) returns [(fd, events)]; timeout in seconds, -1 for none.
-
-
-class _EpollPoller(object):
-    def __init__(self):
-        self._ep = select.epoll()
-        edge = select.EPOLLIN | select.EPOLLET
-        ep = self._ep
-        self.register = lambda fd: ep.register(fd, edge)
-        self.unregister = ep.unregister
-        self.mute = lambda fd: ep.modify(fd, 0)
-        self.unmute = lambda fd: ep.modify(fd, edge)   # reports data that arrived meanwhile
-        self.wait = lambda timeout=-1: ep.poll(timeout, 64)
-        self._on = set()                 # listeners registered
-
-    def listen(self, fd):
-        if fd not in self._on:
-            try:
-                self._ep.register(fd, select.EPOLLIN)
-            except FileExistsError:
-                pass
-            self._on.add(fd)
-
-    def unlisten(self, fd):
-        if fd in self._on:
-            self._on.discard(fd)
-            try:
-                self._ep.unregister(fd)
-            except (OSError, ValueError):
-                pass
-
-    def accepted(self, fd):
-        pass                             # level-triggered: nothing to re-arm
-
-
-class _KqueuePoller(object):
-    def __init__(self):
-        kq = select.kqueue()
-        self._kq = kq
-        once = select.KQ_EV_ADD | select.KQ_EV_ONESHOT
-        edge = select.KQ_EV_ADD | select.KQ_EV_CLEAR
-        rd = select.KQ_FILTER_READ
-        kev = select.kevent
-
-        def arm(fd):
-            kq.control([kev(fd, rd, once)], 0, 0)
-
-        def register(fd):
-            kq.control([kev(fd, rd, edge)], 0, 0)
-
-        def unregister(fd):
-            try:
-                kq.control([kev(fd, rd, select.KQ_EV_DELETE)], 0, 0)
-            except OSError:
-                pass
-
-        def mute(fd):
-            kq.control([kev(fd, rd, select.KQ_EV_DISABLE)], 0, 0)
-
-        def unmute(fd):
-            kq.control([kev(fd, rd, select.KQ_EV_ENABLE | select.KQ_EV_CLEAR)], 0, 0)
-
-        def wait(timeout=-1):
-            return [(e.ident, 1) for e in kq.control(None, 64, None if timeout < 0 else timeout)]
-
-        self.register = register
-        self.listen = arm
-        self.unlisten = lambda fd: None      # one-shot: it stays disarmed until listen()
-        self.accepted = arm
-        self.unregister = unregister
-        self.mute = mute
-        self.unmute = unmute
-        self.wait = wait
-
-
-def _make_poller():
-    if hasattr(select, "epoll"):
-        return _EpollPoller()
-    if hasattr(select, "kqueue"):
-        return _KqueuePoller()
-    raise RuntimeError("this platform has neither epoll nor kqueue")
-
-
-# --------------------------------------------------------------------------------------------
 # Connections and per-thread request state
 
 
@@ -190,7 +100,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         self.harakiri = harakiri
         self.notifier = notifier
         self.worker_id = worker_id
-        self.poller = _make_poller()
+        self.poller = make_poller()
         self.idle = {}            # fd -> _Conn: parked in the poller, owned by no thread
         self.conns = {}           # fd -> _Conn: every open connection
         self.pending = set()      # fds that raised an event while a thread held them
@@ -209,6 +119,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             try:
                 if lst.tcp:
                     lst.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    _defer_accept(lst.sock)
                 lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._rcvtimeo)
                 lst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._rcvtimeo)
             except OSError:
@@ -395,8 +306,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         other thread stands by; when the leader has been serving one connection for TAKEOVER
         seconds (the app blocks, or a client is slow) the standby takes the loop over and the
         old leader, once done with that connection, queues up to stand by again.  While
-        requests are known to wait (serve_waited) the leader hands the loop over before
-        serving each connection instead, so each ready request gets a thread at once, for as
+        requests are known to wait (serve_waited) nobody leads: every idle thread roams
+        (waits in the poller for one event and serves it), so each ready request gets a
+        thread at once, woken by the kernel rather than handed from thread to thread, for as
         long as measured serves keep waiting.  At most `threads` requests run at once."""
         try:
             signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
@@ -406,9 +318,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         self.ctx_by_ident[ctx.ident] = ctx
         while True:
             with self.follow_lock:
-                self._stand_by(ctx)
+                leads = self._stand_by(ctx)
             try:
-                if not self._lead(ctx):
+                if not (self._lead(ctx) if leads else self._roam(ctx)):
                     return
             except BaseException:
                 # A bug here must not leave the loop without a leader (the standby would
@@ -419,10 +331,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 log("internal error in the event loop:\n" + traceback.format_exc(), "error")
 
     def _stand_by(self, ctx):
-        """Wait until there is no leader or it is stuck, then lead.  While the leader is busy
-        this wakes every TAKEOVER seconds; after a quiet interval it sleeps until woken."""
+        """Wait until there is no leader or it is stuck, then lead (True); or, once requests
+        wait, roam instead (False, see _roam).  While the leader is busy this wakes every
+        TAKEOVER seconds; after a quiet interval it sleeps until woken."""
         seen = -1
         while True:
+            if self.handing_over_until > _monotonic():
+                return False
             ldr = self.leader
             if ldr is None:
                 break
@@ -430,8 +345,8 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             if since:
                 now = _monotonic()
                 t = since + TAKEOVER - now
-                if t <= 0 or self.handing_over_until > now:
-                    break     # stuck, or requests wait: no request waits for this one
+                if t <= 0:
+                    break     # stuck: no request waits for this one
             elif ldr.turns != seen:
                 seen = ldr.turns
                 t = TAKEOVER
@@ -444,6 +359,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             self.standby_wake.acquire(True, t)
             self.standby_parked = False
         self.leader = ctx
+        return True
 
     def _wake_standby(self):
         self.standby_parked = False
@@ -491,6 +407,52 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 pass
         return True
 
+    def _roam(self, ctx):
+        """While requests wait (hand-over mode): wait in the poller beside the other idle
+        threads for one event at a time, and serve it; back to the queue of threads when the
+        mode ends (True), False when the poller is gone.  The kernel wakes one waiting thread
+        per event: no lock passes between threads and no request waits for a thread to hand
+        the loop over.  A new connection is one accept per event here (accept_quota): the
+        listener, still ready, wakes another idle thread for the next."""
+        wait_one = self.poller.wait_one
+        ready = self.ready
+        serve = self._serve_fd
+        while True:
+            if ready:
+                try:
+                    fd = ready.popleft()
+                except IndexError:
+                    continue
+                if ready:
+                    self._wake_loop()     # the next one for another thread
+                serve(fd, ctx)
+                continue
+            left = self.handing_over_until - _monotonic()
+            if left <= 0:
+                return True
+            if _deferred:
+                flush_deferred()
+            if self.accept_resume_at:
+                resume = self.resume_accept()
+                if 0 <= resume < left:
+                    left = resume
+            try:
+                events = wait_one(left)
+            except OSError as e:
+                if e.errno == errno.EBADF:
+                    return False
+                log("poll failed: %s" % e, "error")
+                time.sleep(0.1)
+                continue
+            for fd, _ev in events:
+                serve(fd, ctx)
+
+    def _wake_loop(self):
+        try:
+            os.write(self.loop_w, b"x")
+        except OSError:
+            pass
+
     def _serve_fd(self, fd, ctx):
         """Serve what the poller reported for `fd`.  Ownership: whoever pops the connection
         from `idle` serves it.  An edge for a connection another thread holds is recorded in
@@ -520,13 +482,15 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         ctx.since = t0 = _monotonic()
         left = self.handing_over_until - t0
         if left > 0 and self.leader is ctx:
-            # Requests wait (serve_waited): hand the loop to the standby before serving, so
-            # that every thread takes a connection at once instead of TAKEOVER apart.  With no
-            # thread standing by, serve it still leading (leaving the loop to nobody would not
-            # serve anything sooner); a thread that stands by meanwhile takes over at once.
+            # Requests wait (serve_waited): stop leading before serving.  The idle threads
+            # roam meanwhile (_roam: each waits in the poller itself), so every ready request
+            # gets a thread at once instead of TAKEOVER apart; the standby is woken to join
+            # them, and what this thread had queued goes to them through the loop pipe.
+            self.leader = None
             if self.follow_lock.locked():
-                self.leader = None
                 self._wake_standby()
+            if self.ready:
+                self._wake_loop()
         elif self.standby_parked:
             self._wake_standby()
         # Measure this serve when the one before was slow, and in the second half of a
@@ -563,6 +527,18 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 self.handing_over_until = t1 + HAND_OVER_FOR
         elif t1 - t0 >= HAND_OVER_AFTER and left <= 0:
             self.probe_next = True
+
+    def _await_first(self, conn, ctx):
+        """A new connection whose request has not arrived yet (it follows the handshake by
+        microseconds): while requests wait, a thread that does not lead waits for it here, up
+        to STICK_FOR, rather than registering the connection in the poller for an event that
+        another thread would take.  True when it arrived."""
+        if conn.polled or self.leader is ctx or self.handing_over_until <= _monotonic():
+            return False
+        try:
+            return _wait_readable(conn.fd, STICK_FOR)
+        except (OSError, ValueError):
+            return False
 
     def _stick(self, conn, ctx):
         """After a serve by a thread that does not lead: while requests wait and the process
@@ -693,6 +669,18 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
     def in_request(self):
         ctx = self.ctx_by_ident.get(threading.get_ident())
         return ctx is not None and ctx.busy == 1
+
+
+def _defer_accept(sock):
+    """TCP_DEFER_ACCEPT on a listening socket, on or off as configured (the socket is shared
+    with the workers of other configurations: set either way, so that a reload with
+    --no-defer-accept turns it off).  Where the platform lacks it, nothing."""
+    opt = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if opt is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, opt, 1 if DEFER_ACCEPT else 0)
+        except OSError:
+            pass
 
 
 def _wait_readable(fd, timeout):

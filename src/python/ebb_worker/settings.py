@@ -80,6 +80,10 @@ HAND_OVER_FOR = 0.1
 # has answered a keep-alive request waits this long on that connection for the next one before
 # giving it back to the event loop (see loop.Server._stick).
 STICK_FOR = _env_float("EBB_STICK_FOR", 0.002)
+# TCP_DEFER_ACCEPT on TCP listeners (as uWSGI does; --no-defer-accept sets 0): the kernel
+# reports a new connection once its first bytes have arrived, so the thread that accepts it
+# reads the request at once instead of parking the connection for another wake-up.
+DEFER_ACCEPT = os.environ.get("EBB_DEFER_ACCEPT", "").strip() != "0"
 
 _monotonic = time.monotonic
 _time = time.time
