@@ -68,6 +68,7 @@ pub(super) fn build(
     let mut log_level = "info";
     let mut strict = false;
     let mut keep_alive: Option<Duration> = None;
+    let mut no_defer_accept = false;
     // A worker was named, but wrongly: "no worker to run" would only add noise.
     let mut bad_worker = false;
     let mut wsgi_file_ignored = false;
@@ -147,6 +148,7 @@ pub(super) fn build(
                 Id::Threads => python.threads = values::parse_uint(raw, 1, 4096)? as usize,
                 Id::LazyApps => python.lazy_apps = values::parse_bool(raw)?,
                 Id::ForkAnyway => python.fork_anyway = values::parse_bool(raw)?,
+                Id::NoDeferAccept => no_defer_accept = values::parse_bool(raw)?,
                 Id::KeepAlive => {
                     let d = values::parse_duration(raw)?;
                     if d.is_zero() {
@@ -507,6 +509,9 @@ pub(super) fn build(
         if let Some(d) = keep_alive {
             set("EBB_KEEPALIVE_TIMEOUT", d.as_secs_f64().to_string());
         }
+        if no_defer_accept {
+            set("EBB_DEFER_ACCEPT", "0".to_string());
+        }
         // ---- Added with issues 13 and 14 (cfg): the Python worker reads these.
         if let Some(d) = worker.client_timeout {
             set("EBB_REQUEST_TIMEOUT", d.as_secs_f64().to_string());
@@ -528,6 +533,7 @@ pub(super) fn build(
             (Id::Virtualenv, "virtualenv"),
             (Id::Python, "python"),
             (Id::KeepAlive, "keep-alive"),
+            (Id::NoDeferAccept, "no-defer-accept"),
             (Id::ClientTimeout, "client-timeout"),
             (Id::ManageScriptName, "manage-script-name"),
             (Id::LimitRequestLine, "limit-request-line"),

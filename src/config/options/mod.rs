@@ -31,6 +31,7 @@ pub enum Id {
     LazyApps,
     ForkAnyway,
     KeepAlive,
+    NoDeferAccept,
     Command,
     Chdir,
     Env,

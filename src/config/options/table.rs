@@ -339,6 +339,14 @@ pub(super) static OPTIONS: &[OptionSpec] = &[
              request (gunicorn's --keep-alive). Sets EBB_KEEPALIVE_TIMEOUT for the workers.",
         )
         .example("\"5s\""),
+    OptionSpec::new(NoDeferAccept, "no-defer-accept", Ty::Flag, H_PYTHON)
+        .help(
+            "Accept TCP connections as soon as they are established instead of once their \
+             first bytes have arrived (TCP_DEFER_ACCEPT, on by default as in uWSGI, spares the \
+             Python worker a wake-up per new connection). Sets EBB_DEFER_ACCEPT=0 for the \
+             workers.",
+        )
+        .example("false"),
     // Recycling.
     OptionSpec::new(MaxRequests, "max-requests", Ty::Int { min: 0, max: u64::MAX }, H_RECYCLE)
         .short('R')

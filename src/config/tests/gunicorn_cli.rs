@@ -348,6 +348,41 @@ fn keep_alive_reaches_the_worker_environment() {
 }
 
 #[test]
+fn no_defer_accept_reaches_the_worker_environment() {
+    let var = |c: &Config| -> Vec<String> {
+        c.env
+            .iter()
+            .filter(|(k, _)| k == "EBB_DEFER_ACCEPT")
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    // Not given: the worker defers (its default), no variable.
+    assert!(var(&ok(PY)).is_empty());
+    assert_eq!(var(&ok(&with_py(&["--no-defer-accept"]))), ["0"]);
+    // uWSGI's option in an ini file, and the TOML key.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "n.ini", "[uwsgi]\nno-defer-accept = true\n");
+    write(d, "n.toml", "no-defer-accept = false\n");
+    let c = load_in(d, &["n.ini", "-b", ":1", "-w", "app"], &[])
+        .unwrap()
+        .config;
+    assert_eq!(var(&c), ["0"]);
+    let c = load_in(d, &["--config", "n.toml", "-b", ":1", "-w", "app"], &[])
+        .unwrap()
+        .config;
+    assert!(var(&c).is_empty());
+    // Only the Python worker reads it.
+    let l = load(&with_ex(&["--no-defer-accept"]), &[]).unwrap();
+    assert!(var(&l.config).is_empty());
+    assert!(
+        l.warnings.iter().any(|w| w.contains("no-defer-accept")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
 fn gunicorn_settings_in_toml() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -118,10 +118,7 @@ pub(super) static OPTIONS: &[UwsgiOption] = &[
     alias("uwsgi-socket", "socket"),
     same("chmod-socket"),
     alias("chmod", "chmod-socket"),
-    on(
-        "no-defer-accept",
-        "ebb never sets TCP_DEFER_ACCEPT: a connection is accepted when it arrives",
-    ),
+    same("no-defer-accept"),
     same("listen"),
     same("chown-socket"),
     no(
