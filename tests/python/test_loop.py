@@ -16,7 +16,7 @@ import types
 import unittest
 
 from launch import PYDIR
-from harness import APPS, Client, WorkerTestCase, run_together, wait_for
+from harness import APPS, Client, WorkerTestCase, bind_tcp, run_together, wait_for
 
 sys.path.insert(0, PYDIR)
 from ebb_worker import accept, loop  # noqa: E402
@@ -148,6 +148,24 @@ class AcceptQuotaPolicyTests(unittest.TestCase):
         for held, threads, retry, waiting, want, why in cases:
             with self.subTest(why):
                 self.assertEqual(accept.accept_quota(held, threads, retry, waiting), want)
+
+
+@unittest.skipUnless(hasattr(socket, "TCP_DEFER_ACCEPT"), "no TCP_DEFER_ACCEPT here")
+class DeferAcceptTests(WorkerTestCase):
+    """TCP_DEFER_ACCEPT on the TCP listener: on by default, off with EBB_DEFER_ACCEPT=0 (what
+    --no-defer-accept sets), also when a worker of an earlier configuration turned it on (the
+    socket is shared across reloads)."""
+
+    def test_on_by_default_off_with_the_variable(self):
+        for env, on in (({}, True), ({"EBB_DEFER_ACCEPT": "0"}, False)):
+            with self.subTest(env=env):
+                s = bind_tcp()
+                self.socks.append(s)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 0 if on else 5)
+                self.start(listeners=[(s, "http")], env=env)
+                got = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+                self.assertEqual(bool(got), on, got)
+                self.assertEqual(self.client().request("GET", "/").status, 200)
 
 
 class ServingModelTests(WorkerTestCase):
