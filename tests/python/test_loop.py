@@ -125,32 +125,27 @@ class StickTests(unittest.TestCase):
 
 
 class AcceptQuotaPolicyTests(unittest.TestCase):
-    """accept_quota(held, threads, retry, waiting): how many connections a process takes now."""
+    """accept_quota(held, threads, retry): how many connections a process takes now."""
 
     def test_table(self):
         cases = [
-            # held, threads, retry, waiting, quota, why
-            (0, 8, False, False, 8, "empty: up to a connection per thread"),
-            (5, 8, False, False, 3, "up to the connections that fill it"),
-            (7, 8, False, False, 1, "one place left"),
-            (8, 8, False, False, 0, "a connection per thread: left to the other processes"),
-            (20, 8, False, False, 0, "more than that (idle keep-alive clients): the same"),
-            (8, 8, True, False, 1, "left alone for ACCEPT_DEFER: nobody took it, take one"),
-            (40, 8, True, False, 1, "one at a time, however full"),
-            (0, 1, False, False, 1, "one thread"),
-            (1, 1, False, False, 0, "one thread, one connection"),
-            (3, 8, True, False, 5, "a retry below a connection per thread: as usual"),
-            (0, 8, False, True, 1, "requests wait: one, served by the thread that took it"),
-            (7, 8, False, True, 1, "requests wait, one place left: one"),
-            (8, 8, False, True, 0, "requests wait, full: left to the other processes"),
-            (8, 8, True, True, 1, "requests wait, left alone for ACCEPT_DEFER: one"),
+            # held, threads, retry, quota, why
+            (0, 8, False, 1, "empty: one, served at once by the thread that took it"),
+            (5, 8, False, 1, "room left: one"),
+            (7, 8, False, 1, "one place left: one"),
+            (8, 8, False, 0, "a connection per thread: left to the other processes"),
+            (20, 8, False, 0, "more than that (idle keep-alive clients): the same"),
+            (8, 8, True, 1, "left alone for ACCEPT_DEFER: nobody took it, take one"),
+            (40, 8, True, 1, "one at a time, however full"),
+            (0, 1, False, 1, "one thread"),
+            (1, 1, False, 0, "one thread, one connection"),
+            (3, 8, True, 1, "a retry below a connection per thread: one, as usual"),
         ]
-        for held, threads, retry, waiting, want, why in cases:
+        for held, threads, retry, want, why in cases:
             with self.subTest(why):
-                self.assertEqual(accept.accept_quota(held, threads, retry, waiting), want)
+                self.assertEqual(accept.accept_quota(held, threads, retry), want)
 
 
-@unittest.skipUnless(hasattr(socket, "TCP_DEFER_ACCEPT"), "no TCP_DEFER_ACCEPT here")
 class DeferAcceptTests(WorkerTestCase):
     """TCP_DEFER_ACCEPT on the TCP listener: on by default, off with EBB_DEFER_ACCEPT=0 (what
     --no-defer-accept sets), also when a worker of an earlier configuration turned it on (the

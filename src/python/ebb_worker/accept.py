@@ -21,23 +21,22 @@ from .settings import ACCEPT_DEFER, _monotonic
 ACCEPT_LOG_EVERY = 60      # seconds between two "cannot accept" lines of one worker
 
 
-def accept_quota(held, threads, retry, waiting):
+def accept_quota(held, threads, retry):
     """The policy: how many connections to accept now from a listener that reported some, for a
     process that holds `held` connections (open, idle ones included) and has `threads` serving
-    threads; `retry`: this listener was already left alone for ACCEPT_DEFER; `waiting`: requests
-    wait (hand-over mode: the idle threads all wait in the poller).  0 means leave them to the
-    other processes for ACCEPT_DEFER.
+    threads; `retry`: this listener was already left alone for ACCEPT_DEFER.  0 means leave
+    them to the other processes for ACCEPT_DEFER.
 
-    Below a connection per thread: up to the connections that fill it up, or one while requests
-    wait (the thread that accepts serves it; the listener, still ready, wakes another idle thread
-    for the next, instead of one thread serving a burst one after the other).  Full: none, so
-    that a process with a free place takes them; after the delay (every process is full, or the
-    others were slow to take it), one, and the delay again for the next: a process that another
-    one was slow to relieve does not take a whole burst.
+    Below a connection per thread: one.  The thread that accepts it serves it at once; the
+    listener, still ready (level-triggered), reports the next one to whichever thread waits in
+    a poller then, in this process or another (a batch accepted at once was served one after
+    the other by one thread, while the other process, or another thread here, sat idle: hello
+    world with a new connection per request, p99 2.2 ms against 1.3 ms one at a time, and a
+    quarter fewer accepts that find nothing).  Full: none, so that a process with a free place
+    takes them; after the delay (every process is full, or the others were slow to take it),
+    one, and the delay again for the next.
     """
-    if held < threads:
-        return 1 if waiting else threads - held
-    return 1 if retry else 0
+    return 1 if held < threads or retry else 0
 
 
 class Accepting(object):
@@ -59,8 +58,7 @@ class Accepting(object):
             lst = self.listeners.get(lfd)
             if lst is None:
                 return fresh
-            n = accept_quota(len(self.conns), self.nthreads, lfd in self.accept_retry,
-                             self.handing_over_until > _monotonic())
+            n = accept_quota(len(self.conns), self.nthreads, lfd in self.accept_retry)
             poller = self.poller
             if not n:
                 poller.unlisten(lfd)
