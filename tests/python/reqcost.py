@@ -72,8 +72,11 @@ def drive(src, n, log, browser, close, logfile):
             c.close()
     else:
         client = socket.create_connection(ls.getsockname())
-        conn = server._accept(3)[0]
         send, recv = client.send, client.recv
+        send(req)                # first (TCP_DEFER_ACCEPT: accepted once its bytes are there)
+        conn = server._accept(3)[0]
+        serve(conn, ctx)
+        recv(65536)
 
         def one():
             send(req)
