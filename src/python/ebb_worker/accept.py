@@ -105,10 +105,7 @@ class Accepting(object):
         if len(self.conns) < self.nthreads:
             ldr = self.leader
             if ldr is None or ldr.ident != get_ident():
-                try:
-                    os.write(self.loop_w, b"x")
-                except OSError:
-                    pass
+                self._wake_loop()
 
     def _accept_batch(self, lfd, lst, fresh, n):
         """Accept up to `n` connections; True when accepting is paused (out of fds: the main

@@ -383,14 +383,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 continue
             if _deferred:
                 flush_deferred()      # about to wait: the access records of what it served
-            try:
-                events = wait(self.resume_accept() if self.accept_resume_at else -1)
-            except OSError as e:
-                if e.errno == errno.EBADF:
-                    return False
-                log("poll failed: %s" % e, "error")
-                time.sleep(0.1)
-                continue
+            events = self._wait(wait, self.resume_accept() if self.accept_resume_at else -1)
+            if events is None:
+                return False
             if len(events) == 1 and self.leader is ctx:
                 serve(events[0][0], ctx)
                 continue
@@ -401,10 +396,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         if ready:
             # Taken over with work queued (or while waiting: it looked stuck just as it
             # finished): the new leader may be waiting in the poller; wake it to serve that.
-            try:
-                os.write(self.loop_w, b"x")
-            except OSError:
-                pass
+            self._wake_loop()
         return True
 
     def _roam(self, ctx):
@@ -436,18 +428,26 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                 resume = self.resume_accept()
                 if 0 <= resume < left:
                     left = resume
-            try:
-                events = wait_one(left)
-            except OSError as e:
-                if e.errno == errno.EBADF:
-                    return False
-                log("poll failed: %s" % e, "error")
-                time.sleep(0.1)
-                continue
+            events = self._wait(wait_one, left)
+            if events is None:
+                return False
             for fd, _ev in events:
                 serve(fd, ctx)
 
+    @staticmethod
+    def _wait(wait, timeout):
+        """The poller's events (wait or wait_one); None once it is gone (closed at exit)."""
+        try:
+            return wait(timeout)
+        except OSError as e:
+            if e.errno == errno.EBADF:
+                return None
+            log("poll failed: %s" % e, "error")
+            time.sleep(0.1)
+            return []
+
     def _wake_loop(self):
+        """Wake a thread waiting in the poller (the leader, or a roaming thread)."""
         try:
             os.write(self.loop_w, b"x")
         except OSError:
