@@ -129,6 +129,45 @@ fn systemd_notify_ready_reloading_stopping_watchdog() {
 /// READY=1 waits for every worker of the first generation: with worker 1 ready and worker
 /// 2 silent (a program that never notifies), systemd hears nothing but STATUS= until
 /// worker 2 is taken as ready at --ready-timeout.
+/// WATCHDOG_PID (systemd's convention): the watchdog is for the process it names. A master
+/// told another pid sends no WATCHDOG=1, while a master beside it with no WATCHDOG_PID, started
+/// at the same time with the same period, pings three times (the observation window).
+#[test]
+fn systemd_watchdog_pid_names_who_pings() {
+    let dir = std::sync::Arc::new(tempdir());
+    let start = |name: &str, pid: Option<&str>| {
+        let path = dir.path().join(name);
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let mut b = Ebb::example(1)
+            .dir(dir.clone())
+            .env("NOTIFY_SOCKET", path.to_str().unwrap())
+            .env("WATCHDOG_USEC", "200000");
+        if let Some(p) = pid {
+            b = b.env("WATCHDOG_PID", p);
+        }
+        (b.start(), sock)
+    };
+    let (other, other_sock) = start("other.sock", Some("1"));
+    let (ours, ours_sock) = start("ours.sock", None);
+    let mut got_other = Vec::new();
+    notify_until(&other, &other_sock, &mut got_other, "READY=1", |g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    let mut got_ours = Vec::new();
+    notify_until(&ours, &ours_sock, &mut got_ours, "3 watchdog pings", |g| {
+        g.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
+    });
+    other_sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = other_sock.recv(&mut buf) {
+        got_other.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        !got_other.iter().any(|m| m == "WATCHDOG=1"),
+        "WATCHDOG_PID=1, yet the master pinged: {got_other:?}"
+    );
+}
+
 #[test]
 fn systemd_ready_waits_for_every_first_worker() {
     let dir = std::sync::Arc::new(tempdir());
