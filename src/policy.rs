@@ -153,6 +153,13 @@ impl Policy {
         }
     }
 
+    /// How long a graceful stop asked now serves on before it begins: the shutdown delay
+    /// while running with one; `None` once delaying or stopping, or without a delay.
+    pub fn graceful_stop_delay(&self) -> Option<Duration> {
+        let delay = self.params.shutdown_delay;
+        (matches!(self.mode, Mode::Running) && !delay.is_zero()).then_some(delay)
+    }
+
     pub fn is_stopping(&self) -> bool {
         matches!(self.mode, Mode::Stopping { .. })
     }

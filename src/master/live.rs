@@ -88,14 +88,15 @@ impl Master {
                     self.side_fast_stop();
                 }
                 events.push(Event::Stop { graceful: !fast });
-                let delay = self.policy.params().shutdown_delay;
+                // Asked before the stop is handled: the policy's state as the stop finds it.
+                let delay = self.policy.graceful_stop_delay();
                 Ok(if fast {
                     "fast stop: workers told to quit".into()
                 } else if self.policy.shutdown_delay_until().is_some() {
                     "graceful stop now: the rest of the shutdown delay is skipped; every \
                      worker drains, then ebb exits"
                         .into()
-                } else if !delay.is_zero() && !self.policy.is_stopping() {
+                } else if let Some(delay) = delay {
                     format!(
                         "graceful stop in {} (--shutdown-delay): ebb serves meanwhile, then \
                          every worker drains and ebb exits; ebb stop again skips the delay",

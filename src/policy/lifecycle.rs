@@ -6,27 +6,26 @@ use super::*;
 
 impl Policy {
     pub(super) fn on_stop(&mut self, graceful: bool, now: Instant, out: &mut Vec<Action>) {
+        if let Some(delay) = self.graceful_stop_delay().filter(|_| graceful) {
+            self.mode = Mode::Delaying { until: now + delay };
+            log(
+                out,
+                Level::Info,
+                None,
+                "shutdown-delay",
+                format!(
+                    "graceful stop in {}: serving meanwhile, as the endpoint is removed \
+                     (--shutdown-delay; another TERM stops at once)",
+                    given(delay)
+                ),
+            );
+            return;
+        }
         match self.mode {
             Mode::Stopping {
                 graceful: false, ..
             } => return,
             Mode::Stopping { graceful: true, .. } if graceful => return,
-            Mode::Running if graceful && !self.params.shutdown_delay.is_zero() => {
-                let delay = self.params.shutdown_delay;
-                self.mode = Mode::Delaying { until: now + delay };
-                log(
-                    out,
-                    Level::Info,
-                    None,
-                    "shutdown-delay",
-                    format!(
-                        "graceful stop in {}: serving meanwhile, as the endpoint is removed \
-                         (--shutdown-delay; another TERM stops at once)",
-                        given(delay)
-                    ),
-                );
-                return;
-            }
             _ => {}
         }
         self.mode = Mode::Stopping {
