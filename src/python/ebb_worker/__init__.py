@@ -18,8 +18,8 @@ serves each ready connection itself (read the request, run the app, write the re
 fast request is never handed between threads and the GIL is not passed around.  A second thread
 stands by; when the leader has been busy with one connection for TAKEOVER seconds (the app
 blocks, or a client is slow) the standby takes the loop over.  Once a measured request has been
-seen to wait with the process idle (loop.serve_waited: a serve slowed by the OS or the GIL does
-not count), nobody leads for as long as requests keep waiting: every idle thread waits in the
+seen to wait with the process idle (loop.serve_waited: a serve slowed by the OS, the hypervisor
+or the GIL does not count), nobody leads for as long as requests keep waiting: every idle thread waits in the
 poller itself and serves the one event the kernel gives it, so that requests that wait run side
 by side on all the threads.  The main thread only handles signals, timeouts, harakiri and the
 coalesced reports to the master.

@@ -30,29 +30,39 @@ from .settings import (DEFER_ACCEPT, DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR
 # Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
 # either waited (the app slept, queried a database: the GIL was free, the process idle) or was
 # slowed down: the OS preempted the process (a shared machine, the load generator on the same
-# cores) or it waited for the GIL held by another serving thread.  Only the first is worth a
-# thread hand-over per request.  The wall clock alone cannot tell them apart, which once let a
-# hello-world app under load spend a fifth of its time in hand-over mode (a futex and a GIL
-# hand-over per request, p99 x10); so the serve after a slow one, and serves late in a
-# hand-over period, are measured with getrusage(): the process's CPU time and its involuntary
-# context switches (about 4 us a call, spent only on those serves).
+# cores), the hypervisor took the CPU away from it (steal time), or it waited for the GIL held
+# by another serving thread.  Only the first is worth a thread hand-over per request.  The wall
+# clock alone cannot tell them apart, which once let a hello-world app under load spend a fifth
+# of its time in hand-over mode (a futex and a GIL hand-over per request, p99 x10); so the
+# serve after a slow one, and serves late in a hand-over period, are measured with getrusage():
+# the process's CPU time and its involuntary context switches, and the serving thread's own
+# voluntary ones (about 4 us a call, spent only on those serves).
 
 _getrusage = resource.getrusage
 _RUSAGE_SELF = resource.RUSAGE_SELF
+# Linux: the calling thread alone.  Elsewhere the thread's own switches are not known and
+# every serve counts as one that blocked (the rule without that check).
+_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 
 
 def _probe():
-    """(CPU seconds, involuntary context switches) of the whole process so far."""
+    """(CPU seconds, involuntary context switches) of the whole process so far, and the
+    voluntary context switches of the calling thread (None where not known)."""
     ru = _getrusage(_RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime, ru.ru_nivcsw
+    own = _getrusage(_RUSAGE_THREAD).ru_nvcsw if _RUSAGE_THREAD is not None else None
+    return ru.ru_utime + ru.ru_stime, ru.ru_nivcsw, own
 
 
-def serve_waited(wall, cpu, preempted):
+def serve_waited(wall, cpu, preempted, blocked):
     """The policy: did a serve that took `wall` seconds, while the whole process used `cpu`
-    seconds of CPU, wait?  Yes when it was slow (HAND_OVER_AFTER) and the process was idle
-    for at least half of it.  No verdict (False) when one of the process's threads was
-    preempted meanwhile (`preempted`): the idle time may be the OS's, not the app's."""
-    return not preempted and wall >= HAND_OVER_AFTER and wall - cpu >= wall / 2
+    seconds of CPU, wait?  Yes when it was slow (HAND_OVER_AFTER), the process was idle for
+    at least half of it, and the serving thread gave up the CPU itself meanwhile (`blocked`:
+    it slept, waited for I/O or for the GIL).  No verdict (False) when one of the process's
+    threads was preempted (`preempted`), or when the serving thread never left the CPU: the
+    idle time is then the OS's or the hypervisor's (steal time is counted as no one's CPU
+    time, and a 1 ms computation stolen from looked here like a 1 ms sleep)."""
+    return (blocked and not preempted and wall >= HAND_OVER_AFTER
+            and wall - cpu >= wall / 2)
 
 
 def may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for):
@@ -521,9 +531,10 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         ctx.since = 0.0
         t1 = _monotonic()
         if probe is not None:
-            cpu, nivcsw = _probe()
+            cpu, nivcsw, own = _probe()
             self.probing_since = -HAND_OVER_FOR
-            if serve_waited(t1 - t0, cpu - probe[0], nivcsw != probe[1]):
+            if serve_waited(t1 - t0, cpu - probe[0], nivcsw != probe[1],
+                            own is None or own != probe[2]):
                 self.handing_over_until = t1 + HAND_OVER_FOR
         elif t1 - t0 >= HAND_OVER_AFTER and left <= 0:
             self.probe_next = True
