@@ -54,13 +54,14 @@ class ServeWaitedPolicyTests(unittest.TestCase):
                 self.assertIs(loop.serve_waited(wall, cpu, preempted, blocked), want)
 
     def test_probe_reads_the_process_and_the_thread(self):
-        cpu, nivcsw, own = loop._probe()
+        cpu, nivcsw, own, own_cpu = loop._probe()
         end_cpu = cpu
         while end_cpu - cpu < 0.002:      # CPU time goes up while this thread computes
-            end_cpu, _, computed = loop._probe()
+            end_cpu, _, computed, end_own_cpu = loop._probe()
         self.assertGreaterEqual(loop._probe()[1], nivcsw)
         if own is None:
             self.skipTest("no RUSAGE_THREAD here")
+        self.assertGreater(end_own_cpu, own_cpu)
         time.sleep(0.001)                 # this thread gives up the CPU itself
         self.assertGreater(loop._probe()[2], computed)
         # Another thread's switches are not this thread's: it gives up the CPU 200 times,
@@ -70,6 +71,32 @@ class ServeWaitedPolicyTests(unittest.TestCase):
         t.start()
         t.join()
         self.assertLess(loop._probe()[2] - before, 100)
+
+
+class KeepsWaitingPolicyTests(unittest.TestCase):
+    """keeps_waiting(wall, cpu, own_cpu, blocked): inside a hand-over period, do requests
+    still wait?"""
+
+    def test_table(self):
+        slow = HAND_OVER_AFTER
+        share = loop.BUSY_SHARE
+        cases = [
+            # wall, process CPU, the serving thread's CPU, it blocked, verdict, why
+            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, True,
+             "a 1 ms sleep beside seven others: the process half busy (the median here)"),
+            (1.2 * MS, 0.9 * MS, 0.1 * MS, True, True, "… and at the 90th percentile"),
+            (10 * MS, 0.5 * MS, 0.1 * MS, True, True, "a 10 ms query, the process idle"),
+            (2 * MS, 2.05 * MS, 0.7 * MS, True, False,
+             "CPU-bound threads passing the GIL: one CPU busy throughout"),
+            (2 * MS, share * 2 * MS, 0.1 * MS, True, False, "busy for BUSY_SHARE exactly"),
+            (2 * MS, 0.5 * MS, 1.2 * MS, True, False, "its own thread on the CPU for most of it"),
+            (2 * MS, 0.5 * MS, 0.1 * MS, False, False, "its thread never left the CPU: stolen"),
+            (0.9 * slow, 0.0, 0.0, True, False, "shorter than HAND_OVER_AFTER"),
+            (0.05 * MS, 0.02 * MS, 0.02 * MS, True, False, "hello world"),
+        ]
+        for wall, cpu, own_cpu, blocked, want, why in cases:
+            with self.subTest(why):
+                self.assertIs(loop.keeps_waiting(wall, cpu, own_cpu, blocked), want)
 
 
 def sockets_of(pid):
