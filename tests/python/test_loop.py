@@ -162,6 +162,7 @@ class StickTests(unittest.TestCase):
         stub.poller = Poller()
         stub._serve_http = handler
         stub._unmute = types.MethodType(loop.Server._unmute, stub)
+        stub._requests_wait = types.MethodType(loop.Server._requests_wait, stub)
         self.assertIsNone(loop.Server._stick(stub, conn, object()))
         self.assertEqual(seen, [("mute", False), ("unmute", True)])
         self.assertIs(stub.idle.get(conn.fd), conn)

@@ -369,7 +369,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         TAKEOVER seconds; after a quiet interval it sleeps until woken."""
         seen = -1
         while True:
-            if self.handing_over_until > _monotonic():
+            if self._requests_wait():
                 return False
             ldr = self.leader
             if ldr is None:
@@ -556,6 +556,10 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
                     probe = self._probe_start(t0, left)
         ctx.since = 0.0
 
+    def _requests_wait(self):
+        """Whether a hand-over period is on (requests are known to wait: see _probe_end)."""
+        return self.handing_over_until > _monotonic()
+
     def _probe_start(self, t0, left):
         """Measure the serve starting at `t0` when the one before was slow, and in the second
         half of a hand-over period (`left` of it: until one that waited extends it), one at a
@@ -588,7 +592,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         microseconds): while requests wait, a thread that does not lead waits for it here, up
         to STICK_FOR, rather than registering the connection in the poller for an event that
         another thread would take.  True when it arrived."""
-        if conn.polled or self.leader is ctx or self.handing_over_until <= _monotonic():
+        if conn.polled or self.leader is ctx or not self._requests_wait():
             return False
         try:
             return _wait_readable(conn.fd, STICK_FOR)
@@ -605,7 +609,7 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         fd = conn.fd
         if self.idle.get(fd) is not conn:
             return None               # closed, or taken by another thread
-        if not may_stick(self.handing_over_until > _monotonic(), len(self.conns), self.nthreads,
+        if not may_stick(self._requests_wait(), len(self.conns), self.nthreads,
                          self.leader is ctx, conn.handler == self._serve_http and not conn.buf,
                          self.draining, STICK_FOR):
             if conn.muted:
