@@ -21,7 +21,7 @@ from harness import APPS, Client, WorkerTestCase, bind_tcp, run_together, wait_f
 
 sys.path.insert(0, PYDIR)
 from ebb_worker import accept, loop  # noqa: E402
-from ebb_worker.settings import HAND_OVER_AFTER  # noqa: E402
+from ebb_worker.settings import HAND_OVER_AFTER, HAND_OVER_MAX  # noqa: E402
 
 LOOPAPP = os.path.join(APPS, "loopapp.py")
 MS = 0.001
@@ -74,29 +74,41 @@ class ServeWaitedPolicyTests(unittest.TestCase):
 
 
 class KeepsWaitingPolicyTests(unittest.TestCase):
-    """keeps_waiting(wall, cpu, own_cpu, blocked): inside a hand-over period, do requests
-    still wait?"""
+    """keeps_waiting(wall, cpu, own_cpu, blocked, slow, served, in_a_row): inside a hand-over
+    period, do requests still wait?"""
 
     def test_table(self):
         slow = HAND_OVER_AFTER
         share = loop.BUSY_SHARE
         cases = [
-            # wall, process CPU, the serving thread's CPU, it blocked, verdict, why
-            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, True,
+            # wall, process CPU, the serving thread's CPU, it blocked, slow requests of the
+            # period, requests of the period, verdict, why
+            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 300, 310, True,
              "a 1 ms sleep beside seven others: the process half busy (the median here)"),
-            (1.2 * MS, 0.9 * MS, 0.1 * MS, True, True, "… and at the 90th percentile"),
-            (10 * MS, 0.5 * MS, 0.1 * MS, True, True, "a 10 ms query, the process idle"),
-            (2 * MS, 2.05 * MS, 0.7 * MS, True, False,
+            (1.2 * MS, 0.9 * MS, 0.1 * MS, True, 300, 310, True, "… and at the 90th percentile"),
+            (10 * MS, 0.5 * MS, 0.1 * MS, True, 5, 5, True, "a 10 ms query, the process idle"),
+            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 0, 0, True, "the first request of a period"),
+            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 50, 100, True, "half of them slow"),
+            (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 49, 100, False, "fewer than half slow"),
+            (0.8 * MS, 0.3 * MS, 0.05 * MS, True, 30, 1200, False,
+             "hello world: one request slowed by the GIL, 2.5 % of them slow"),
+            (2 * MS, 2.05 * MS, 0.7 * MS, True, 40, 40, False,
              "CPU-bound threads passing the GIL: one CPU busy throughout"),
-            (2 * MS, share * 2 * MS, 0.1 * MS, True, False, "busy for BUSY_SHARE exactly"),
-            (2 * MS, 0.5 * MS, 1.2 * MS, True, False, "its own thread on the CPU for most of it"),
-            (2 * MS, 0.5 * MS, 0.1 * MS, False, False, "its thread never left the CPU: stolen"),
-            (0.9 * slow, 0.0, 0.0, True, False, "shorter than HAND_OVER_AFTER"),
-            (0.05 * MS, 0.02 * MS, 0.02 * MS, True, False, "hello world"),
+            (2 * MS, share * 2 * MS, 0.1 * MS, True, 40, 40, False, "busy for BUSY_SHARE exactly"),
+            (2 * MS, 0.5 * MS, 1.2 * MS, True, 40, 40, False,
+             "its own thread on the CPU for most of it"),
+            (2 * MS, 0.5 * MS, 0.1 * MS, False, 40, 40, False,
+             "its thread never left the CPU: stolen"),
+            (0.9 * slow, 0.0, 0.0, True, 40, 40, False, "shorter than HAND_OVER_AFTER"),
         ]
-        for wall, cpu, own_cpu, blocked, want, why in cases:
+        for wall, cpu, own_cpu, blocked, nslow, served, want, why in cases:
             with self.subTest(why):
-                self.assertIs(loop.keeps_waiting(wall, cpu, own_cpu, blocked), want)
+                self.assertIs(loop.keeps_waiting(wall, cpu, own_cpu, blocked, nslow, served,
+                                                 0.5), want)
+        # Periods in a row: extended until HAND_OVER_MAX, then serve_waited must say it again.
+        sleep = (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 300, 310)
+        self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX - 0.01), True)
+        self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX), False)
 
 
 def sockets_of(pid):

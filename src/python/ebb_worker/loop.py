@@ -22,9 +22,9 @@ from .logs import _deferred, flush_deferred, log, records as log_records
 from .master import Reporting, _bound_orphan_drain
 from .uwsgi import UwsgiServing
 from .wsgi import Responding, _Ctx
-from .settings import (DEFER_ACCEPT, DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, KEEPALIVE_TIMEOUT,
-                       LINGER, MSG_DONTWAIT, RECV, REQUEST_TIMEOUT, STICK_FOR, TAKEOVER,
-                       _monotonic)
+from .settings import (DEFER_ACCEPT, DRAIN_GRACE, HAND_OVER_AFTER, HAND_OVER_FOR, HAND_OVER_MAX,
+                       KEEPALIVE_TIMEOUT, LINGER, MSG_DONTWAIT, RECV, REQUEST_TIMEOUT,
+                       STICK_FOR, TAKEOVER, _monotonic)
 
 # --------------------------------------------------------------------------------------------
 # Whether requests wait (the hand-over policy).  A serve that took HAND_OVER_AFTER or longer
@@ -71,21 +71,33 @@ def serve_waited(wall, cpu, preempted, blocked):
             and wall - cpu >= wall / 2)
 
 
-def keeps_waiting(wall, cpu, own_cpu, blocked):
+def keeps_waiting(wall, cpu, own_cpu, blocked, slow, served, in_a_row):
     """The policy inside a hand-over period: does a serve that took `wall` seconds, while its
     own thread used `own_cpu` seconds of CPU and the whole process `cpu`, show that requests
     still wait?  Yes when it was slow (HAND_OVER_AFTER), its thread gave up the CPU itself
-    (`blocked`) and was off it for at least half of the serve, and the process used less
-    than BUSY_SHARE of a CPU meanwhile.  With the threads serving side by side, serve_waited's
-    tests do not hold for an app that waits once the machine is busy: some thread of the
-    process is nearly always preempted (97 % of the measured serves of a 1 ms app here, its
-    own thread in half of them) and the process busy for half the time (the median), so
-    every period ended after HAND_OVER_FOR and the requests queued behind one leading
-    thread until the next began (10 times a second in each process).  What still tells a
-    CPU-bound app apart is the process's CPU: its threads keep one CPU busy (0.85-1.2 of the
-    serve's time measured here; the 1 ms app: 0.5, 0.72 at the 90th percentile)."""
+    (`blocked`) and was off it for at least half of the serve, the process used less than
+    BUSY_SHARE of a CPU meanwhile, and at least half of the `served` requests of the period
+    so far were `slow`; and never once the periods have gone on for HAND_OVER_MAX seconds in a
+    row (`in_a_row`): then serve_waited, with one thread serving, must find requests waiting
+    again.
+
+    With the threads serving side by side, serve_waited's tests do not hold for an app that
+    waits once the machine is busy: some thread of the process is nearly always preempted
+    (97 % of the measured serves of a 1 ms app here, its own thread in half of them) and the
+    process busy for half the time (the median), so every period ended after HAND_OVER_FOR
+    and the requests queued behind one leading thread until the next began (ten times a
+    second in each process).  What still tells a CPU-bound app apart is the process's CPU:
+    its threads keep one CPU busy (0.85-1.2 of the serve's time measured here; the 1 ms app:
+    0.5, 0.72 at the 90th percentile).  And what tells hello world apart, whose requests
+    become slow only by waiting for the GIL or a core (2-10 % of them in a period here,
+    enough to find one that passes the other tests in every period), is the share.  Not
+    always: once in a period, hello world's requests all become slow, waiting for the GIL
+    passed among the threads, and their own slowness kept the period going in one process of
+    two here (the process preempted often enough for the CPU test to pass now and then).
+    HAND_OVER_MAX ends that; an app that waits loses a few milliseconds of side-by-side
+    serving every HAND_OVER_MAX seconds, until serve_waited sees it wait."""
     return (blocked and wall >= HAND_OVER_AFTER and wall - own_cpu >= wall / 2
-            and cpu < BUSY_SHARE * wall)
+            and cpu < BUSY_SHARE * wall and 2 * slow >= served and in_a_row < HAND_OVER_MAX)
 
 
 def may_stick(waiting, conns, threads, leads, idle_http, draining, stick_for):
@@ -164,9 +176,15 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         # one standby thread watches it and takes over when it is stuck (see _thread_main).
         self.leader = None        # the _Ctx of the leading thread
         # Until then, requests are known to wait: the leader hands the loop over before
-        # serving each connection (a wake-up per request, worth it when requests wait).  Each
-        # measured serve that waited (serve_waited) moves it to HAND_OVER_FOR from then.
+        # serving each connection (a wake-up per request, worth it when requests wait).  A
+        # measured serve that waited (serve_waited, then keeps_waiting) moves it to
+        # HAND_OVER_FOR from then.
         self.handing_over_until = 0.0
+        # Requests served in the current period, and how many of them were slow
+        # (HAND_OVER_AFTER): counted without a lock (a count lost to a race does not matter).
+        self.period_served = 0
+        self.period_slow = 0
+        self.periods_since = 0.0  # when the periods in a row up to now began
         self.probe_next = False   # a serve was slow: measure the next one (see _probe)
         # When the measured serve running began (one at a time is enough; one that runs for
         # longer than HAND_OVER_FOR, a request that blocks, no longer holds the others back).
@@ -543,8 +561,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             if probe is not None:
                 self._probe_end(probe, t0, left)
                 probe = None
-            elif left <= 0 and _monotonic() - t0 >= HAND_OVER_AFTER:
-                self.probe_next = True
+            elif left <= 0:
+                if _monotonic() - t0 >= HAND_OVER_AFTER:
+                    self.probe_next = True
+            else:
+                self.period_served += 1
+                if _monotonic() - t0 >= HAND_OVER_AFTER:
+                    self.period_slow += 1
             conn = self.idle.pop(fd, None) if pending and fd in pending else None
             if conn is None and (self.leader is not ctx or served.muted):
                 conn = self._stick(served, ctx)
@@ -580,12 +603,17 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         self.probing_since = -HAND_OVER_FOR
         wall = t1 - t0
         if left > 0 and own is not None:
-            waited = keeps_waiting(wall, cpu - probe[0], tcpu - probe[3], own != probe[2])
+            waited = keeps_waiting(wall, cpu - probe[0], tcpu - probe[3], own != probe[2],
+                                   self.period_slow, self.period_served,
+                                   t1 - self.periods_since)
         else:
             waited = serve_waited(wall, cpu - probe[0], nivcsw != probe[1],
                                   own is None or own != probe[2])
+            if waited:
+                self.periods_since = t1
         if waited:
             self.handing_over_until = t1 + HAND_OVER_FOR
+            self.period_served = self.period_slow = 0
 
     def _await_first(self, conn, ctx):
         """A new connection whose request has not arrived yet (it follows the handshake by

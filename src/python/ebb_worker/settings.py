@@ -67,15 +67,17 @@ LINGER = 2.0                                                   # reading leftove
 # lets the standby thread take the event loop over (see Server._thread_main).
 TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
 # When a measured serve took HAND_OVER_AFTER or longer with the process idle for half of it
-# (the app waits on something; see loop.serve_waited: a serve slowed by the OS or by the GIL
-# does not count), the leader hands the loop over before serving each connection for the next
-# HAND_OVER_FOR seconds, extended by every measured serve that waits: when requests wait, every
-# thread takes one at once.
+# (the app waits on something; see loop.serve_waited: a serve slowed by the OS, the hypervisor
+# or the GIL does not count), nobody leads for the next HAND_OVER_FOR seconds (every idle
+# thread takes a request at once), extended by a measured serve that still waits
+# (loop.keeps_waiting), for up to HAND_OVER_MAX seconds in a row: then the period ends and
+# serve_waited, with one thread serving, must see requests wait again.
 HAND_OVER_AFTER = 0.0005
 # How long a process that holds a connection per thread leaves a new connection to the other
 # processes before it takes it itself (see accept.accept_quota).
 ACCEPT_DEFER = _env_float("EBB_ACCEPT_DEFER", 0.002)
 HAND_OVER_FOR = 0.1
+HAND_OVER_MAX = 2.0
 # While requests wait and the process holds no more connections than threads, a thread that
 # has answered a keep-alive request waits this long on that connection for the next one before
 # giving it back to the event loop (see loop.Server._stick).
