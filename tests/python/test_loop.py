@@ -15,6 +15,7 @@ import threading
 import time
 import types
 import unittest
+import unittest.mock
 
 from launch import PYDIR
 from harness import APPS, Client, WorkerTestCase, bind_tcp, run_together, wait_for
@@ -109,6 +110,48 @@ class KeepsWaitingPolicyTests(unittest.TestCase):
         sleep = (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 300, 310)
         self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX - 0.01), True)
         self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX), False)
+
+
+class ProbeVerdictTests(unittest.TestCase):
+    """Server._probe_end: which rule judges a measured serve, and what a verdict changes."""
+
+    def verdict(self, stub, t0, left, wall, blocked=True):
+        # A 1 ms sleep: the process and the thread nearly idle; blocked: its thread slept.
+        after = (0.05 * MS, 0, 1 if blocked else 0, 0.05 * MS)
+        with unittest.mock.patch.object(loop, "_probe", lambda: after), \
+                unittest.mock.patch.object(loop, "_monotonic", lambda: t0 + wall):
+            loop.Server._probe_end(stub, (0.0, 0, 0, 0.0), t0, left)
+
+    def test_a_period_starts_is_extended_and_ends_after_hand_over_max(self):
+        stub = types.SimpleNamespace(handing_over_until=0.0, periods_since=0.0,
+                                     period_served=0, period_slow=0, probing_since=5.0)
+        self.verdict(stub, 100.0, -1.0, 1.2 * MS)          # out of a period: serve_waited
+        self.assertAlmostEqual(stub.handing_over_until, 100.0012 + loop.HAND_OVER_FOR)
+        self.assertAlmostEqual(stub.periods_since, 100.0012)
+        self.assertEqual(stub.probing_since, -loop.HAND_OVER_FOR)
+        # In the period: most of its requests slow, this one waited: extended, counts anew.
+        stub.period_served, stub.period_slow = 310, 300
+        self.verdict(stub, 101.0, 0.01, 1.2 * MS)
+        self.assertAlmostEqual(stub.handing_over_until, 101.0012 + loop.HAND_OVER_FOR)
+        self.assertEqual((stub.period_served, stub.period_slow), (0, 0))
+        self.assertAlmostEqual(stub.periods_since, 100.0012)   # still the same run of periods
+        # Fewer than half of its requests slow (hello world slowed by the GIL): not extended.
+        stub.period_served, stub.period_slow = 1200, 30
+        until = stub.handing_over_until
+        self.verdict(stub, 101.06, 0.04, 1.2 * MS)
+        self.assertEqual(stub.handing_over_until, until)
+        # A serve whose thread never left the CPU: not extended either.
+        stub.period_served, stub.period_slow = 310, 300
+        self.verdict(stub, 101.07, 0.03, 1.2 * MS, blocked=False)
+        self.assertEqual(stub.handing_over_until, until)
+        # HAND_OVER_MAX after the run began: not extended, whatever the serve.
+        t = 100.0012 + HAND_OVER_MAX
+        stub.handing_over_until = t + 0.02
+        self.verdict(stub, t, 0.02, 1.2 * MS)
+        self.assertAlmostEqual(stub.handing_over_until, t + 0.02)
+        # Once it has ended, one that waits starts a new run of periods.
+        self.verdict(stub, t + 1.0, -0.5, 1.2 * MS)
+        self.assertAlmostEqual(stub.periods_since, t + 1.0012)
 
 
 def sockets_of(pid):
