@@ -175,10 +175,9 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
         # The event loop: one leader thread waits in the poller and serves what it returns;
         # one standby thread watches it and takes over when it is stuck (see _thread_main).
         self.leader = None        # the _Ctx of the leading thread
-        # Until then, requests are known to wait: the leader hands the loop over before
-        # serving each connection (a wake-up per request, worth it when requests wait).  A
-        # measured serve that waited (serve_waited, then keeps_waiting) moves it to
-        # HAND_OVER_FOR from then.
+        # Until then, requests are known to wait: nobody leads, every idle thread waits in
+        # the poller and serves what it gets (_roam).  A measured serve that waited
+        # (serve_waited, then keeps_waiting) moves it to HAND_OVER_FOR from then.
         self.handing_over_until = 0.0
         # Requests served in the current period, and how many of them were slow
         # (HAND_OVER_AFTER): counted without a lock (a count lost to a race does not matter).
