@@ -25,6 +25,7 @@ pub const PYTHON_FILES: &[(&str, &str)] = &[
     py!("ebb_worker/body.py"),
     py!("ebb_worker/errors.py"),
     py!("ebb_worker/forkserver.py"),
+    py!("ebb_worker/handover.py"),
     py!("ebb_worker/harakiri.py"),
     py!("ebb_worker/hooks.py"),
     py!("ebb_worker/http1.py"),

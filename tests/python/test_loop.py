@@ -21,7 +21,7 @@ from launch import PYDIR
 from harness import APPS, Client, WorkerTestCase, bind_tcp, run_together, wait_for
 
 sys.path.insert(0, PYDIR)
-from ebb_worker import accept, loop  # noqa: E402
+from ebb_worker import accept, handover, loop  # noqa: E402
 from ebb_worker.settings import HAND_OVER_AFTER, HAND_OVER_MAX  # noqa: E402
 
 LOOPAPP = os.path.join(APPS, "loopapp.py")
@@ -52,26 +52,26 @@ class ServeWaitedPolicyTests(unittest.TestCase):
         ]
         for wall, cpu, preempted, blocked, want, why in cases:
             with self.subTest(why):
-                self.assertIs(loop.serve_waited(wall, cpu, preempted, blocked), want)
+                self.assertIs(handover.serve_waited(wall, cpu, preempted, blocked), want)
 
     def test_probe_reads_the_process_and_the_thread(self):
-        cpu, nivcsw, own, own_cpu = loop._probe()
+        cpu, nivcsw, own, own_cpu = handover.probe()
         end_cpu = cpu
         while end_cpu - cpu < 0.002:      # CPU time goes up while this thread computes
-            end_cpu, _, computed, end_own_cpu = loop._probe()
-        self.assertGreaterEqual(loop._probe()[1], nivcsw)
+            end_cpu, _, computed, end_own_cpu = handover.probe()
+        self.assertGreaterEqual(handover.probe()[1], nivcsw)
         if own is None:
             self.skipTest("no RUSAGE_THREAD here")
         self.assertGreater(end_own_cpu, own_cpu)
         time.sleep(0.001)                 # this thread gives up the CPU itself
-        self.assertGreater(loop._probe()[2], computed)
+        self.assertGreater(handover.probe()[2], computed)
         # Another thread's switches are not this thread's: it gives up the CPU 200 times,
         # this one only waits for it to start and to end (and for the GIL now and then).
-        before = loop._probe()[2]
+        before = handover.probe()[2]
         t = threading.Thread(target=lambda: [time.sleep(0.0001) for _ in range(200)])
         t.start()
         t.join()
-        self.assertLess(loop._probe()[2] - before, 100)
+        self.assertLess(handover.probe()[2] - before, 100)
 
 
 class KeepsWaitingPolicyTests(unittest.TestCase):
@@ -80,7 +80,7 @@ class KeepsWaitingPolicyTests(unittest.TestCase):
 
     def test_table(self):
         slow = HAND_OVER_AFTER
-        share = loop.BUSY_SHARE
+        share = handover.BUSY_SHARE
         cases = [
             # wall, process CPU, the serving thread's CPU, it blocked, slow requests of the
             # period, requests of the period, verdict, why
@@ -104,12 +104,12 @@ class KeepsWaitingPolicyTests(unittest.TestCase):
         ]
         for wall, cpu, own_cpu, blocked, nslow, served, want, why in cases:
             with self.subTest(why):
-                self.assertIs(loop.keeps_waiting(wall, cpu, own_cpu, blocked, nslow, served,
+                self.assertIs(handover.keeps_waiting(wall, cpu, own_cpu, blocked, nslow, served,
                                                  0.5), want)
         # Periods in a row: extended until HAND_OVER_MAX, then serve_waited must say it again.
         sleep = (1.2 * MS, 0.6 * MS, 0.06 * MS, True, 300, 310)
-        self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX - 0.01), True)
-        self.assertIs(loop.keeps_waiting(*sleep, HAND_OVER_MAX), False)
+        self.assertIs(handover.keeps_waiting(*sleep, HAND_OVER_MAX - 0.01), True)
+        self.assertIs(handover.keeps_waiting(*sleep, HAND_OVER_MAX), False)
 
 
 class ProbeVerdictTests(unittest.TestCase):
@@ -183,7 +183,7 @@ class MayStickPolicyTests(unittest.TestCase):
             (True, 8, 8, False, True, False, 0.0, False),     # EBB_STICK_FOR=0
         ]
         for *args, want in rows:
-            self.assertEqual(loop.may_stick(*args), want, args)
+            self.assertEqual(handover.may_stick(*args), want, args)
 
 
 class StickTests(unittest.TestCase):

@@ -18,18 +18,19 @@ serves each ready connection itself (read the request, run the app, write the re
 fast request is never handed between threads and the GIL is not passed around.  A second thread
 stands by; when the leader has been busy with one connection for TAKEOVER seconds (the app
 blocks, or a client is slow) the standby takes the loop over.  Once a measured request has been
-seen to wait with the process idle (loop.serve_waited: a serve slowed by the OS, the hypervisor
-or the GIL does not count), nobody leads for as long as requests keep waiting: every idle thread waits in the
-poller itself and serves the one event the kernel gives it, so that requests that wait run side
-by side on all the threads.  The main thread only handles signals, timeouts, harakiri and the
-coalesced reports to the master.
+seen to wait with the process idle (handover.serve_waited: a serve slowed by the OS, the
+hypervisor or the GIL does not count), nobody leads for as long as requests keep waiting
+(handover.keeps_waiting): every idle thread waits in the poller itself and serves the one event
+the kernel gives it, so that requests that wait run side by side on all the threads.  The
+main thread only handles signals, timeouts, harakiri and the coalesced reports to the master.
 
 Modules (each imports only those before it in this list): settings, errors, logs, body
 (wsgi.input), http1 (the request head, error responses), wsgi (request state, responses),
 uwsgi, master (notify socket, reports), harakiri, accept (which process takes a connection),
-poller (epoll, kqueue), loop (event loop, threads, drain), options, hooks (pre-app and post-app), uwsgi_api (the
-`uwsgi` module apps import), uwsgidecorators_api, app (import), main (start-up, the main
-thread), spooler (a spooler process: `run_worker.py --spooler`).  Start:
+poller (epoll, kqueue), handover (whether requests wait), loop (event loop, threads,
+drain), options, hooks (pre-app and post-app), uwsgi_api (the `uwsgi` module apps import),
+uwsgidecorators_api, app (import), main (start-up, the main thread), spooler (a spooler
+process: `run_worker.py --spooler`).  Start:
 ebb_worker.main.main().
 
 Exit codes: 0 drained (or SIGQUIT), 2 bad command line, 3 bad environment (no listening sockets,
