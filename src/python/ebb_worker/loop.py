@@ -478,13 +478,13 @@ class Server(HTTPServing, UwsgiServing, Responding, Reporting, Harakiri, Accepti
             if probe is not None:
                 self._probe_end(probe, t0, left)
                 probe = None
-            elif left <= 0:
-                if _monotonic() - t0 >= HAND_OVER_AFTER:
-                    self.probe_next = True
             else:
-                self.period_served += 1
-                if _monotonic() - t0 >= HAND_OVER_AFTER:
-                    self.period_slow += 1
+                slow = _monotonic() - t0 >= HAND_OVER_AFTER
+                if left > 0:
+                    self.period_served += 1
+                    self.period_slow += slow
+                elif slow:
+                    self.probe_next = True
             conn = self.idle.pop(fd, None) if pending and fd in pending else None
             if conn is None and (self.leader is not ctx or served.muted):
                 conn = self._stick(served, ctx)

@@ -68,8 +68,8 @@ LINGER = 2.0                                                   # reading leftove
 TAKEOVER = _env_float("EBB_TAKEOVER", 0.002)
 # When a measured serve took HAND_OVER_AFTER or longer with the process idle for half of it
 # (the app waits on something; see handover.serve_waited: a serve slowed by the OS, the
-# hypervisor or the GIL does not count), nobody leads for the next HAND_OVER_FOR seconds (every idle
-# thread takes a request at once), extended by a measured serve that still waits
+# hypervisor or the GIL does not count), nobody leads for the next HAND_OVER_FOR seconds
+# (every idle thread takes a request at once), extended by a measured serve that still waits
 # (handover.keeps_waiting), for up to HAND_OVER_MAX seconds in a row: then the period ends and
 # serve_waited, with one thread serving, must see requests wait again.
 HAND_OVER_AFTER = 0.0005
